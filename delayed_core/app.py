@@ -1,0 +1,190 @@
+"""Delayed: the application object. It owns the configuration, the plugins and the component registry,
+and makes queues, workers and sweepers. There is no global state: two apps in one process are
+independent.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar, overload
+from urllib.parse import urlsplit
+
+import pluggy
+
+from .async_queue import AsyncQueue
+from .config import Config, load_config
+from .errors import ConfigError
+from .functions import FunctionRegistry, TaskOptions
+from .interfaces import Broker, Serializer
+from .notify import Notifier
+from .plugins import make_plugin_manager
+from .queue import Queue
+from .registry import ComponentRegistry
+from .task_function import TaskFunction
+
+logger = logging.getLogger("delayed")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: URL scheme -> broker name, when the ``broker`` setting is empty
+SCHEME_BROKERS = {"redis": "redis", "rediss": "redis", "unix": "redis", "memory": "memory"}
+
+
+class Delayed:
+    """A pydelayed application.
+
+    ``Delayed(broker_url="redis://127.0.0.1:6379/0", slots=4)``: keyword arguments are settings (see
+    ``delayed config``) and win over ``DELAYED_*`` environment variables and the config file.
+
+    :param broker_url: where the broker is.
+    :param plugins: extra plugin objects or module names.
+    :param config: a ready :class:`Config` (the CLI passes one); settings are then ignored.
+    :param load_entry_points: load third-party plugins from the ``delayed`` entry-point group.
+    """
+
+    def __init__(
+        self,
+        broker_url: str | None = None,
+        *,
+        plugins: Iterable[object | str] = (),
+        config: Config | None = None,
+        load_entry_points: bool = True,
+        **settings: Any,
+    ) -> None:
+        self.config = config if config is not None else load_config({"broker_url": broker_url, **settings})
+        self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
+            [*self.config["plugins"], *plugins], load_entry_points
+        )
+        self.registry = ComponentRegistry()
+        self.plugin_manager.hook.delayed_register_components(registry=self.registry)
+        self.notifier = Notifier(self.plugin_manager)
+        self.functions = FunctionRegistry(allow_any_import=self.config["allow_any_import"])
+        for module_name in self.config["imports"]:
+            self.functions.allow_module(module_name)
+        self._lock = threading.Lock()
+        self._shared: dict[str, object] = {}
+        self._brokers: dict[str, Broker] = {}
+        self._serializer: Serializer | None = None
+        self.check_components()
+
+    # -- components ------------------------------------------------------------------------------
+    @property
+    def broker_name(self) -> str:
+        """The broker component in use: the ``broker`` setting, else chosen by URL scheme."""
+        if self.config["broker"]:
+            return self.config["broker"]
+        scheme = urlsplit(self.config.broker_url).scheme
+        try:
+            return SCHEME_BROKERS[scheme]
+        except KeyError:
+            schemes = ", ".join(f"{s}://" for s in SCHEME_BROKERS)
+            raise ConfigError(f"unsupported broker URL scheme {scheme!r}; use one of {schemes}") from None
+
+    def check_components(self, queue: str | None = None) -> None:
+        """Fail now, with the valid names, if a configured component name is unknown."""
+        config = self.config if queue is None else self.config.for_queue(queue)
+        self.registry.get("broker", self.broker_name)
+        self.registry.get("serializer", config["serializer"])
+        self.registry.get("executor", config["executor"])
+
+    @property
+    def serializer(self) -> Serializer:
+        """The configured serializer (one instance per app)."""
+        if self._serializer is None:
+            self._serializer = self.registry.get("serializer", self.config["serializer"])()
+        return self._serializer
+
+    def broker(self, queue: str) -> Broker:
+        """The broker for ``queue`` (cached; brokers of one app share connections)."""
+        with self._lock:
+            broker = self._brokers.get(queue)
+            if broker is None:
+                cls = self.registry.get("broker", self.broker_name)
+                broker = self._brokers[queue] = cls.from_url(self.config.broker_url, queue, self._shared)
+            return broker
+
+    def register_plugin(self, plugin: object, name: str | None = None) -> None:
+        """Register a plugin object after start-up (tests, notebooks)."""
+        self.plugin_manager.register(plugin, name=name)
+        self.plugin_manager.check_pending()
+        self.notifier.refresh()
+
+    # -- producers -------------------------------------------------------------------------------
+    def queue(self, name: str | None = None) -> Queue:
+        """A handle for enqueueing on queue ``name`` (default: the ``queue`` setting)."""
+        name = name or self.config["queue"]
+        return Queue(name, self.broker(name), self.serializer, self.notifier)
+
+    def async_queue(self, name: str | None = None) -> AsyncQueue:
+        """An asyncio handle for enqueueing on queue ``name``; close it with ``await q.close()``."""
+        name = name or self.config["queue"]
+        broker_cls = self.registry.get("broker", self.broker_name)
+        if broker_cls.async_broker is None:
+            raise ConfigError(f"broker {self.broker_name!r} has no asyncio support")
+        async_broker = broker_cls.async_broker.from_url(self.config.broker_url, name, {})
+        return AsyncQueue(name, async_broker, self.serializer, self.notifier)
+
+    @overload
+    def task(self, func: F) -> TaskFunction[..., Any]: ...
+
+    @overload
+    def task(
+        self, *, queue: str | None = None, retry: int = 0, timeout: float | None = None,
+        name: str | None = None,
+    ) -> Callable[[F], TaskFunction[..., Any]]: ...
+
+    def task(
+        self,
+        func: Callable[..., Any] | None = None,
+        *,
+        queue: str | None = None,
+        retry: int = 0,
+        timeout: float | None = None,
+        name: str | None = None,
+    ) -> Any:
+        """Decorator registering a task function: ``f(...)`` calls it, ``f.delay(...)`` enqueues it.
+
+        :param queue: queue used by ``delay`` (default: the ``queue`` setting).
+        :param retry: retries after a failure; negative retries forever.
+        :param timeout: seconds a run may take, overriding the worker's default.
+        :param name: the path workers know it by (default ``"module:qualname"``).
+        """
+
+        def decorate(function: Callable[..., Any]) -> TaskFunction[..., Any]:
+            path = self.functions.register(function, name, TaskOptions(timeout=timeout))
+            return TaskFunction(self, function, path, queue or self.config["queue"], retry)
+
+        return decorate(func) if func is not None else decorate
+
+    # -- processes -------------------------------------------------------------------------------
+    def worker(self, queue: str | None = None, **overrides: Any) -> Any:
+        """A :class:`~delayed_core.worker.Worker` for ``queue``; ``overrides`` are settings for it alone."""
+        from .worker import Worker
+
+        name = queue or self.config["queue"]
+        return Worker(self, name, self._config_for(name, overrides))
+
+    def sweeper(self, queues: Sequence[str] | None = None, **overrides: Any) -> Any:
+        """A :class:`~delayed_core.sweeper.SweepLoop` over ``queues`` (default: the ``queue`` setting)."""
+        from .sweeper import SweepLoop
+
+        return SweepLoop(self, list(queues or [self.config["queue"]]), self._config_for(None, overrides))
+
+    def _config_for(self, queue: str | None, overrides: dict[str, Any]) -> Config:
+        config = self.config
+        if overrides:
+            merged = {key: config[key] for key in config.explicit}
+            merged.update(overrides)
+            config = load_config(merged)
+        return config.for_queue(queue) if queue else config
+
+    def close(self) -> None:
+        """Close broker connections."""
+        with self._lock:
+            for broker in self._brokers.values():
+                broker.close()
+            self._brokers.clear()
+
+    def __repr__(self) -> str:
+        return f"<Delayed broker={self.config.broker_url!r}>"

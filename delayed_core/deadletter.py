@@ -1,0 +1,66 @@
+"""Dead letters: tasks a worker could not or may not run, kept with the reason.
+
+A dead letter is stored by the broker as one JSON object (UTF-8). JSON keeps it readable from
+``redis-cli`` and lets the Redis Lua sweeper write entries too (``cjson``). The task's bytes are hex so
+that any payload, even one that is not valid msgpack or UTF-8, survives untouched and can be requeued.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+class Reason:
+    """The ``reason`` values a dead letter can carry (strings on the wire, so plugins may add more)."""
+
+    UNDECODABLE = "undecodable"  # the bytes are not a task
+    NOT_ALLOWED = "not_allowed"  # the function is not in the worker's allowed set
+    WRONG_LANGUAGE = "wrong_language"  # a Go task on a Python queue
+    FAILED = "failed"  # the function failed and will not be retried
+    TIMEOUT = "timeout"  # the function ran past its time limit and will not be retried
+    CRASHED = "crashed"  # the process running it died, and it will not be retried
+    POISON = "poison"  # its worker died while running it too many times (set by the sweeper)
+
+
+@dataclass
+class DeadLetter:
+    """One entry of a queue's dead-letter list.
+
+    :param task: the raw task bytes, exactly as they were taken from the queue.
+    :param reason: one of :class:`Reason` (a short machine-readable word).
+    :param error: a human-readable one-line description.
+    :param traceback: a bounded traceback excerpt, when there was an exception.
+    :param queue: the queue name.
+    :param worker: id of the worker slot that gave up on it ("" when the sweeper did).
+    :param attempts: how many times it was run.
+    :param time: unix time when it was dead-lettered.
+    :param func: the function path, when the task could be decoded.
+    """
+
+    task: bytes
+    reason: str
+    error: str = ""
+    traceback: str = ""
+    queue: str = ""
+    worker: str = ""
+    attempts: int = 0
+    time: float = field(default_factory=time.time)
+    func: str = ""
+
+    def to_json(self) -> bytes:
+        """Encode as the JSON object stored in the dead-letter list."""
+        data: dict[str, Any] = asdict(self)
+        data["task"] = self.task.hex()
+        return json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> DeadLetter:
+        """Decode an entry; unknown fields (from newer versions) are ignored."""
+        data = json.loads(raw)
+        known = {name for name in cls.__dataclass_fields__}
+        values = {key: value for key, value in data.items() if key in known}
+        values["task"] = bytes.fromhex(values.get("task", ""))
+        return cls(**values)

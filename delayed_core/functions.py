@@ -1,0 +1,115 @@
+"""The set of functions a worker may run, and how a task's function path is resolved.
+
+A task names its function by a string that came out of Redis, i.e. untrusted input. A worker therefore
+runs only functions it was told about:
+
+- functions registered with ``@app.task`` (or :meth:`FunctionRegistry.register`);
+- public functions *defined in* a module named by ``imports`` / ``--import`` (a name the module merely
+  imported, such as ``from os import system``, does not count).
+
+``allow_any_import`` lifts the check for parity with delayed 1.x, which imported whatever a task named.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ConfigError, TaskNotAllowed
+from .task import PATH_SEPARATOR, function_path
+
+logger = logging.getLogger("delayed.functions")
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Per-function options given to ``@app.task``.
+
+    :param timeout: seconds the function may run (None: the worker's default).
+    """
+
+    timeout: float | None = None
+
+
+class FunctionRegistry:
+    """Maps function paths to the callables a worker is allowed to run."""
+
+    def __init__(self, allow_any_import: bool = False) -> None:
+        self.allow_any_import = allow_any_import
+        self._functions: dict[str, Callable[..., Any]] = {}
+        self._options: dict[str, TaskOptions] = {}
+        self._modules: set[str] = set()
+
+    @property
+    def modules(self) -> list[str]:
+        """Modules whose functions are allowed, sorted."""
+        return sorted(self._modules)
+
+    @property
+    def paths(self) -> list[str]:
+        """Paths of the explicitly registered functions, sorted."""
+        return sorted(self._functions)
+
+    def register(self, func: Callable[..., Any], path: str | None = None,
+                 options: TaskOptions | None = None) -> str:
+        """Allow ``func`` under ``path`` (default ``"module:qualname"``); return the path."""
+        path = path or function_path(func)
+        self._functions[path] = func
+        self._options[path] = options or TaskOptions()
+        return path
+
+    def allow_module(self, module_name: str) -> None:
+        """Import ``module_name`` and allow the public functions it defines."""
+        try:
+            importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import {module_name!r} (named by imports/--import): {exc}") from None
+        self._modules.add(module_name)
+
+    def options(self, path: str) -> TaskOptions:
+        """Options registered for ``path`` (defaults when none were given)."""
+        return self._options.get(path) or TaskOptions()
+
+    def resolve(self, path: str) -> Callable[..., Any]:
+        """Return the allowed callable named by ``path``, or raise TaskNotAllowed with the reason."""
+        func = self._functions.get(path)
+        if func is not None:
+            return func
+        module_name, separator, attribute = path.partition(PATH_SEPARATOR)
+        if not separator or not module_name or not attribute:
+            raise TaskNotAllowed(f"{path!r} is not a 'module:function' path")
+        if module_name in self._modules:
+            func = self._from_allowed_module(module_name, attribute)
+        elif self.allow_any_import:
+            func = self._import_any(module_name, attribute)
+        if func is None:
+            raise TaskNotAllowed(
+                f"{path} is not an allowed function: register it with @app.task or name its module "
+                "with --import"
+            )
+        # Cache so the hot path is one dict lookup next time.
+        self._functions[path] = func
+        return func
+
+    @staticmethod
+    def _from_allowed_module(module_name: str, attribute: str) -> Callable[..., Any] | None:
+        if attribute.startswith("_"):
+            return None
+        obj = getattr(sys.modules[module_name], attribute, None)
+        if not callable(obj) or getattr(obj, "__module__", None) != module_name:
+            return None
+        return obj
+
+    @staticmethod
+    def _import_any(module_name: str, attribute: str) -> Callable[..., Any] | None:
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise TaskNotAllowed(f"{module_name}:{attribute} cannot be imported: {exc}") from None
+        return obj if callable(obj) else None

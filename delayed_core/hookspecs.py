@@ -1,0 +1,221 @@
+"""Every hook pydelayed calls. Implement them in a plugin with ``@delayed_core.hookimpl``.
+
+Where a hook runs matters once tasks run in child processes: every lifecycle hook below runs in the
+**worker process** (the parent), fired from the slot thread that handled the task, even when the task
+itself ran in a forked or spawned child. So a counter kept by a plugin sees every task and never
+vanishes with a child. Only ``delayed_executor_child_started`` runs inside the child.
+
+Notification hooks (past tense) must be quick and must not raise: an exception is logged and the worker
+keeps serving. Decision hooks are ``firstresult``: the first non-None answer wins, and an exception
+propagates.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .markers import hookspec
+
+if TYPE_CHECKING:
+    from .deadletter import DeadLetter
+    from .interfaces import SweepReport
+    from .outcome import Outcome
+    from .registry import ComponentRegistry
+    from .task import PyTask, Task
+    from .worker import Worker
+
+
+# ---------------------------------------------------------------------------------------------------
+# Registration
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def delayed_register_components(registry: ComponentRegistry) -> None:
+    """Register brokers, serializers, executors and sweepers by name.
+
+    Runs in: every process that creates a ``Delayed`` app, once, when the app is created.
+
+    :param registry: call ``registry.add_broker(name, cls)``, ``add_serializer``, ``add_executor`` or
+        ``add_sweeper`` on it.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------
+# Task lifecycle (notifications)
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def delayed_task_enqueued(queue: str, task: Task) -> None:
+    """A task was written to a queue (with a delay, it now waits in the scheduled set).
+
+    Runs in: the producer process, after the broker acknowledged the write. ``enqueue_many`` fires it
+    once per task.
+
+    :param queue: the queue name.
+    :param task: the task.
+    """
+
+
+@hookspec
+def delayed_task_dequeued(queue: str, task: Task, worker_id: str) -> None:
+    """A worker slot took a task from the queue and decoded it.
+
+    Runs in: the worker process, in the slot's thread.
+
+    :param queue: the queue name.
+    :param task: the decoded task.
+    :param worker_id: the slot's worker id (32 hex chars).
+    """
+
+
+@hookspec
+def delayed_task_started(queue: str, task: PyTask, worker_id: str) -> None:
+    """A task is about to run (its function was found and is allowed).
+
+    Runs in: the worker process, in the slot's thread, just before the executor runs the task (in a
+    child process for the fork and subprocess executors).
+
+    :param queue: the queue name.
+    :param task: the task.
+    :param worker_id: the slot's worker id.
+    """
+
+
+@hookspec
+def delayed_task_succeeded(queue: str, task: PyTask, worker_id: str, outcome: Outcome) -> None:
+    """A task's function returned normally.
+
+    Runs in: the worker process, in the slot's thread, after the executor reported the outcome.
+
+    :param queue: the queue name.
+    :param task: the task.
+    :param worker_id: the slot's worker id.
+    :param outcome: ``outcome.duration`` is the run time in seconds.
+    """
+
+
+@hookspec
+def delayed_task_failed(queue: str, task: PyTask, worker_id: str, outcome: Outcome) -> None:
+    """A task's run failed: it raised, timed out, or its process crashed.
+
+    Runs in: the worker process, in the slot's thread, before the retry decision.
+
+    :param queue: the queue name.
+    :param task: the task.
+    :param worker_id: the slot's worker id.
+    :param outcome: status, error type, message and traceback excerpt.
+    """
+
+
+@hookspec
+def delayed_task_released(queue: str, task: Task, worker_id: str) -> None:
+    """A finished task was released: it no longer takes any space in the broker.
+
+    Runs in: the worker process, in the slot's thread.
+
+    :param queue: the queue name.
+    :param task: the task.
+    :param worker_id: the slot's worker id.
+    """
+
+
+@hookspec
+def delayed_task_requeued(queue: str, task: Task, worker_id: str, delay: float) -> None:
+    """A task was put back: a retry (``task`` is the new attempt) or a hand-back at shutdown.
+
+    Runs in: the worker process, in the slot's thread.
+
+    :param queue: the queue name.
+    :param task: the task as it was put back.
+    :param worker_id: the slot's worker id.
+    :param delay: seconds before it becomes available again (0 for at once).
+    """
+
+
+@hookspec
+def delayed_task_dead_lettered(queue: str, letter: DeadLetter) -> None:
+    """A task went to the queue's dead-letter list.
+
+    Runs in: the worker process that gave up on the task. Tasks the sweeper dead-letters as poison are
+    reported by ``delayed_sweep_finished`` (``report.poisoned``) instead, since no worker sees them.
+
+    :param queue: the queue name.
+    :param letter: the entry, with the reason, error, traceback excerpt and raw task bytes.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------
+# Processes
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec
+def delayed_worker_started(worker: Worker) -> None:
+    """A worker claimed its ids and is about to serve.
+
+    Runs in: the worker process, in its main thread.
+
+    :param worker: the worker (``worker.queue_name``, ``worker.worker_ids``, ``worker.executor``).
+    """
+
+
+@hookspec
+def delayed_worker_stopped(worker: Worker) -> None:
+    """A worker stopped serving and went offline.
+
+    Runs in: the worker process, in its main thread.
+
+    :param worker: the worker.
+    """
+
+
+@hookspec
+def delayed_sweep_finished(queue: str, report: SweepReport) -> None:
+    """A sweep of one queue finished.
+
+    Runs in: the sweeper process (``delayed sweeper``), after each queue's sweep.
+
+    :param queue: the queue name.
+    :param report: what the sweep did (requeued, poisoned, notifications, promoted).
+    """
+
+
+@hookspec
+def delayed_executor_child_started(executor: str, slot: int) -> None:
+    """A child process that will run tasks has just started.
+
+    Runs in: the CHILD process (a fork of the fork server, or a subprocess interpreter), before it runs
+    any task. Re-create per-process resources here (connections, random seeds). Anything counted here
+    stays in the child; count task events with the other hooks, which run in the worker.
+
+    :param executor: ``"fork"`` or ``"subprocess"``.
+    :param slot: the worker slot the child serves.
+    """
+
+
+# ---------------------------------------------------------------------------------------------------
+# Decisions (firstresult)
+# ---------------------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def delayed_retry_delay(queue: str, task: PyTask, outcome: Outcome) -> float | None:
+    """Decide whether a failed task runs again, and after how long.
+
+    Runs in: the worker process, in the slot's thread, after ``delayed_task_failed``.
+    The built-in answer (``trylast``) honours the task's delayed 1.2 ``retry`` count with no delay and
+    never retries a non-retryable outcome; the ``retry`` plugin adds backoff.
+
+    :param queue: the queue name.
+    :param task: the failed task (``task.retry`` retries left, negative = forever; ``task.attempt``).
+    :param outcome: how it failed.
+    :return: seconds to wait before the retry, or None to give up (the task is dead-lettered).
+    """
+
+
+def all_hook_names() -> list[str]:
+    """Names of every hook spec in this module, in definition order (used by docs and tests)."""
+    return [name for name, value in globals().items() if name.startswith("delayed_") and callable(value)]
+

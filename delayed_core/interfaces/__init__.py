@@ -1,0 +1,8 @@
+"""The four component interfaces plugins implement: Broker, Serializer, Executor, Sweeper."""
+
+from .broker import AsyncBroker, Broker, QueueInfo, SweepReport
+from .executor import Executor, ExecutorContext
+from .serializer import Serializer
+from .sweeper import Sweeper
+
+__all__ = ["AsyncBroker", "Broker", "Executor", "ExecutorContext", "QueueInfo", "Serializer", "SweepReport", "Sweeper"]

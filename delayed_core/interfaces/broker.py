@@ -1,0 +1,190 @@
+"""The Broker interface: moves serialized tasks for ONE queue.
+
+A broker never sees Task objects, only bytes; the serializer turns tasks into bytes and back. Every
+method is one atomic operation on the broker's side, so a worker killed at any moment leaves a state
+the sweeper can repair (see docs/concepts.md).
+
+Implementers write the abstract methods. Raise :class:`~delayed_core.errors.BrokerUnavailable` when the
+backing service cannot be reached; workers catch it, back off and retry.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """A snapshot of one queue, for ``delayed info``.
+
+    :param processing: worker id -> (task bytes, whether that worker is alive).
+    """
+
+    name: str
+    length: int
+    notifications: int
+    scheduled: int
+    dead: int
+    processing: dict[str, tuple[bytes, bool]] = field(default_factory=dict)
+    workers: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What one sweep of one queue did.
+
+    :param requeued: tasks of dead workers put back in the queue.
+    :param poisoned: tasks of dead workers dead-lettered because they had killed too many workers.
+    :param notifications: notifications added (positive) or surplus ones removed (negative).
+    :param promoted: scheduled tasks that fell due and were moved into the queue.
+    """
+
+    queue: str
+    requeued: int = 0
+    poisoned: int = 0
+    notifications: int = 0
+    promoted: int = 0
+
+
+class Broker(abc.ABC):
+    """Stores one queue's tasks and the tasks its workers hold.
+
+    :param name: the queue name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    # -- producers -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def enqueue(self, tasks: Sequence[bytes]) -> None:
+        """Append tasks to the queue, atomically for each batch, in as few round trips as possible."""
+
+    @abc.abstractmethod
+    def schedule(self, tasks: Sequence[bytes], due: float) -> None:
+        """Keep tasks aside until unix time ``due``, then make them available (see :meth:`promote_due`)."""
+
+    # -- workers ---------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
+        """Take the next task for ``worker_id``, waiting up to ``timeout`` seconds; None if none came.
+
+        The task stays recorded as held by ``worker_id`` until released, so it can be recovered if the
+        worker dies. A slot that already holds a task gets that same task back (a lost reply).
+        """
+
+    @abc.abstractmethod
+    def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
+        """Forget the task ``worker_id`` holds. With ``take_next``, atomically take the next task if one
+        is ready right now (never blocking) and return it, so a busy worker needs one round trip per task.
+        """
+
+    @abc.abstractmethod
+    def held(self, worker_id: str) -> bytes | None:
+        """The task ``worker_id`` holds, if any (used to resume after a connection error)."""
+
+    @abc.abstractmethod
+    def requeue(self, worker_id: str, task: bytes, delay: float = 0.0, front: bool = False) -> None:
+        """Atomically release ``worker_id``'s task and put ``task`` back: after ``delay`` seconds, or at
+        the front of the queue when ``front`` (a task handed back at shutdown)."""
+
+    @abc.abstractmethod
+    def dead_letter(self, worker_id: str | None, entry: bytes, keep: int = 10000) -> None:
+        """Atomically release ``worker_id``'s task (if given) and store a dead-letter entry, keeping only
+        the newest ``keep`` entries."""
+
+    # -- liveness --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def claim_worker_id(self, worker_id: str, ttl: float) -> bool:
+        """Mark ``worker_id`` alive for ``ttl`` seconds if no one holds that id; False if taken."""
+
+    @abc.abstractmethod
+    def keep_alive(self, worker_ids: Iterable[str], ttl: float) -> None:
+        """Refresh the liveness of all ``worker_ids`` for ``ttl`` seconds, in one round trip."""
+
+    @abc.abstractmethod
+    def go_offline(self, worker_ids: Iterable[str]) -> None:
+        """Mark ``worker_ids`` dead at once (a clean stop)."""
+
+    # -- maintenance -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def requeue_lost(self, max_recoveries: int = 0, dead_keep: int = 10000) -> SweepReport:
+        """Put back the tasks of dead workers and repair notifications.
+
+        :param max_recoveries: when positive, a task recovered more often than this is dead-lettered
+            with reason ``poison`` instead of being requeued again.
+        :param dead_keep: how many dead letters to keep.
+        """
+
+    @abc.abstractmethod
+    def promote_due(self, now: float | None = None) -> int:
+        """Move scheduled tasks whose time has come into the queue; return how many moved."""
+
+    # -- inspection ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def __len__(self) -> int:
+        """Number of tasks waiting in the queue (not counting scheduled or held ones)."""
+
+    @abc.abstractmethod
+    def info(self) -> QueueInfo:
+        """A snapshot for monitoring."""
+
+    @abc.abstractmethod
+    def dead_letters(self, start: int = 0, stop: int = -1) -> list[bytes]:
+        """Dead-letter entries, newest first, from index ``start`` to ``stop`` inclusive."""
+
+    @abc.abstractmethod
+    def remove_dead_letter(self, entry: bytes, requeue_task: bytes | None = None) -> bool:
+        """Remove one dead-letter entry; with ``requeue_task``, atomically enqueue it. False if gone."""
+
+    @abc.abstractmethod
+    def purge_dead_letters(self) -> int:
+        """Delete every dead-letter entry; return how many there were."""
+
+    @abc.abstractmethod
+    def clear(self) -> None:
+        """Delete every key of this queue (tests and ``delayed`` tooling)."""
+
+    @classmethod
+    def from_url(cls, url: str, name: str, shared: dict[str, object]) -> Broker:
+        """Build the broker for queue ``name`` at ``url``.
+
+        :param shared: a dict owned by the app, where brokers of the same class cache what queues can
+            share (a connection pool per URL).
+        """
+        raise NotImplementedError(f"{cls.__name__} cannot be built from a URL")
+
+    #: the asyncio twin used by ``app.async_queue``, if this broker has one
+    async_broker: type[AsyncBroker] | None = None
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most brokers share a pool
+        """Release connections. The default does nothing."""
+
+
+class AsyncBroker(abc.ABC):
+    """The producer half of a broker for asyncio code: enqueue, schedule, length."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @classmethod
+    @abc.abstractmethod
+    def from_url(cls, url: str, name: str, shared: dict[str, object]) -> AsyncBroker:
+        """Build the async broker for queue ``name`` at ``url``."""
+
+    @abc.abstractmethod
+    async def enqueue(self, tasks: Sequence[bytes]) -> None:
+        """Append tasks atomically, in one round trip."""
+
+    @abc.abstractmethod
+    async def schedule(self, tasks: Sequence[bytes], due: float) -> None:
+        """Keep tasks aside until unix time ``due``."""
+
+    @abc.abstractmethod
+    async def length(self) -> int:
+        """Number of tasks waiting in the queue."""
+
+    async def close(self) -> None:  # noqa: B027 - optional
+        """Release connections."""

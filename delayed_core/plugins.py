@@ -1,0 +1,79 @@
+"""The plugin manager: built-in plugins by module name, third-party ones from entry points.
+
+Environment switches:
+
+- ``DELAYED_DISABLE_PLUGINS=name,name``: do not load these plugins (built-in module names or entry-point
+  names).
+- ``DELAYED_TRACE_HOOKS=1``: log every hook call and its result (debugging plugins).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+from collections.abc import Iterable
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError
+from .markers import PROJECT_NAME
+
+logger = logging.getLogger("delayed.plugins")
+
+#: The default plugins, loaded by module name. Order does not matter: decisions made by defaults are
+#: ``trylast`` so any user plugin wins.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "delayed_redis.plugin",
+    "delayed_plugins.msgpack_serializer",
+    "delayed_plugins.memory_broker",
+    "delayed_plugins.executors.plugin",
+    "delayed_plugins.retry_policy",
+)
+
+
+def _disabled() -> set[str]:
+    raw = os.environ.get("DELAYED_DISABLE_PLUGINS", "")
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def make_plugin_manager(extra_plugins: Iterable[object | str] = (), load_entry_points: bool = True) -> (
+    pluggy.PluginManager
+):
+    """Create a plugin manager with the built-ins, third-party entry points and ``extra_plugins``.
+
+    :param extra_plugins: plugin objects or module names to register as well (``plugins`` setting).
+    :param load_entry_points: load the ``delayed`` entry-point group (off in some tests).
+    """
+    pm = pluggy.PluginManager(PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    disabled = _disabled()
+    for module_name in BUILTIN_PLUGINS:
+        if module_name not in disabled:
+            pm.register(importlib.import_module(module_name), name=module_name)
+    if load_entry_points:
+        for name in disabled:
+            pm.set_blocked(name)
+        pm.load_setuptools_entrypoints(PROJECT_NAME)
+    for plugin in extra_plugins:
+        if isinstance(plugin, str):
+            if plugin in disabled:
+                continue
+            try:
+                module = importlib.import_module(plugin)
+            except ImportError as exc:
+                raise ConfigError(f"cannot import plugin {plugin!r}: {exc}") from None
+            if pm.get_plugin(plugin) is None:
+                pm.register(module, name=plugin)
+        elif not pm.is_registered(plugin):
+            pm.register(plugin)
+    try:
+        # A misspelt hook name in a plugin fails here, at start-up, not silently never firing.
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise ConfigError(str(exc)) from None
+    if os.environ.get("DELAYED_TRACE_HOOKS"):
+        pm.trace.root.setwriter(lambda message: logger.info("hook: %s", message.rstrip()))
+        pm.enable_tracing()
+    return pm

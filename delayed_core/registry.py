@@ -1,0 +1,85 @@
+"""Name -> component class tables for brokers, serializers, executors and sweepers.
+
+Plugins fill the registry from ``delayed_register_components``. Configuration then picks components by
+name; an unknown name fails at start-up with the valid names and a "did you mean". A dotted path
+``"pkg.mod:Class"`` is accepted too, and checked to really implement the interface.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, TypeVar
+
+from .errors import ConfigError
+from .interfaces import Broker, Executor, Serializer, Sweeper
+
+T = TypeVar("T")
+
+KINDS: dict[str, type] = {
+    "broker": Broker,
+    "serializer": Serializer,
+    "executor": Executor,
+    "sweeper": Sweeper,
+}
+
+
+def did_you_mean(name: str, choices: list[str]) -> str:
+    """A ``" (did you mean 'x'?)"`` suffix when ``name`` is close to one of ``choices``, else ``""``."""
+    close = difflib.get_close_matches(name, choices, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class ComponentRegistry:
+    """Holds the component classes plugins registered, by kind and name."""
+
+    def __init__(self) -> None:
+        self._tables: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
+
+    def add(self, kind: str, name: str, cls: type) -> None:
+        """Register ``cls`` as the ``kind`` component called ``name``; later registrations win."""
+        base = KINDS[kind]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise TypeError(f"{cls!r} is not a {base.__name__} subclass")
+        self._tables[kind][name] = cls
+
+    def add_broker(self, name: str, cls: type[Broker]) -> None:
+        """Register a broker class."""
+        self.add("broker", name, cls)
+
+    def add_serializer(self, name: str, cls: type[Serializer]) -> None:
+        """Register a serializer class."""
+        self.add("serializer", name, cls)
+
+    def add_executor(self, name: str, cls: type[Executor]) -> None:
+        """Register an executor class."""
+        self.add("executor", name, cls)
+
+    def add_sweeper(self, name: str, cls: type[Sweeper]) -> None:
+        """Register a sweeper class."""
+        self.add("sweeper", name, cls)
+
+    def names(self, kind: str) -> list[str]:
+        """Registered names of one kind, sorted."""
+        return sorted(self._tables[kind])
+
+    def get(self, kind: str, name: str) -> type[Any]:
+        """The class registered as ``name``, or loaded from ``"pkg.mod:Class"``; ConfigError otherwise."""
+        table = self._tables[kind]
+        if name in table:
+            return table[name]
+        if ":" in name:
+            return self._load_dotted(kind, name)
+        valid = ", ".join(self.names(kind)) or "none registered"
+        raise ConfigError(f"unknown {kind} {name!r}{did_you_mean(name, self.names(kind))}; valid: {valid}")
+
+    def _load_dotted(self, kind: str, path: str) -> type[Any]:
+        module_name, _, attr = path.partition(":")
+        try:
+            cls = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot load {kind} {path!r}: {exc}") from None
+        base = KINDS[kind]
+        if not (isinstance(cls, type) and issubclass(cls, base)):
+            raise ConfigError(f"{path!r} is not a {base.__name__} (it must subclass {base.__qualname__})")
+        return cls

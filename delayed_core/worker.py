@@ -1,0 +1,216 @@
+"""Worker: a process serving one queue with N slots (threads), each under its own worker id.
+
+Life of a worker:
+
+1. start the executor (before any thread: the fork executor forks its server here);
+2. claim one id per slot (``SET id NX`` with a TTL) and start the keep-alive thread, which refreshes
+   every id in one round trip and promotes due scheduled tasks;
+3. run the slots until stopped (SIGTERM, SIGINT, SIGHUP or :meth:`Worker.stop`), or, in burst mode,
+   until the queue is empty;
+4. on stop: running tasks get ``shutdown_timeout`` seconds to finish and be released; tasks still
+   running after that are handed back to the front of the queue; then the ids go offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .backoff import Backoff
+from .config import Config
+from .errors import BrokerUnavailable, WorkerIdTaken
+from .interfaces import ExecutorContext
+from .slot import Slot
+
+if TYPE_CHECKING:
+    from .app import Delayed
+
+logger = logging.getLogger("delayed.worker")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+MAINTENANCE_TICK = 1.0  # seconds between two promotions of due scheduled tasks
+
+
+def new_worker_id() -> str:
+    """A fresh worker id: 32 lowercase hex chars, like go-delayed's."""
+    return secrets.token_hex(16)
+
+
+class Worker:
+    """Serves one queue. Build it with ``app.worker(queue)``; call :meth:`run`.
+
+    :param app: the app (plugins, functions, components).
+    :param queue_name: the queue to serve.
+    :param config: the effective configuration for this queue.
+    """
+
+    def __init__(self, app: Delayed, queue_name: str, config: Config) -> None:
+        app.check_components(queue_name)
+        self.app = app
+        self.queue_name = queue_name
+        self.config = config
+        self.broker = app.broker(queue_name)
+        self.serializer = app.serializer
+        self.functions = app.functions
+        self.plugin_manager = app.plugin_manager
+        self.notifier = app.notifier
+        self.executor = app.registry.get("executor", config["executor"])()
+        self.stopping = threading.Event()
+        self.burst = False
+        self.slots: list[Slot] = []
+        self._stop_requests = 0
+        self._keep_alive_thread: threading.Thread | None = None
+
+    @property
+    def worker_ids(self) -> list[str]:
+        """The ids of this worker's slots."""
+        return [slot.worker_id for slot in self.slots]
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, burst: bool = False, install_signals: bool = True) -> None:
+        """Serve until stopped (or, with ``burst``, until the queue is empty). Blocks."""
+        self.burst = burst
+        self.stopping.clear()
+        self.notifier.refresh()
+        if install_signals and threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
+        else:
+            previous = {}
+        self.executor.start(self._executor_context())
+        try:
+            if not self._go_online():
+                return
+            self.notifier.emit("delayed_worker_started", worker=self)
+            logger.info("worker serving queue %r with %d slot(s), executor %s, ids %s", self.queue_name,
+                        len(self.slots), self.config["executor"], ", ".join(self.worker_ids))
+            self._keep_alive_thread = threading.Thread(target=self._maintain, name="delayed-keep-alive",
+                                                       daemon=True)
+            self._keep_alive_thread.start()
+            for slot in self.slots:
+                slot.start()
+            self._wait_for_slots()
+        finally:
+            self.stopping.set()
+            self._shutdown()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def stop(self) -> None:
+        """Ask the worker to stop gracefully (safe from any thread and from signal handlers)."""
+        self.stopping.set()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._stop_requests += 1
+        if self._stop_requests == 1:
+            logger.info("got %s: finishing running tasks (up to %gs), then stopping",
+                        signal.Signals(signum).name, self.config["shutdown_timeout"])
+        else:
+            logger.warning("got %s again: handing running tasks back and stopping now",
+                           signal.Signals(signum).name)
+        self.stop()
+
+    def _executor_context(self) -> ExecutorContext:
+        config = self.config
+        return ExecutorContext(
+            slots=config["slots"],
+            resolve=self.functions.resolve,
+            child_started=lambda executor, slot: self.plugin_manager.hook.delayed_executor_child_started(
+                executor=executor, slot=slot),
+            settings={key: config[key] for key in ("max_tasks_per_child", "max_memory_per_child")},
+            child_setup={
+                "imports": list(config["imports"]) + self.functions.modules,
+                "functions": self.functions.paths,
+                "allow_any_import": config["allow_any_import"],
+                "plugins": list(config["plugins"]),
+            },
+        )
+
+    def _go_online(self) -> bool:
+        """Claim one id per slot, waiting (with capped backoff) while the broker is unavailable."""
+        backoff = Backoff()
+        ttl = self.config["keep_alive_timeout"]
+        ids: list[str] = []
+        while len(ids) < self.config["slots"]:
+            if self.stopping.is_set():
+                return False
+            try:
+                worker_id = self._claim_one(ttl)
+            except BrokerUnavailable as exc:
+                delay = backoff.next_delay()
+                logger.error("cannot reach the broker at %s (%s); retrying in %.1fs",
+                             self.config.broker_url, exc, delay)
+                self.stopping.wait(delay)
+                continue
+            ids.append(worker_id)
+        self.slots = [Slot(self, index, worker_id) for index, worker_id in enumerate(ids)]
+        return True
+
+    def _claim_one(self, ttl: float) -> str:
+        for _ in range(100):
+            worker_id = new_worker_id()
+            if self.broker.claim_worker_id(worker_id, ttl):
+                return worker_id
+        raise WorkerIdTaken("could not claim a free worker id in 100 tries")
+
+    def _maintain(self) -> None:
+        """Keep the ids alive and promote due scheduled tasks, until the worker stops."""
+        interval, ttl = self.config["keep_alive_interval"], self.config["keep_alive_timeout"]
+        next_keep_alive = time.monotonic() + interval
+        while not self.stopping.wait(MAINTENANCE_TICK):
+            try:
+                self.broker.promote_due()
+                if time.monotonic() >= next_keep_alive:
+                    self.broker.keep_alive(self.worker_ids, ttl)
+                    next_keep_alive = time.monotonic() + interval
+            except BrokerUnavailable as exc:
+                logger.error("keep-alive failed, broker unavailable: %s", exc)
+            except Exception:
+                logger.exception("keep-alive failed")
+
+    def _wait_for_slots(self) -> None:
+        """Join the slots; after a stop request, give running tasks ``shutdown_timeout`` to finish."""
+        while any(slot.is_alive() for slot in self.slots):
+            if self.stopping.wait(0.2):
+                break
+        deadline = time.monotonic() + self.config["shutdown_timeout"]
+        for slot in self.slots:
+            while slot.is_alive() and self._stop_requests < 2 and time.monotonic() < deadline:
+                slot.join(0.1)
+        for slot in self.slots:
+            if slot.is_alive():
+                self._hand_back(slot)
+
+    def _hand_back(self, slot: Slot) -> None:
+        """Put a task that did not finish in time back at the front of the queue."""
+        with slot.lock:
+            raw = slot.running
+            if raw is None:
+                return
+            slot.abandoned = True
+        self.executor.interrupt(slot.index)
+        try:
+            self.broker.requeue(slot.worker_id, raw, front=True)
+            logger.warning("slot %d: task still running at shutdown was handed back to the queue", slot.index)
+        except BrokerUnavailable as exc:
+            logger.error("slot %d: could not hand its task back (%s); the sweeper will recover it",
+                         slot.index, exc)
+
+    def _shutdown(self) -> None:
+        ids = self.worker_ids
+        if self._keep_alive_thread is not None:
+            self._keep_alive_thread.join(MAINTENANCE_TICK + 1)
+        self.executor.stop()
+        if ids:
+            abandoned = {slot.worker_id for slot in self.slots if slot.is_alive() and not slot.abandoned}
+            try:
+                # A slot stuck in a task we could not hand back keeps its id alive until the TTL runs
+                # out, so the sweeper recovers that task only once this process is really gone.
+                self.broker.go_offline([worker_id for worker_id in ids if worker_id not in abandoned])
+            except BrokerUnavailable as exc:
+                logger.error("could not go offline (%s); the ids expire by themselves", exc)
+            self.notifier.emit("delayed_worker_stopped", worker=self)
+            logger.info("worker stopped after %d task(s)", sum(slot.tasks_done for slot in self.slots))

@@ -1,0 +1,1 @@
+"""pydelayed's default plugins other than the Redis broker: serializer, executors, retries, metrics."""

@@ -1,0 +1,1 @@
+"""Executors: where task functions run (thread, fork, subprocess)."""

@@ -1,0 +1,14 @@
+"""Registers the executors under their configuration names."""
+
+from __future__ import annotations
+
+from delayed_core import hookimpl
+from delayed_core.registry import ComponentRegistry
+
+from .thread import ThreadExecutor
+
+
+@hookimpl
+def delayed_register_components(registry: ComponentRegistry) -> None:
+    """Register ``thread`` (default), ``fork`` and ``subprocess``."""
+    registry.add_executor("thread", ThreadExecutor)

@@ -1,0 +1,78 @@
+"""A soft time limit for code running in a thread.
+
+Python cannot kill a thread. The watchdog instead raises :class:`TaskTimeout` inside it with
+``PyThreadState_SetAsyncExc``: the exception lands at the next bytecode the thread runs, so it stops
+Python code but not a blocking C call (``time.sleep`` in one piece, a socket read, a C extension), which
+only notices once it returns. That is why the thread executor's limit is called *soft*.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from delayed_core.errors import TaskTimeout
+
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
+
+
+class _Deadline:
+    __slots__ = ("done", "thread_id")
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+        self.done = False
+
+
+class Watchdog:
+    """One thread that enforces the time limits of many slot threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._heap: list[tuple[float, int, _Deadline]] = []
+        self._counter = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    @contextmanager
+    def limit(self, seconds: float) -> Iterator[None]:
+        """Raise TaskTimeout in the calling thread if the block runs longer than ``seconds``."""
+        deadline = _Deadline(threading.get_ident())
+        with self._lock:
+            heapq.heappush(self._heap, (time.monotonic() + seconds, next(self._counter), deadline))
+            self._ensure_thread()
+            self._lock.notify()
+        try:
+            yield
+        finally:
+            with self._lock:
+                deadline.done = True
+                # Cancel an exception the watchdog may have injected a moment before we finished.
+                _set_async_exc(deadline.thread_id, ctypes.py_object())
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="delayed-watchdog", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        with self._lock:
+            while True:
+                while self._heap and self._heap[0][2].done:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._lock.wait()
+                    continue
+                due, _, deadline = self._heap[0]
+                remaining = due - time.monotonic()
+                if remaining > 0:
+                    self._lock.wait(remaining)
+                    continue
+                heapq.heappop(self._heap)
+                if not deadline.done:
+                    _set_async_exc(deadline.thread_id, ctypes.py_object(TaskTimeout))

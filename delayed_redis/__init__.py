@@ -1,0 +1,7 @@
+"""pydelayed's default broker: go-delayed's Redis protocol, with its bugs fixed and new keys beside it."""
+
+from .broker import RedisBroker
+from .keys import QueueKeys
+from .sweeper import RedisSweeper
+
+__all__ = ["QueueKeys", "RedisBroker", "RedisSweeper"]

@@ -1,0 +1,51 @@
+"""The only place Redis key names are built.
+
+go-delayed's layout for a queue named ``N`` is a public contract and is never changed:
+
+- ``N``: list of task bytes;
+- ``N_noti``: list with one ``"1"`` per task a worker may take;
+- ``N_processing``: hash worker id -> the task that worker holds;
+- ``<worker id>``: liveness key with a TTL, in the root keyspace, shared by all queues.
+
+pydelayed adds keys beside them (go-delayed processes never read them):
+
+- ``N_scheduled``: sorted set of tasks waiting for their due time;
+- ``N_dead``: list of JSON dead-letter entries, newest first;
+- ``N_recoveries``: hash sha1(task) -> how often a sweeper recovered it (poison-task cap);
+- ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class QueueKeys:
+    """Every key of one queue."""
+
+    queue: str
+    notifications: str
+    processing: str
+    scheduled: str
+    dead: str
+    recoveries: str
+    workers: str
+
+    @classmethod
+    def for_queue(cls, name: str) -> QueueKeys:
+        """The keys of queue ``name``."""
+        return cls(
+            queue=name,
+            notifications=f"{name}_noti",
+            processing=f"{name}_processing",
+            scheduled=f"{name}_scheduled",
+            dead=f"{name}_dead",
+            recoveries=f"{name}_recoveries",
+            workers=f"{name}_workers",
+        )
+
+    def all(self) -> tuple[str, ...]:
+        """Every key, for ``clear``."""
+        return (self.queue, self.notifications, self.processing, self.scheduled, self.dead,
+                self.recoveries, self.workers)

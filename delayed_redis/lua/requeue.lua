@@ -1,0 +1,25 @@
+-- requeue: release a slot's task and put a task back (a retry, or a hand-back at shutdown), atomically.
+-- (delayed 1.2 released before re-enqueueing in a separate call; a worker dying in between lost the task.)
+--
+-- KEYS[1]  N             list of task bytes (RPUSH at the tail, or LPUSH at the front)
+-- KEYS[2]  N_noti        list of notifications (RPUSH)
+-- KEYS[3]  N_processing  hash worker_id -> task bytes (HDEL)
+-- KEYS[4]  N_scheduled   sorted set, score = due time in ms, member = 16 hex chars + task bytes (ZADD)
+-- ARGV[1]  the worker id of the slot
+-- ARGV[2]  the task bytes to put back
+-- ARGV[3]  due time in unix ms, or "0" to make it available at once
+-- ARGV[4]  "1" to put it at the front of the queue
+-- ARGV[5]  16 unique hex chars that keep equal tasks apart in the sorted set
+-- Returns  1
+redis.call('hdel', KEYS[3], ARGV[1])
+if ARGV[3] ~= '0' then
+    redis.call('zadd', KEYS[4], ARGV[3], ARGV[5] .. ARGV[2])
+    return 1
+end
+if ARGV[4] == '1' then
+    redis.call('lpush', KEYS[1], ARGV[2])
+else
+    redis.call('rpush', KEYS[1], ARGV[2])
+end
+redis.call('rpush', KEYS[2], '1')
+return 1

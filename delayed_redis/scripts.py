@@ -1,0 +1,43 @@
+"""Loading the Lua scripts in ``lua/`` and calling them by SHA, loading them again on NOSCRIPT."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import redis
+
+
+@dataclass(frozen=True)
+class Script:
+    """One Lua script and its SHA1."""
+
+    name: str
+    source: str
+    sha: str
+
+    def __call__(self, client: redis.Redis, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """Run with EVALSHA; on NOSCRIPT (a restarted or flushed server) load it and run again once."""
+        try:
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            client.execute_command("SCRIPT", "LOAD", self.source)
+            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+
+
+def load_script(name: str) -> Script:
+    """Read ``lua/<name>.lua``."""
+    source = (resources.files("delayed_redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+ENQUEUE = load_script("enqueue")
+DEQUEUE = load_script("dequeue")
+RELEASE_TAKE = load_script("release_take")
+REQUEUE = load_script("requeue")
+DEAD_LETTER = load_script("dead_letter")
+PROMOTE = load_script("promote")
+SWEEP = load_script("sweep")
+REVIVE = load_script("revive")
