@@ -95,6 +95,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
+#: DELAYED_* variables that are not settings but switches read elsewhere
+ENV_SWITCHES = frozenset({"DELAYED_CONFIG", "DELAYED_DISABLE_PLUGINS", "DELAYED_TRACE_HOOKS"})
 DEFAULT = "default"
 
 
@@ -286,6 +288,11 @@ def load_config(
     sources = {setting.name: DEFAULT for setting in SETTINGS}
     for key, value in config_file.values.items():
         values[key], sources[key] = value, config_file.label
+    for env_name in env:
+        if env_name.startswith("DELAYED_") and env_name not in ENV_SWITCHES:
+            key = env_name[len("DELAYED_"):].lower()
+            if key not in SETTINGS_BY_NAME:
+                raise _unknown(key, f"environment variable {env_name}")
     for setting in SETTINGS:
         env_name = "DELAYED_" + setting.name.upper()
         if env_name in env:

@@ -205,6 +205,15 @@ class RedisBroker(Broker):
         live = [worker_id for worker_id, ok in zip(registered_ids, alive[len(holders):], strict=True) if ok]
         return QueueInfo(self.name, int(length), int(notifications), int(scheduled), int(dead), held, live)
 
+    def discover_queues(self) -> list[str]:
+        """Names of the queues on this Redis database, found by SCAN (an admin command, not a hot path)."""
+        names = set()
+        with unavailable_as_broker_error():
+            for suffix in ("_noti", "_processing", "_dead", "_scheduled"):
+                for key in self.client.scan_iter(match=f"*{suffix}", count=1000):
+                    names.add(key.decode(errors="replace")[: -len(suffix)])
+        return sorted(names)
+
     def dead_letters(self, start: int = 0, stop: int = -1) -> list[bytes]:
         """LRANGE over the dead-letter list, newest first."""
         with unavailable_as_broker_error():

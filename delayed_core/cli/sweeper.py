@@ -1,0 +1,37 @@
+"""``delayed sweeper``: recover lost tasks across queues."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_broker_flag, build_app, build_config, non_negative_int, positive_float
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register the ``sweeper`` subcommand."""
+    parser = subparsers.add_parser("sweeper", help="requeue the tasks of dead workers",
+                                   description="Requeue the tasks of dead workers, fix notifications and "
+                                               "promote due scheduled tasks, for each queue.")
+    add_broker_flag(parser)
+    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
+                        help="queue to sweep (repeatable; default: 'default')")
+    parser.add_argument("--interval", dest="sweeper_interval", type=positive_float, metavar="SECONDS",
+                        help="seconds between sweeps (default 60)")
+    parser.add_argument("--max-recoveries", type=non_negative_int, metavar="N",
+                        help="dead-letter a task after it killed N workers; 0 = never (default 5)")
+    parser.add_argument("--once", action="store_true", help="sweep once and exit")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Sweep once or forever."""
+    config = build_config(args, ("sweeper_interval", "max_recoveries"))
+    app = build_app(config)
+    loop = app.sweeper(args.queues or [config["queue"]])
+    if args.once:
+        for report in loop.sweep_once():
+            print(f"{report.queue}: requeued {report.requeued}, poisoned {report.poisoned}, "
+                  f"notifications {report.notifications:+d}, promoted {report.promoted}")
+        return 0
+    loop.run()
+    return 0
