@@ -67,6 +67,7 @@ class Delayed:
         self._brokers: dict[str, Broker] = {}
         self._serializer: Serializer | None = None
         self.check_components()
+        self.plugin_manager.hook.delayed_app_created(app=self)
 
     # -- components ------------------------------------------------------------------------------
     @property

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from .markers import hookspec
 
 if TYPE_CHECKING:
+    from .app import Delayed
     from .deadletter import DeadLetter
     from .interfaces import SweepReport
     from .outcome import Outcome
@@ -38,6 +39,22 @@ def delayed_register_components(registry: ComponentRegistry) -> None:
 
     :param registry: call ``registry.add_broker(name, cls)``, ``add_serializer``, ``add_executor`` or
         ``add_sweeper`` on it.
+    """
+
+
+@hookspec
+def delayed_app_created(app: Delayed) -> None:
+    """An app was created: its configuration is resolved and its plugins and components are registered.
+
+    Runs in: every process that creates a ``Delayed`` app (producers, workers, sweepers, and the
+    children of executors that build an app of their own), once per app, at the end of its creation.
+    An exception propagates: a plugin that cannot set itself up stops the app at start-up.
+
+    A plugin loaded by module name (``plugins = ["pkg.mod"]``) reads its settings here
+    (``app.config``, ``app.config.for_queue(name)``) and may register a configured plugin object with
+    ``app.register_plugin(...)``, so it keeps no module-level state.
+
+    :param app: the new app.
     """
 
 
