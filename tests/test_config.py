@@ -41,12 +41,12 @@ def test_delayed_toml_wins_over_pyproject(tmp_path: Path) -> None:
 
 def test_unknown_file_key_suggests_the_right_name(tmp_path: Path) -> None:
     (tmp_path / "delayed.toml").write_text("slot = 2\n")
-    with pytest.raises(ConfigError, match="unknown setting 'slot'.*did you mean 'slots'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'slot'.*did you mean 'slots'"):
         find_config_file(cwd=tmp_path, env={})
 
 
 def test_unknown_environment_variable_is_refused() -> None:
-    with pytest.raises(ConfigError, match="DELAYED_EXECUTER.*did you mean 'executor'"):
+    with pytest.raises(ConfigError, match=r"DELAYED_EXECUTER.*did you mean 'executor'"):
         load_config(env={"DELAYED_EXECUTER": "fork"}, config_file=ConfigFile())
 
 

@@ -135,27 +135,27 @@ def test_lifecycle_hooks_fire_in_order(backend: Backend) -> None:
 
     class Recorder:
         @hookimpl
-        def delayed_worker_started(self, worker):  # noqa: ANN001
+        def delayed_worker_started(self, worker):
             events.append("worker_started")
 
         @hookimpl
-        def delayed_task_dequeued(self, queue, task, worker_id):  # noqa: ANN001
+        def delayed_task_dequeued(self, queue, task, worker_id):
             events.append("dequeued")
 
         @hookimpl
-        def delayed_task_started(self, queue, task, worker_id):  # noqa: ANN001
+        def delayed_task_started(self, queue, task, worker_id):
             events.append("started")
 
         @hookimpl
-        def delayed_task_succeeded(self, queue, task, worker_id, outcome):  # noqa: ANN001
+        def delayed_task_succeeded(self, queue, task, worker_id, outcome):
             events.append("succeeded")
 
         @hookimpl
-        def delayed_task_released(self, queue, task, worker_id):  # noqa: ANN001
+        def delayed_task_released(self, queue, task, worker_id):
             events.append("released")
 
         @hookimpl
-        def delayed_worker_stopped(self, worker):  # noqa: ANN001
+        def delayed_worker_stopped(self, worker):
             events.append("worker_stopped")
 
     app = backend.app(imports=[MODULE], dequeue_timeout=0.2, plugins=[Recorder()])
