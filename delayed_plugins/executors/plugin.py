@@ -5,6 +5,8 @@ from __future__ import annotations
 from delayed_core import hookimpl
 from delayed_core.registry import ComponentRegistry
 
+from .fork import ForkExecutor
+from .subprocess_executor import SubprocessExecutor
 from .thread import ThreadExecutor
 
 
@@ -12,3 +14,5 @@ from .thread import ThreadExecutor
 def delayed_register_components(registry: ComponentRegistry) -> None:
     """Register ``thread`` (default), ``fork`` and ``subprocess``."""
     registry.add_executor("thread", ThreadExecutor)
+    registry.add_executor("fork", ForkExecutor)
+    registry.add_executor("subprocess", SubprocessExecutor)

@@ -1,0 +1,176 @@
+"""The subprocess executor: one long-lived child interpreter per slot, fed tasks over a socket.
+
+Unlike ``fork``, a child is a fresh ``python -m delayed_plugins.executors.subprocess_child``: nothing is
+inherited from the worker but the environment, the import path and what ``child_setup`` describes, so it
+is safe to start at any time from the multi-threaded worker (spawn, not fork) and works wherever Python
+does. The child is reused for many tasks (no per-task start cost) and replaced when:
+
+- it crashes (segfault, ``os._exit``, OOM kill): that task is reported ``CRASHED``;
+- its task runs past the time limit: SIGTERM, SIGKILL after :data:`GRACE` seconds, ``TIMEOUT``;
+- it ran ``max_tasks_per_child`` tasks, or its RSS is above ``max_memory_per_child`` MiB after a task.
+
+A replacement is started lazily, when the slot's next task arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from delayed_core.interfaces import Executor, ExecutorContext
+from delayed_core.outcome import Outcome
+from delayed_core.task import PyTask
+
+from .calling import crashed, timed_out, unportable_arguments
+from .wire import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
+
+logger = logging.getLogger("delayed.executor.subprocess")
+
+CHILD_MODULE = "delayed_plugins.executors.subprocess_child"
+#: Seconds between SIGTERM and SIGKILL when a child must go.
+GRACE = 0.5
+#: Seconds a new child may take to import its modules and say it is ready.
+STARTUP_TIMEOUT = 60.0
+
+
+class ChildStartError(Exception):
+    """A child interpreter could not set itself up."""
+
+
+@dataclass
+class _Child:
+    """The worker's handle on one child interpreter."""
+
+    process: subprocess.Popen[bytes]
+    channel: Channel
+    tasks: int = 0
+    interrupted: bool = field(default=False)
+
+    @classmethod
+    def spawn(cls, context: ExecutorContext, slot: int) -> _Child:
+        """Start a child for ``slot`` and wait until it is ready."""
+        ours, theirs = channel_pair()
+        fd = theirs.fileno()
+        try:
+            # start_new_session: a Ctrl-C in the terminal reaches the worker (graceful stop), not tasks.
+            process = subprocess.Popen([sys.executable, "-m", CHILD_MODULE, str(fd)], pass_fds=[fd],
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            theirs.close()
+        child = cls(process, ours)
+        try:
+            ours.send({"slot": slot, "sys_path": list(sys.path), **context.child_setup})
+            answer = ours.receive(STARTUP_TIMEOUT)
+        except (ChannelClosed, OSError, TimeoutError):
+            child.kill()
+            raise ChildStartError(f"the child interpreter {describe_exit_code(process.returncode or 0)} "
+                                  "before it was ready") from None
+        if "error" in answer:
+            child.kill()
+            raise ChildStartError(f"the child interpreter could not set up: {answer['error']}")
+        return child
+
+    def kill(self) -> int:
+        """SIGTERM, then SIGKILL after the grace period; returns the exit code."""
+        self.channel.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                return self.process.wait(GRACE)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait()
+
+    def retire(self) -> None:
+        """Let it exit on its own (it does when its channel closes); kill it if it lingers."""
+        self.channel.close()
+        try:
+            self.process.wait(GRACE)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def _kill_if_alive(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+
+
+class SubprocessExecutor(Executor):
+    """Runs tasks in one long-lived child interpreter per slot."""
+
+    name = "subprocess"
+    isolated = True
+
+    def __init__(self) -> None:
+        self._context: ExecutorContext | None = None
+        self._children: list[_Child | None] = []
+
+    def start(self, context: ExecutorContext) -> None:
+        """Remember the setup; children start when their slot gets its first task."""
+        self._context = context
+        self._children = [None] * context.slots
+
+    def execute(self, slot: int, task: PyTask, func: Callable[..., Any], timeout: float | None) -> Outcome:
+        """Send the task to the slot's child and wait for the report, at most ``timeout`` seconds."""
+        if self._context is None:
+            raise RuntimeError("SubprocessExecutor.execute called before start")
+        try:
+            request = run_request(task)
+        except (TypeError, ValueError, OverflowError) as exc:
+            return unportable_arguments(exc)
+        started = time.perf_counter()
+        child = self._children[slot]
+        if child is None or child.process.poll() is not None:
+            try:
+                child = self._children[slot] = _Child.spawn(self._context, slot)
+            except ChildStartError as exc:
+                return crashed(f"could not start: {exc}", time.perf_counter() - started, "subprocess")
+        try:
+            child.channel.send(request)
+            reply = child.channel.receive(timeout)
+        except TimeoutError:
+            self._children[slot] = None
+            child.kill()
+            return timed_out(timeout, time.perf_counter() - started, "subprocess")
+        except (ChannelClosed, OSError):
+            self._children[slot] = None
+            how = "was interrupted at shutdown" if child.interrupted else describe_exit_code(child.kill())
+            return crashed(how, time.perf_counter() - started, "subprocess")
+        child.tasks += 1
+        self._recycle_if_due(slot, child, float(reply.get("rss_mib", 0.0)))
+        return outcome_from_wire(reply)
+
+    def _recycle_if_due(self, slot: int, child: _Child, rss_mib: float) -> None:
+        settings = self._context.settings if self._context is not None else {}
+        max_tasks, max_mib = settings.get("max_tasks_per_child") or 0, settings.get("max_memory_per_child") or 0
+        if max_tasks and child.tasks >= max_tasks:
+            reason = f"it ran {child.tasks} tasks (max_tasks_per_child)"
+        elif max_mib and rss_mib > max_mib:
+            reason = f"it uses {rss_mib:.0f} MiB (max_memory_per_child {max_mib})"
+        else:
+            return
+        logger.info("slot %d: replacing child %d: %s", slot, child.process.pid, reason)
+        self._children[slot] = None
+        child.retire()
+
+    def interrupt(self, slot: int) -> None:
+        """Kill the slot's child; its task is reported crashed and the child replaced."""
+        child = self._children[slot] if slot < len(self._children) else None
+        if child is not None:
+            child.interrupted = True
+            child.process.terminate()
+            # Called from the worker's main thread at the shutdown timeout: do not block it for the grace.
+            threading.Timer(GRACE, _kill_if_alive, (child.process,)).start()
+
+    def stop(self) -> None:
+        """Close every child (each exits when its channel closes)."""
+        children, self._children = self._children, [None] * len(self._children)
+        for child in children:
+            if child is not None:
+                child.retire()

@@ -1,0 +1,88 @@
+"""Task functions for the executor tests; child processes import this module by name.
+
+It is also a plugin module: its ``delayed_executor_child_started`` hook records the pid of every child
+that fired it, as a file in the directory named by ``EXECUTOR_TEST_HOOK_DIR`` (when set).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from delayed_core import hookimpl
+
+HOOK_DIR_ENV = "EXECUTOR_TEST_HOOK_DIR"
+
+#: What ``check_args`` expects: every msgpack type a task argument can have.
+EXPECTED_ARGS: list[Any] = [1, -2**40, 2.5, "text é", b"\x00\xffbytes", None, True, [1, [2, "x"]],
+                            {"a": [1, {"b": b"c"}], "n": None}]
+EXPECTED_KWARGS: dict[str, Any] = {"key": "value", "nested": {"list": [1.5, "s", b"b"]}, "number": 7}
+
+
+def noop() -> None:
+    """Do nothing (overhead measurements)."""
+
+
+def fail(message: str) -> None:
+    """Raise ValueError(message)."""
+    raise ValueError(message)
+
+
+def check_args(*args: Any, **kwargs: Any) -> None:
+    """Raise unless called with exactly EXPECTED_ARGS and EXPECTED_KWARGS (types included)."""
+    if list(args) != EXPECTED_ARGS or kwargs != EXPECTED_KWARGS:
+        raise AssertionError(f"got args={args!r} kwargs={kwargs!r}")
+    for got, expected in zip(args, EXPECTED_ARGS, strict=True):
+        if type(got) is not type(expected):
+            raise AssertionError(f"{got!r} is a {type(got).__name__}, expected {type(expected).__name__}")
+
+
+def spin(seconds: float) -> None:
+    """Busy-loop in Python for ``seconds`` (a soft time limit can interrupt it)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def sleep(seconds: float) -> None:
+    """Block in one C call (only a hard time limit can interrupt it)."""
+    time.sleep(seconds)
+
+
+def sleep_then_touch(seconds: float, path: str) -> None:
+    """Write ``path`` with "started", sleep, then append "done"."""
+    Path(path).write_text("started")
+    time.sleep(seconds)
+    Path(path).write_text("started done")
+
+
+def exit_process(code: int) -> None:
+    """End the process at once, as a crashing extension would."""
+    os._exit(code)
+
+
+def segfault() -> None:
+    """Read address 0."""
+    ctypes.string_at(0)
+
+
+def kill_self() -> None:
+    """SIGKILL our own process, as the OOM killer would."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def write_pid(path: str) -> None:
+    """Write the pid of the process running the task to ``path``."""
+    Path(path).write_text(str(os.getpid()))
+
+
+@hookimpl
+def delayed_executor_child_started(executor: str, slot: int) -> None:
+    """Record ``<executor>-<slot>-<pid>`` as a file, proving the hook ran in that process."""
+    directory = os.environ.get(HOOK_DIR_ENV)
+    if directory:
+        Path(directory, f"{executor}-{slot}-{os.getpid()}").touch()
