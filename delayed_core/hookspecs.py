@@ -228,7 +228,9 @@ def delayed_retry_delay(queue: str, task: PyTask, outcome: Outcome) -> float | N
     :param queue: the queue name.
     :param task: the failed task (``task.retry`` retries left, negative = forever; ``task.attempt``).
     :param outcome: how it failed.
-    :return: seconds to wait before the retry, or None to give up (the task is dead-lettered).
+    :return: seconds to wait before the retry (>= 0); a negative number (``outcome.NO_RETRY``) to give
+        up for good, so no later plugin retries it; None for no opinion. When no plugin answers with a
+        delay the task is given up (dead-lettered).
     """
 
 

@@ -48,6 +48,10 @@ class Outcome:
         return f"{self.error_type}: {self.error}" if self.error else self.error_type or self.status.value
 
 
+#: What a ``delayed_retry_delay`` implementation returns to refuse a retry for good. ``None`` would only
+#: mean "no opinion" and let a later plugin (such as the built-in default) retry the task anyway.
+NO_RETRY: float = -1.0
+
 #: Longest traceback excerpt kept in outcomes and dead letters.
 TRACEBACK_LIMIT = 4000
 

@@ -130,9 +130,10 @@ class Slot(threading.Thread):
         logger.warning("%s failed (attempt %d): %s", task.func_path, task.attempt + 1, outcome.describe())
         notifier.emit("delayed_task_failed", queue=queue, task=task, worker_id=self.worker_id, outcome=outcome)
         delay = worker.plugin_manager.hook.delayed_retry_delay(queue=queue, task=task, outcome=outcome)
-        if delay is not None:
+        # None: no plugin answered; a negative answer (NO_RETRY): a plugin refused, overruling the default.
+        if delay is not None and delay >= 0:
             retry = task.next_attempt()
-            worker.broker.requeue(self.worker_id, worker.serializer.dumps(retry), delay=max(0.0, delay))
+            worker.broker.requeue(self.worker_id, worker.serializer.dumps(retry), delay=delay)
             notifier.emit("delayed_task_requeued", queue=queue, task=retry, worker_id=self.worker_id,
                           delay=delay)
             return
