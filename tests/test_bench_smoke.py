@@ -1,0 +1,44 @@
+"""The benchmark runs end to end in quick mode and prints every pydelayed figure (values not checked)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.redis_server import require_redis_server
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURE = r"\d[\d,.]*(e[+-]?\d+)? \[[\d,.e+-]+-[\d,.e+-]+\]"
+
+pytestmark = [pytest.mark.real_redis, pytest.mark.timeout(90)]
+
+
+def test_quick_run_prints_every_figure(tmp_path: Path) -> None:
+    require_redis_server()
+    out_json = tmp_path / "out.json"
+    done = subprocess.run([sys.executable, "bench/run.py", "--quick", "--only", "pydelayed", "--json", str(out_json)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=80, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for label, unit in [
+        ("enqueue (single calls)", "calls/s"),
+        ("enqueue_many, batches of 1000", "tasks/s"),
+        ("enqueue_many, batches of 10000", "tasks/s"),
+        ("drain: thread, 1 slot", "tasks/s"),
+        ("drain: thread, 4 slots", "tasks/s"),
+        ("drain: 2 processes, thread, 1 slot each", "tasks/s"),
+        ("enqueue-to-start latency p50", "ms"),
+        ("idle worker RSS (thread, 1 slot)", "MiB"),
+        ("idle Redis commands/s per slot (1 slot(s))", "cmd/s"),
+    ]:
+        assert re.search(rf"pydelayed\s+{re.escape(label)}\s+{FIGURE} {re.escape(unit)}", out), (label, out)
+    # fork and subprocess are either measured or reported as missing, never silently dropped
+    for executor in ("fork", "subprocess"):
+        assert re.search(rf"drain: {executor}\s+({FIGURE} tasks/s|not available)", out), (executor, out)
+    assert "p99_ms" in out
+    assert "targets (pydelayed, medians):" in out
+    assert '"peer": "pydelayed"' in out_json.read_text()
