@@ -160,7 +160,10 @@ class Worker:
         """Keep the ids alive and promote due scheduled tasks, until the worker stops."""
         interval, ttl = self.config["keep_alive_interval"], self.config["keep_alive_timeout"]
         next_keep_alive = time.monotonic() + interval
-        while not self.stopping.wait(MAINTENANCE_TICK):
+        # Never tick slower than the keep-alive interval: with a short keep_alive_timeout a fixed 1 s tick
+        # let live ids expire between refreshes, and the sweeper then requeued tasks still running.
+        tick = min(MAINTENANCE_TICK, interval)
+        while not self.stopping.wait(tick):
             try:
                 self.broker.promote_due()
                 if time.monotonic() >= next_keep_alive:

@@ -1,0 +1,44 @@
+"""Task functions for the chaos and reliability tests, run by ``delayed worker --import tests.chaos.tasks``.
+
+Each run is recorded in Redis (on the server named by ``CHAOS_REDIS_URL``) *before* the worker releases
+the task, so a kill between the record and the release shows up as a duplicate, and a task that never
+ran shows up as missing from ``ran_set``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import redis
+
+#: list of every run (duplicates included)
+RAN_LIST = "ran"
+#: set of the ids that ran at least once
+RAN_SET = "ran_set"
+
+_client: redis.Redis | None = None
+
+
+def _redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(os.environ["CHAOS_REDIS_URL"])
+    return _client
+
+
+def record(task_id: int, sleep_ms: float = 0.0) -> None:
+    """Sleep ``sleep_ms`` (the task's work), then record that ``task_id`` ran."""
+    if sleep_ms:
+        time.sleep(sleep_ms / 1000)
+    with _redis().pipeline(transaction=True) as pipe:
+        pipe.rpush(RAN_LIST, task_id).sadd(RAN_SET, task_id).execute()
+
+
+def slow(task_id: int, seconds: float) -> None:
+    """Record the start, sleep ``seconds``, then record the end (graceful-shutdown tests)."""
+    client = _redis()
+    client.rpush("started", task_id)
+    time.sleep(seconds)
+    client.rpush(RAN_LIST, task_id)
+    client.sadd(RAN_SET, task_id)
