@@ -32,6 +32,12 @@ QUEUE = "chaos"
 _IDS = re.compile(r"ids ([0-9a-f, ]+)")
 
 
+def worker_ids_in(log: str) -> list[str]:
+    """The slot ids a worker announced in its start-up log line ([] before it came online)."""
+    match = _IDS.search(log)
+    return [worker_id.strip() for worker_id in match.group(1).split(",") if worker_id.strip()] if match else []
+
+
 @dataclass
 class ChaosSettings:
     """What to run and for how long."""
@@ -118,11 +124,8 @@ class ChaosRun:
 
     def _held_by(self, victim: CliProcess) -> bool:
         """Whether the killed worker held a task (its ids are in its start-up log line)."""
-        match = _IDS.search(victim.log())
-        if not match:
-            return False
-        ids = [worker_id.strip() for worker_id in match.group(1).split(",") if worker_id.strip()]
-        return any(self.client.hmget(f"{QUEUE}_processing", ids))
+        ids = worker_ids_in(victim.log())
+        return bool(ids) and any(self.client.hmget(f"{QUEUE}_processing", ids))
 
     def _kill_one(self) -> None:
         # Only workers older than a random age qualify: a mix of kills during start-up and id claims,

@@ -42,3 +42,13 @@ def slow(task_id: int, seconds: float) -> None:
     time.sleep(seconds)
     client.rpush(RAN_LIST, task_id)
     client.sadd(RAN_SET, task_id)
+
+
+def slow_first_time(task_id: int, seconds: float) -> None:
+    """Sleep ``seconds`` on the first run only, then record the run (hand-back tests)."""
+    client = _redis()
+    client.rpush("started", task_id)
+    if client.incr(f"attempts:{task_id}") == 1:
+        time.sleep(seconds)
+    client.rpush(RAN_LIST, task_id)
+    client.sadd(RAN_SET, task_id)
