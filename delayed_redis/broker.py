@@ -23,6 +23,7 @@ from delayed_core.interfaces import Broker, QueueInfo, SweepReport
 from . import scripts
 from .async_broker import AsyncRedisBroker
 from .connection import UNAVAILABLE, client_from_url, describe, unavailable_as_broker_error
+from .direct import DirectCaller
 from .keys import QueueKeys
 
 #: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
@@ -42,9 +43,11 @@ class RedisBroker(Broker):
 
     async_broker = AsyncRedisBroker
 
-    def __init__(self, name: str, client: redis.Redis) -> None:
+    def __init__(self, name: str, client: redis.Redis, direct: bool = True) -> None:
         super().__init__(name)
         self.client = client
+        # Hot paths go through a per-thread connection (see direct.py); the rest through the pool.
+        self._call = DirectCaller(client.connection_pool) if direct else client.execute_command
         self.keys = QueueKeys.for_queue(name)
         k = self.keys
         self._take_keys = (k.queue, k.notifications, k.processing)
@@ -65,7 +68,7 @@ class RedisBroker(Broker):
         """One round trip: a script call for one task, one MULTI/EXEC for a batch."""
         try:
             if len(tasks) == 1:
-                scripts.ENQUEUE(self.client, self._take_keys[:2], (tasks[0],))
+                scripts.ENQUEUE(self._call, self._take_keys[:2], (tasks[0],))
                 return
             with self.client.pipeline(transaction=True) as pipe:
                 for first in range(0, len(tasks), CHUNK):
@@ -87,9 +90,9 @@ class RedisBroker(Broker):
     def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
         """BLPOP a notification, then take its task: 2 round trips, only when the queue was idle."""
         try:
-            if self.client.execute_command("BLPOP", self.keys.notifications, timeout) is None:
+            if self._call("BLPOP", self.keys.notifications, timeout) is None:
                 return None
-            return scripts.DEQUEUE(self.client, self._take_keys, (worker_id,))
+            return scripts.DEQUEUE(self._call, self._take_keys, (worker_id,))
         except UNAVAILABLE as exc:
             raise BrokerUnavailable(describe(exc)) from exc
 
@@ -97,8 +100,8 @@ class RedisBroker(Broker):
         """HDEL, or the release-and-take script when the slot wants its next task (1 round trip)."""
         try:
             if take_next:
-                return scripts.RELEASE_TAKE(self.client, self._take_keys, (worker_id,))
-            self.client.execute_command("HDEL", self.keys.processing, worker_id)
+                return scripts.RELEASE_TAKE(self._call, self._take_keys, (worker_id,))
+            self._call("HDEL", self.keys.processing, worker_id)
             return None
         except UNAVAILABLE as exc:
             raise BrokerUnavailable(describe(exc)) from exc
@@ -113,12 +116,12 @@ class RedisBroker(Broker):
         due = _ms(time.time() + delay) if delay > 0 else 0
         args = (worker_id, task, due, "1" if front else "0", secrets.token_hex(8))
         with unavailable_as_broker_error():
-            scripts.REQUEUE(self.client, self._requeue_keys, args)
+            scripts.REQUEUE(self.client.execute_command, self._requeue_keys, args)
 
     def dead_letter(self, worker_id: str | None, entry: bytes, keep: int = 10000) -> None:
         """Release and record the entry in one script; the list keeps the newest ``keep`` entries."""
         with unavailable_as_broker_error():
-            scripts.DEAD_LETTER(self.client, (self.keys.processing, self.keys.dead),
+            scripts.DEAD_LETTER(self.client.execute_command, (self.keys.processing, self.keys.dead),
                                 (worker_id or "", entry, keep))
 
     # -- liveness --------------------------------------------------------------------------------
@@ -174,7 +177,7 @@ class RedisBroker(Broker):
         moved = 0
         with unavailable_as_broker_error():
             while True:
-                count = int(scripts.PROMOTE(self.client, keys, (now_ms, PROMOTE_LIMIT)))
+                count = int(scripts.PROMOTE(self.client.execute_command, keys, (now_ms, PROMOTE_LIMIT)))
                 moved += count
                 if count < PROMOTE_LIMIT:
                     return moved
@@ -223,7 +226,7 @@ class RedisBroker(Broker):
         """Remove an entry, and enqueue its task with it when asked, atomically."""
         keys = (self.keys.dead, self.keys.queue, self.keys.notifications)
         with unavailable_as_broker_error():
-            return bool(scripts.REVIVE(self.client, keys, (entry, requeue_task or b"")))
+            return bool(scripts.REVIVE(self.client.execute_command, keys, (entry, requeue_task or b"")))
 
     def purge_dead_letters(self) -> int:
         """Delete the dead-letter list; return how many entries it had."""
@@ -237,5 +240,7 @@ class RedisBroker(Broker):
             self.client.delete(*self.keys.all())
 
     def close(self) -> None:
-        """Disconnect the shared pool (other queues of the app reconnect on next use)."""
+        """Disconnect the shared pool and this thread's direct connection (both reconnect on next use)."""
+        if isinstance(self._call, DirectCaller):
+            self._call.close()
         self.client.connection_pool.disconnect()

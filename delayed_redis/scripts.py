@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -18,13 +19,17 @@ class Script:
     source: str
     sha: str
 
-    def __call__(self, client: redis.Redis, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
-        """Run with EVALSHA; on NOSCRIPT (a restarted or flushed server) load it and run again once."""
+    def __call__(self, call: Callable[..., Any], keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """Run with EVALSHA; on NOSCRIPT (a restarted or flushed server) load it and run again once.
+
+        :param call: sends one command and returns its reply (``client.execute_command`` or a
+            :class:`~delayed_redis.direct.DirectCaller`).
+        """
         try:
-            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            return call("EVALSHA", self.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            client.execute_command("SCRIPT", "LOAD", self.source)
-            return client.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            call("SCRIPT", "LOAD", self.source)
+            return call("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 def load_script(name: str) -> Script:

@@ -19,7 +19,7 @@ class FakeRedisBroker(RedisBroker):
         if client is None:
             server = SERVERS.setdefault(url, fakeredis.FakeServer())
             client = shared[f"fake-client:{url}"] = fakeredis.FakeRedis(server=server)
-        return cls(name, client)
+        return cls(name, client, direct=False)
 
 
 class FakeRedisSweeper(RedisSweeper):
