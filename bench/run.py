@@ -99,7 +99,13 @@ def measure_all(server: harness.PinnedRedisServer, rows: list[Measurement], reps
     for row in rows:
         for _ in () if row.missing else range(1 if row.key.startswith("idle") else reps):
             client.flushall()
-            answer = run_measure(server, row.peer, row.key, row.n)
+            try:
+                answer = run_measure(server, row.peer, row.key, row.n)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                # One broken peer or mode must not cost the figures of the others: report it and go on.
+                row.missing = "FAILED: " + str(exc).strip().splitlines()[-1]
+                print(str(exc)[-2000:], file=sys.stderr)
+                break
             row.values.append(answer["value"])
             for name, value in answer["extra"].items():
                 row.extra.setdefault(name, []).append(value)
