@@ -1,0 +1,247 @@
+"""RedisBroker: go-delayed's queue protocol on Redis, one method per atomic operation.
+
+Round trips per operation (the hot paths):
+
+- ``enqueue``: 1 (one EVALSHA, or one MULTI/EXEC pipeline for a batch);
+- ``dequeue`` on an idle queue: BLPOP, then the dequeue script: 2;
+- ``release(take_next=True)`` while busy: 1, and it returns the next task, so a busy slot spends one
+  round trip per task;
+- ``keep_alive``: 1 for all the slots of a process.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+
+import redis
+
+from delayed_core.errors import BrokerUnavailable
+from delayed_core.interfaces import Broker, QueueInfo, SweepReport
+
+from . import scripts
+from .async_broker import AsyncRedisBroker
+from .connection import UNAVAILABLE, client_from_url, describe, unavailable_as_broker_error
+from .direct import DirectCaller
+from .keys import QueueKeys
+
+#: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
+CHUNK = 5000
+#: scheduled tasks moved per promote call
+PROMOTE_LIMIT = 1000
+#: forget worker registry entries silent for this long (seconds)
+WORKER_REGISTRY_TTL = 3600
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+class RedisBroker(Broker):
+    """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
+
+    async_broker = AsyncRedisBroker
+
+    def __init__(self, name: str, client: redis.Redis, direct: bool = True) -> None:
+        super().__init__(name)
+        self.client = client
+        # Hot paths go through a per-thread connection (see direct.py); the rest through the pool.
+        self._call = DirectCaller(client.connection_pool) if direct else client.execute_command
+        self.keys = QueueKeys.for_queue(name)
+        k = self.keys
+        self._take_keys = (k.queue, k.notifications, k.processing)
+        self._requeue_keys = (k.queue, k.notifications, k.processing, k.scheduled)
+
+    @classmethod
+    def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
+        """Build the broker, reusing the client other queues of the same app opened for ``url``."""
+        key = f"redis-client:{url}"
+        client = shared.get(key)
+        if client is None:
+            client = shared[key] = client_from_url(url)
+        assert isinstance(client, redis.Redis)
+        return cls(name, client)
+
+    # -- producers -------------------------------------------------------------------------------
+    def enqueue(self, tasks: Sequence[bytes]) -> None:
+        """One round trip: a script call for one task, one MULTI/EXEC for a batch."""
+        try:
+            if len(tasks) == 1:
+                scripts.ENQUEUE(self._call, self._take_keys[:2], (tasks[0],))
+                return
+            with self.client.pipeline(transaction=True) as pipe:
+                for first in range(0, len(tasks), CHUNK):
+                    chunk = tasks[first:first + CHUNK]
+                    pipe.rpush(self.keys.queue, *chunk)
+                    pipe.rpush(self.keys.notifications, *(b"1",) * len(chunk))
+                pipe.execute()
+        except UNAVAILABLE as exc:
+            raise BrokerUnavailable(describe(exc)) from exc
+
+    def schedule(self, tasks: Sequence[bytes], due: float) -> None:
+        """One ZADD; each member gets a unique prefix so that equal tasks stay separate."""
+        score = _ms(due)
+        members = {secrets.token_hex(8).encode() + task: score for task in tasks}
+        with unavailable_as_broker_error():
+            self.client.zadd(self.keys.scheduled, members)
+
+    # -- workers ---------------------------------------------------------------------------------
+    def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
+        """BLPOP a notification, then take its task: 2 round trips, only when the queue was idle."""
+        try:
+            if self._call("BLPOP", self.keys.notifications, timeout) is None:
+                return None
+            return scripts.DEQUEUE(self._call, self._take_keys, (worker_id,))
+        except UNAVAILABLE as exc:
+            raise BrokerUnavailable(describe(exc)) from exc
+
+    def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
+        """HDEL, or the release-and-take script when the slot wants its next task (1 round trip)."""
+        try:
+            if take_next:
+                return scripts.RELEASE_TAKE(self._call, self._take_keys, (worker_id,))
+            self._call("HDEL", self.keys.processing, worker_id)
+            return None
+        except UNAVAILABLE as exc:
+            raise BrokerUnavailable(describe(exc)) from exc
+
+    def held(self, worker_id: str) -> bytes | None:
+        """HGET the slot's entry in N_processing."""
+        with unavailable_as_broker_error():
+            return self.client.hget(self.keys.processing, worker_id)
+
+    def requeue(self, worker_id: str, task: bytes, delay: float = 0.0, front: bool = False) -> None:
+        """Release and put back in one script (delayed 1.2 did it in two calls and could lose the task)."""
+        due = _ms(time.time() + delay) if delay > 0 else 0
+        args = (worker_id, task, due, "1" if front else "0", secrets.token_hex(8))
+        with unavailable_as_broker_error():
+            scripts.REQUEUE(self.client.execute_command, self._requeue_keys, args)
+
+    def dead_letter(self, worker_id: str | None, entry: bytes, keep: int = 10000) -> None:
+        """Release and record the entry in one script; the list keeps the newest ``keep`` entries."""
+        with unavailable_as_broker_error():
+            scripts.DEAD_LETTER(self.client.execute_command, (self.keys.processing, self.keys.dead),
+                                (worker_id or "", entry, keep))
+
+    # -- liveness --------------------------------------------------------------------------------
+    def claim_worker_id(self, worker_id: str, ttl: float) -> bool:
+        """``SET id 1 NX PX ttl``: go-delayed's liveness key, claimed so that no two workers share it.
+
+        Milliseconds keep sub-second and fractional timeouts exact (go-delayed and delayed 1.2 sent
+        "1.5" to SETEX, which Redis rejects).
+        """
+        with unavailable_as_broker_error():
+            if not self.client.set(worker_id, b"1", nx=True, px=_ms(ttl)):
+                return False
+            self.client.zadd(self.keys.workers, {worker_id: _ms(time.time())})
+            return True
+
+    def keep_alive(self, worker_ids: Iterable[str], ttl: float) -> None:
+        """Refresh every id and the worker registry in one pipelined round trip."""
+        ids = list(worker_ids)
+        if not ids:
+            return
+        now = _ms(time.time())
+        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
+            for worker_id in ids:
+                pipe.set(worker_id, b"1", px=_ms(ttl))
+            pipe.zadd(self.keys.workers, dict.fromkeys(ids, now))
+            pipe.execute()
+
+    def go_offline(self, worker_ids: Iterable[str]) -> None:
+        """Delete the liveness keys and registry entries (one round trip)."""
+        ids = list(worker_ids)
+        if not ids:
+            return
+        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
+            pipe.delete(*ids)
+            pipe.zrem(self.keys.workers, *ids)
+            pipe.execute()
+
+    # -- maintenance -----------------------------------------------------------------------------
+    def requeue_lost(self, max_recoveries: int = 0, dead_keep: int = 10000) -> SweepReport:
+        """Run the sweep script (requeue dead workers' tasks, cap poison tasks, fix notifications)."""
+        k = self.keys
+        now = time.time()
+        args = (max_recoveries, f"{now:.3f}", dead_keep, self.name, _ms(now - WORKER_REGISTRY_TTL))
+        with unavailable_as_broker_error():
+            requeued, poisoned, notifications = scripts.SWEEP(
+                self.client.execute_command,
+                (k.queue, k.notifications, k.processing, k.dead, k.recoveries, k.workers), args)
+        return SweepReport(self.name, int(requeued), int(poisoned), int(notifications))
+
+    def promote_due(self, now: float | None = None) -> int:
+        """Move due scheduled tasks into the queue, 1000 per script call."""
+        now_ms = _ms(time.time() if now is None else now)
+        keys = (self.keys.queue, self.keys.notifications, self.keys.scheduled)
+        moved = 0
+        with unavailable_as_broker_error():
+            while True:
+                count = int(scripts.PROMOTE(self.client.execute_command, keys, (now_ms, PROMOTE_LIMIT)))
+                moved += count
+                if count < PROMOTE_LIMIT:
+                    return moved
+
+    # -- inspection ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        with unavailable_as_broker_error():
+            return int(self.client.llen(self.keys.queue))
+
+    def info(self) -> QueueInfo:
+        """Lengths, held tasks and whether their workers live, registered live workers: 2 round trips."""
+        k = self.keys
+        with unavailable_as_broker_error():
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.llen(k.queue).llen(k.notifications).zcard(k.scheduled).llen(k.dead)
+                pipe.hgetall(k.processing).zrange(k.workers, 0, -1)
+                length, notifications, scheduled, dead, processing, registered = pipe.execute()
+            holders = [key.decode() for key in processing]
+            registered_ids = [member.decode() for member in registered]
+            ids = holders + registered_ids
+            alive: list[bool] = []
+            if ids:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for worker_id in ids:
+                        pipe.exists(worker_id)
+                    alive = [bool(flag) for flag in pipe.execute()]
+        held = {worker_id: (processing[worker_id.encode()], alive[i]) for i, worker_id in enumerate(holders)}
+        live = [worker_id for worker_id, ok in zip(registered_ids, alive[len(holders):], strict=True) if ok]
+        return QueueInfo(self.name, int(length), int(notifications), int(scheduled), int(dead), held, live)
+
+    def discover_queues(self) -> list[str]:
+        """Names of the queues on this Redis database, found by SCAN (an admin command, not a hot path)."""
+        names = set()
+        with unavailable_as_broker_error():
+            for suffix in ("_noti", "_processing", "_dead", "_scheduled"):
+                for key in self.client.scan_iter(match=f"*{suffix}", count=1000):
+                    names.add(key.decode(errors="replace")[: -len(suffix)])
+        return sorted(names)
+
+    def dead_letters(self, start: int = 0, stop: int = -1) -> list[bytes]:
+        """LRANGE over the dead-letter list, newest first."""
+        with unavailable_as_broker_error():
+            return list(self.client.lrange(self.keys.dead, start, stop))
+
+    def remove_dead_letter(self, entry: bytes, requeue_task: bytes | None = None) -> bool:
+        """Remove an entry, and enqueue its task with it when asked, atomically."""
+        keys = (self.keys.dead, self.keys.queue, self.keys.notifications)
+        with unavailable_as_broker_error():
+            return bool(scripts.REVIVE(self.client.execute_command, keys, (entry, requeue_task or b"")))
+
+    def purge_dead_letters(self) -> int:
+        """Delete the dead-letter list; return how many entries it had."""
+        with unavailable_as_broker_error(), self.client.pipeline(transaction=True) as pipe:
+            count, _ = pipe.llen(self.keys.dead).delete(self.keys.dead).execute()
+        return int(count)
+
+    def clear(self) -> None:
+        """Delete every key of this queue."""
+        with unavailable_as_broker_error():
+            self.client.delete(*self.keys.all())
+
+    def close(self) -> None:
+        """Disconnect the shared pool and this thread's direct connection (both reconnect on next use)."""
+        if isinstance(self._call, DirectCaller):
+            self._call.close()
+        self.client.connection_pool.disconnect()
