@@ -26,13 +26,14 @@ UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
 
 
 def _options() -> dict[str, object]:
+    # No health-check PINGs: they would add a round trip to hot paths; socket keepalive and the read
+    # timeout detect dead connections instead.
     # No automatic retries: re-sending a script whose reply was lost could run it twice (enqueue a task
     # twice, or release a task taken by the lost call). Callers decide what a retry means.
     return {
         "socket_timeout": SOCKET_TIMEOUT,
         "socket_connect_timeout": 5.0,
         "socket_keepalive": True,
-        "health_check_interval": 30,
         "retry": Retry(NoBackoff(), 0),
     }
 
