@@ -6,10 +6,10 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import BrokerUnavailable, ConfigError, DelayedError
-from . import config_cmd, demo, info, sweeper, worker
+from . import config_cmd, dead, demo, info, sweeper, worker
 from .common import ArgumentParser
 
-COMMANDS = (worker, sweeper, info, demo, config_cmd)
+COMMANDS = (worker, sweeper, info, dead, demo, config_cmd)
 
 
 def build_parser() -> ArgumentParser:

@@ -1,0 +1,155 @@
+"""``delayed dead list | show N | requeue N | requeue --all | purge --yes``: inspect and revive dead letters.
+
+Entries are numbered as ``list`` prints them: 0 is the newest. Requeueing removes the entry and
+enqueues its task in one atomic broker operation, so a task is never both dead and queued, and two
+people requeueing the same entry at once run it once. The task is put back exactly as it was
+dead-lettered (its ``retry`` count included), so it gets one more run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from typing import Any
+
+from ..app import Delayed
+from ..deadletter import DeadLetter
+from ..errors import DelayedError, TaskDecodeError
+from ..interfaces import Broker
+from .common import ArgumentParser, add_broker_flag, build_app, build_config, non_negative_int
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``dead`` and its subcommands."""
+    parser = subparsers.add_parser("dead", help="list, show, requeue or purge dead letters",
+                                   description="Inspect a queue's dead letters (newest first, numbered "
+                                               "from 0) and put their tasks back.")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=ArgumentParser)
+    actions.required = True
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+        add_broker_flag(sub)
+        sub.add_argument("--queue", metavar="NAME", help="the queue (default: the 'queue' setting)")
+        return sub
+
+    listing = action("list", "list dead letters, newest first")
+    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing.set_defaults(run=run_list)
+    show = action("show", "print one dead letter with its traceback and decoded task")
+    show.add_argument("index", type=non_negative_int, metavar="N", help="entry number, as 'list' prints it")
+    show.set_defaults(run=run_show)
+    requeue = action("requeue", "put dead tasks back in their queue")
+    which = requeue.add_mutually_exclusive_group(required=True)
+    which.add_argument("index", type=non_negative_int, nargs="?", metavar="N", help="entry number")
+    which.add_argument("--all", action="store_true", help="every dead letter of the queue")
+    requeue.set_defaults(run=run_requeue)
+    purge = action("purge", "delete every dead letter of the queue")
+    purge.add_argument("--yes", action="store_true", help="really delete them")
+    purge.set_defaults(run=run_purge)
+
+
+def open_queue(args: argparse.Namespace) -> tuple[Delayed, str, Broker]:
+    """The app, queue name and broker named by the flags."""
+    config = build_config(args, ())
+    app = build_app(config)
+    queue = args.queue or config["queue"]
+    return app, queue, app.broker(queue)
+
+
+def describe_task(app: Delayed, raw: bytes) -> str:
+    """The decoded task's repr, or why it cannot be decoded."""
+    try:
+        return repr(app.serializer.loads(raw))
+    except TaskDecodeError as exc:
+        return f"<undecodable: {exc}>"
+
+
+def as_dict(app: Delayed, index: int, letter: DeadLetter) -> dict[str, Any]:
+    """The JSON shape of one entry (the task both decoded and as hex bytes)."""
+    return {
+        "index": index, "reason": letter.reason, "func": letter.func, "error": letter.error,
+        "attempts": letter.attempts, "time": letter.time, "worker": letter.worker, "queue": letter.queue,
+        "task": describe_task(app, letter.task), "task_hex": letter.task.hex(), "traceback": letter.traceback,
+    }
+
+
+def when(timestamp: float) -> str:
+    """A dead letter's time as local ISO 8601, to the second."""
+    return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds")
+
+
+def entry_at(broker: Broker, queue: str, index: int) -> bytes:
+    """Raw entry number ``index``, or a one-line error saying what exists."""
+    entries = broker.dead_letters(index, index)
+    if entries:
+        return entries[0]
+    count = len(broker.dead_letters())
+    if count == 0:
+        raise DelayedError(f"queue {queue!r} has no dead letters")
+    raise DelayedError(f"no dead letter #{index} in queue {queue!r}: it has {count} (numbered 0 to {count - 1}; "
+                       "see 'delayed dead list')")
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """One line per entry, or a JSON array."""
+    app, queue, broker = open_queue(args)
+    letters = [DeadLetter.from_json(raw) for raw in broker.dead_letters()]
+    if args.json:
+        print(json.dumps([as_dict(app, i, letter) for i, letter in enumerate(letters)], indent=2))
+        return 0
+    if not letters:
+        print(f"queue {queue!r} has no dead letters")
+        return 0
+    for i, letter in enumerate(letters):
+        print(f"{i:>4}  {when(letter.time)}  {letter.reason:<14} {letter.func or '?'}  "
+              f"(attempts {letter.attempts}) {letter.error}")
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Every field of one entry, its traceback and its decoded task."""
+    app, queue, broker = open_queue(args)
+    letter = DeadLetter.from_json(entry_at(broker, queue, args.index))
+    fields = as_dict(app, args.index, letter)
+    traceback = fields.pop("traceback")
+    fields["time"] = when(letter.time)
+    width = max(len(name) for name in fields)
+    for name, value in fields.items():
+        print(f"{name:<{width}}  {value}")
+    if traceback:
+        print("traceback:")
+        print(traceback.rstrip())
+    return 0
+
+
+def run_requeue(args: argparse.Namespace) -> int:
+    """Put one entry's task (or every entry's) back in the queue."""
+    _app, queue, broker = open_queue(args)
+    if not args.all:
+        raw = entry_at(broker, queue, args.index)
+        if not broker.remove_dead_letter(raw, requeue_task=DeadLetter.from_json(raw).task):
+            raise DelayedError(f"dead letter #{args.index} of queue {queue!r} changed meanwhile; "
+                               "run 'delayed dead list' again")
+        print(f"requeued dead letter #{args.index} on queue {queue!r}")
+        return 0
+    entries = broker.dead_letters()
+    if not entries:
+        raise DelayedError(f"queue {queue!r} has no dead letters")
+    # Oldest first, so the tasks go back in the order they died; an entry someone else took is skipped.
+    moved = sum(broker.remove_dead_letter(raw, requeue_task=DeadLetter.from_json(raw).task)
+                for raw in reversed(entries))
+    print(f"requeued {moved} dead letter(s) on queue {queue!r}")
+    return 0
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    """Delete every entry, only with ``--yes``."""
+    _app, queue, broker = open_queue(args)
+    if not args.yes:
+        count = len(broker.dead_letters())
+        raise DelayedError(f"this deletes {count} dead letter(s) of queue {queue!r} for good; "
+                           "add --yes to confirm")
+    print(f"purged {broker.purge_dead_letters()} dead letter(s) from queue {queue!r}")
+    return 0
