@@ -86,3 +86,10 @@ def sleep_first(tag: str, first: float, later: float) -> None:
     starts = _client().rpush(STARTS_KEY, tag)
     time.sleep(first if starts == 1 else later)
     _client().rpush(DONE_KEY, tag)
+
+
+def flaky(tag: str) -> None:
+    """Fail on the first run of ``tag``, then :func:`record` it (for retry tests)."""
+    if _client().incr(f"interop:flaky:{tag}") == 1:
+        raise RuntimeError(f"first run of {tag} fails on purpose")
+    record(tag)
