@@ -7,6 +7,7 @@ that fired it, as a file in the directory named by ``EXECUTOR_TEST_HOOK_DIR`` (w
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import os
 import signal
 import time
@@ -41,6 +42,12 @@ def check_args(*args: Any, **kwargs: Any) -> None:
             raise AssertionError(f"{got!r} is a {type(got).__name__}, expected {type(expected).__name__}")
 
 
+def print_lines(count: int) -> None:
+    """Print to stdout, which must not disturb the executor's own channel."""
+    for index in range(count):
+        print(f"line {index}", flush=True)
+
+
 def spin(seconds: float) -> None:
     """Busy-loop in Python for ``seconds`` (a soft time limit can interrupt it)."""
     end = time.monotonic() + seconds
@@ -66,7 +73,8 @@ def exit_process(code: int) -> None:
 
 
 def segfault() -> None:
-    """Read address 0."""
+    """Read address 0 (without pytest's faulthandler dumping the copied test stack of a forked child)."""
+    faulthandler.disable()
     ctypes.string_at(0)
 
 
