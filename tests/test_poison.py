@@ -1,0 +1,86 @@
+"""Poison tasks: a task that kills its worker every time is dead-lettered after ``max_recoveries``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from delayed_core import DeadLetter, PyTask
+from tests.conftest import Backend
+
+MODULE = __name__
+REPO = Path(__file__).resolve().parent.parent
+MAX_RECOVERIES = 2
+
+
+def kill_my_worker(log: str) -> None:
+    """Note the run in ``log``, then SIGKILL the process running this task (the whole worker)."""
+    with open(log, "a") as handle:
+        handle.write(f"{os.getpid()}\n")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def start_worker(url: str) -> subprocess.Popen[bytes]:
+    """``delayed worker`` in a subprocess, with liveness short enough for a fast test."""
+    command = [
+        sys.executable, "-m", "delayed_core.cli.main", "worker", "--broker", url, "--import", MODULE,
+        "--keep-alive-timeout", "1", "--keep-alive-interval", "0.3", "--dequeue-timeout", "0.2",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow  # about 6 s: three worker processes, each waiting out a 1 s liveness TTL
+def test_a_task_that_kills_every_worker_lands_in_dead_letters_as_poison(real_backend: Backend, tmp_path: Path) -> None:
+    log = tmp_path / "runs.log"
+    app = real_backend.app(max_recoveries=MAX_RECOVERIES)
+    app.queue().enqueue(PyTask(f"{MODULE}:kill_my_worker", [str(log)]))
+    sweeper = app.sweeper(["default"])
+    reports = []
+    for attempt in range(1, MAX_RECOVERIES + 2):
+        worker = start_worker(real_backend.url)
+        try:
+            worker.wait(20)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        assert worker.returncode == -signal.SIGKILL, worker.stderr.read().decode() if worker.stderr else ""
+        assert len(log.read_text().split()) == attempt
+        assert real_backend.client.hlen("default_processing") == 1  # held by a dead worker
+        # The worker's id expires within keep_alive_timeout (1 s); sweep until it does.
+        deadline = time.monotonic() + 10
+        while True:
+            (report,) = sweeper.sweep_once()
+            if report.requeued or report.poisoned:
+                break
+            assert time.monotonic() < deadline, "the sweeper never recovered the task"
+            time.sleep(0.1)
+        reports.append((report.requeued, report.poisoned))
+
+    assert reports == [(1, 0)] * MAX_RECOVERIES + [(0, 1)]
+    assert real_backend.client.llen("default") == 0 and real_backend.client.hlen("default_processing") == 0
+    (raw,) = real_backend.client.lrange("default_dead", 0, -1)
+    letter = DeadLetter.from_json(raw)
+    assert letter.reason == "poison" and letter.attempts == MAX_RECOVERIES + 1
+    assert app.serializer.loads(letter.task) == PyTask(f"{MODULE}:kill_my_worker", [str(log)])
+    assert f"died while running it {MAX_RECOVERIES + 1} times" in letter.error
+    # The recovery counter is cleaned up with the entry, so a requeued copy starts afresh.
+    assert real_backend.client.hlen("default_recoveries") == 0
+
+
+def test_max_recoveries_zero_requeues_forever(real_backend: Backend) -> None:
+    app = real_backend.app(max_recoveries=0)
+    broker = app.broker("default")
+    app.queue().enqueue(PyTask(f"{MODULE}:kill_my_worker", ["unused"]))
+    for _ in range(4):
+        # Simulate a worker that died holding the task: take it under an id whose liveness is gone.
+        assert broker.dequeue("f" * 32, 1.0) is not None
+        (report,) = app.sweeper(["default"]).sweep_once()
+        assert (report.requeued, report.poisoned) == (1, 0)
+    assert real_backend.client.llen("default_dead") == 0 and real_backend.client.exists("default_recoveries") == 0
