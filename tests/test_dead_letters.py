@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from delayed_core import DeadLetter, PyTask
+from delayed_core import DeadLetter, PyTask, hookimpl
 from delayed_core.cli.main import main
 from tests.conftest import Backend
 
@@ -142,3 +142,25 @@ def test_show_an_undecodable_task(real_backend: Backend, capsys: pytest.CaptureF
     drain(real_backend)
     status, out, _ = cli(real_backend, capsys, "show", "0")
     assert status == 0 and "undecodable" in out and b"not msgpack at all".hex() in out
+
+
+class DeadLetterWatcher:
+    """Sees every dead letter a worker writes, with its reason."""
+
+    def __init__(self) -> None:
+        self.letters: list[tuple[str, DeadLetter]] = []
+
+    @hookimpl
+    def delayed_task_dead_lettered(self, queue: str, letter: DeadLetter) -> None:
+        self.letters.append((queue, letter))
+
+
+def test_dead_lettered_hook_reports_each_entry(backend: Backend) -> None:
+    watcher = DeadLetterWatcher()
+    app = backend.app(imports=[MODULE], plugins=[watcher], dequeue_timeout=0.2)
+    app.queue("q").enqueue_many([PyTask(f"{MODULE}:flaky", [1]), PyTask("os:system", ["true"])])
+    app.worker("q").run(burst=True, install_signals=False)
+    assert sorted((queue, letter.reason) for queue, letter in watcher.letters) == [("q", "failed"),
+                                                                                   ("q", "not_allowed")]
+    stored = sorted(DeadLetter.from_json(raw).reason for raw in backend.client.lrange("q_dead", 0, -1))
+    assert stored == ["failed", "not_allowed"]

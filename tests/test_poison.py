@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from delayed_core import DeadLetter, PyTask
+from delayed_core import DeadLetter, PyTask, hookimpl
+from delayed_core.interfaces import SweepReport
 from tests.conftest import Backend
 
 MODULE = __name__
@@ -74,8 +75,20 @@ def test_a_task_that_kills_every_worker_lands_in_dead_letters_as_poison(real_bac
     assert real_backend.client.hlen("default_recoveries") == 0
 
 
+class SweepWatcher:
+    """Sees each sweep's report."""
+
+    def __init__(self) -> None:
+        self.reports: list[SweepReport] = []
+
+    @hookimpl
+    def delayed_sweep_finished(self, queue: str, report: SweepReport) -> None:
+        self.reports.append(report)
+
+
 def test_max_recoveries_zero_requeues_forever(real_backend: Backend) -> None:
-    app = real_backend.app(max_recoveries=0)
+    watcher = SweepWatcher()
+    app = real_backend.app(max_recoveries=0, plugins=[watcher])
     broker = app.broker("default")
     app.queue().enqueue(PyTask(f"{MODULE}:kill_my_worker", ["unused"]))
     for _ in range(4):
@@ -84,3 +97,4 @@ def test_max_recoveries_zero_requeues_forever(real_backend: Backend) -> None:
         (report,) = app.sweeper(["default"]).sweep_once()
         assert (report.requeued, report.poisoned) == (1, 0)
     assert real_backend.client.llen("default_dead") == 0 and real_backend.client.exists("default_recoveries") == 0
+    assert [(r.queue, r.requeued, r.poisoned) for r in watcher.reports] == [("default", 1, 0)] * 4

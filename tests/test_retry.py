@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from delayed_core import DeadLetter, Delayed, PyTask
+from delayed_core import DeadLetter, Delayed, PyTask, hookimpl
 from delayed_core.outcome import NO_RETRY, Outcome, Status
 from delayed_plugins.retry import RetryPolicy, backoff_delay, matches
 from tests.conftest import Backend
@@ -187,3 +187,30 @@ def test_failing_twice_then_succeeding_runs_three_times_with_growing_delays(
     assert 0.8 <= gaps[1] < 0.8 + 0.35, gaps
     assert gaps[1] > gaps[0]
     assert dead_letters(real_backend) == [] and real_backend.client.zcard("default_scheduled") == 0
+
+
+class RateLimitAware:
+    """A user plugin deciding before RetryPolicy and the built-in default (the docs/hooks.md example)."""
+
+    def __init__(self) -> None:
+        self.requeued: list[tuple[int, float]] = []
+
+    @hookimpl
+    def delayed_retry_delay(self, queue: str, task: PyTask, outcome: Outcome) -> float | None:
+        if outcome.error_type == "KeyError":
+            return NO_RETRY
+        return 0.0 if task.attempt < 3 else None
+
+    @hookimpl
+    def delayed_task_requeued(self, queue: str, task: PyTask, worker_id: str, delay: float) -> None:
+        self.requeued.append((task.attempt, delay))
+
+
+def test_a_user_plugin_decides_first_and_sees_each_requeue(backend: Backend) -> None:
+    plugin = RateLimitAware()
+    app = backend.app(imports=[MODULE], plugins=[plugin], dequeue_timeout=0.2)
+    app.queue().enqueue(PyTask(f"{MODULE}:failing", ["k", -1]))  # retry=0: the default alone would stop
+    app.queue().enqueue(PyTask(f"{MODULE}:failing", ["refused", -1, "KeyError"], retry=-1))
+    run_until(app, lambda: len(dead_letters(backend)) == 2)
+    assert len(starts["k"]) == 4 and len(starts["refused"]) == 1
+    assert plugin.requeued == [(1, 0.0), (2, 0.0), (3, 0.0)]
