@@ -8,6 +8,7 @@ kills, duplicates and lost. Exits 1 if any task was lost.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from pathlib import Path
@@ -34,6 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run and report."""
     args = parse_args(argv)
+    # SIGTERM (and SIGINT, which a shell ignores in background jobs) must unwind through the finally
+    # blocks that kill the workers and the redis-server this run started.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: sys.exit(130))
     server = RedisServer(appendonly=args.appendonly).start()
     settings = ChaosSettings(tasks=args.tasks, workers=args.workers, slots=args.slots, seconds=args.seconds,
                              drain_timeout=args.drain_timeout, seed=args.seed)

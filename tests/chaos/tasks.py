@@ -31,8 +31,18 @@ def record(task_id: int, sleep_ms: float = 0.0) -> None:
     """Sleep ``sleep_ms`` (the task's work), then record that ``task_id`` ran."""
     if sleep_ms:
         time.sleep(sleep_ms / 1000)
-    with _redis().pipeline(transaction=True) as pipe:
-        pipe.rpush(RAN_LIST, task_id).sadd(RAN_SET, task_id).execute()
+    # The record is the test's instrumentation, not the task under test: it outlasts a Redis restart so
+    # that a run during the outage is recorded instead of turning into a task failure.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with _redis().pipeline(transaction=True) as pipe:
+                pipe.rpush(RAN_LIST, task_id).sadd(RAN_SET, task_id).execute()
+            return
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def slow(task_id: int, seconds: float) -> None:
