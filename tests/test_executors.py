@@ -431,3 +431,34 @@ def test_thread_executor_crash_kills_the_worker_and_the_task_stays_held(real_bac
     assert client.hlen("default_processing") == 0
     assert client.llen("default") == 1
     app.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Overhead measurement for docs/executors.md: python -m tests.test_executors [N]
+# ---------------------------------------------------------------------------------------------------
+
+
+def measure_overhead(name: str, count: int, rounds: int = 3) -> float:
+    """Median tasks/s of ``count`` no-op tasks run one after another through ``execute`` on one slot."""
+    import statistics
+
+    instance = executor_class(name)()
+    instance.start(make_context(slots=1))
+    try:
+        assert run(instance, "noop").ok  # warm up: the subprocess child starts here
+        rates = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(count):
+                run(instance, "noop")
+            rates.append(count / (time.perf_counter() - started))
+    finally:
+        instance.stop()
+    return statistics.median(rates)
+
+
+if __name__ == "__main__":
+    base = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    for executor_name_, count_ in (("thread", base * 10), ("fork", max(base // 4, 100)), ("subprocess", base)):
+        rate = measure_overhead(executor_name_, count_)
+        print(f"{executor_name_:10s} {rate:10.0f} tasks/s  {1e6 / rate:8.1f} us/task  ({count_} tasks x 3)")
