@@ -13,6 +13,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -67,6 +68,30 @@ def calls_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]
     """Commands sent between two :func:`command_calls` snapshots (zero entries dropped)."""
     delta = {name: count - before.get(name, 0) for name, count in after.items()}
     return {name: count for name, count in sorted(delta.items()) if count}
+
+
+def monitor_commands(url: str, seconds: float) -> dict[str, int]:
+    """Commands clients send during ``seconds``, by name, seen through MONITOR (script-internal ones,
+    which MONITOR tags ``lua``, left out). The listener thread is a daemon: it dies with this process."""
+    counts: dict[str, int] = {}
+    lock = threading.Lock()
+    ready = threading.Event()
+
+    def listen() -> None:
+        with redis.Redis.from_url(url).monitor() as monitor:
+            ready.set()
+            while True:
+                entry = monitor.next_command()
+                if entry.get("client_type") != "lua":
+                    name = entry["command"].split(" ", 1)[0].lower()
+                    with lock:
+                        counts[name] = counts.get(name, 0) + 1
+
+    threading.Thread(target=listen, daemon=True).start()
+    ready.wait(5.0)
+    time.sleep(seconds)
+    with lock:
+        return dict(sorted(counts.items()))
 
 
 def rss_mib(pid: int) -> float:

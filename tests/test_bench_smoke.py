@@ -33,7 +33,7 @@ def test_quick_run_prints_every_figure(tmp_path: Path) -> None:
         ("drain: 2 processes, thread, 1 slot each", "tasks/s"),
         ("enqueue-to-start latency p50", "ms"),
         ("idle worker RSS (thread, 1 slot)", "MiB"),
-        ("idle Redis commands/s per slot (1 slot(s))", "cmd/s"),
+        ("idle Redis round trips/s per slot (1 slot(s))", "trips/s"),
     ]:
         assert re.search(rf"pydelayed\s+{re.escape(label)}\s+{FIGURE} {re.escape(unit)}", out), (label, out)
     # fork and subprocess are either measured or reported as missing, never silently dropped

@@ -21,7 +21,7 @@ class CeleryPeer(Peer):
     """celery with its defaults otherwise (prefetch multiplier 4, early ack)."""
 
     name = "celery"
-    drains = (Drain("prefork -c 1", "prefork:1", n=(5000, 200), versus="subprocess"),)
+    drains = (Drain("prefork -c 1", "prefork:1", n=(3000, 200), versus="subprocess"),)
 
     def version(self) -> str:
         """celery's version."""

@@ -20,7 +20,7 @@ class HueyPeer(Peer):
     """huey has no batch enqueue, so the drain is pre-filled with single calls."""
 
     name = "huey"
-    drains = (Drain("consumer, 1 thread", "thread:1", n=(10000, 300), versus="thread, 1 slot"),)
+    drains = (Drain("consumer, 1 thread", "thread:1", n=(5000, 300), versus="thread, 1 slot"),)
 
     def version(self) -> str:
         """huey's version."""

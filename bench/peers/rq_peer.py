@@ -22,8 +22,8 @@ class RqPeer(Peer):
     name = "rq"
     batches = (1000, 10000)
     drains = (
-        Drain("forking Worker", "rq.worker.Worker", n=(2000, 100), versus="fork"),
-        Drain("SimpleWorker", "rq.worker.SimpleWorker", n=(10000, 300), versus="thread, 1 slot"),
+        Drain("forking Worker", "rq.worker.Worker", n=(300, 100), versus="fork"),
+        Drain("SimpleWorker", "rq.worker.SimpleWorker", n=(3000, 300), versus="thread, 1 slot"),
     )
 
     def __init__(self) -> None:
