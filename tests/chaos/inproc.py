@@ -8,12 +8,13 @@ from typing import Any
 
 
 def start_worker_thread(worker: Any, timeout: float = 5.0, **run_kwargs: Any) -> threading.Thread:
-    """Start ``worker.run`` in a daemon thread and return once its slots hold their ids."""
+    """Start ``worker.run`` in a daemon thread and return once its slots hold their ids and run."""
     run_kwargs.setdefault("install_signals", False)
     thread = threading.Thread(target=worker.run, kwargs=run_kwargs, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout
-    while not worker.slots:
+    # The slots list is filled before the slot threads start: wait for both.
+    while not (worker.slots and all(slot.is_alive() for slot in worker.slots)):
         if time.monotonic() > deadline or not thread.is_alive():
             raise AssertionError("the worker did not come online")
         time.sleep(0.01)
