@@ -128,3 +128,29 @@ def as_dict(row: Measurement) -> dict[str, Any]:
         summary_ = harness.Summary.of(row.values)
         data.update(median=summary_.median, min=summary_.low, max=summary_.high)
     return data
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The results table of a ``--json`` file, as Markdown (for docs/benchmarks.md)."""
+    out = ["| queue | measurement | median | min-max | unit | N | runs |",
+           "| --- | --- | ---: | ---: | --- | ---: | ---: |"]
+    for row in data["rows"]:
+        if "median" not in row:
+            out.append(f"| {row['peer']} | {row['label']} | {row.get('missing', 'not measured')} | | | | |")
+            continue
+        values = row["values"]
+        out.append(f"| {row['peer']} | {row['label']} | {_fmt(row['median'])} | {_fmt(min(values))}-"
+                   f"{_fmt(max(values))} | {row['unit']} | {row['n'] or ''} | {len(values)} |")
+        p99 = row["extra"].get("p99_ms")
+        if p99:
+            out.append(f"| {row['peer']} | enqueue-to-start latency p99 | {_fmt(statistics.median(p99))} | "
+                       f"{_fmt(min(p99))}-{_fmt(max(p99))} | ms | {row['n']} | {len(p99)} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+    from pathlib import Path
+
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))
