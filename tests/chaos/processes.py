@@ -33,15 +33,25 @@ class CliProcess:
     def __init__(self, args: list[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
         self.args = args
         self.log_path = log_dir / f"{args[0]}-{next(_numbers)}.log"
-        full_env = {key: value for key, value in os.environ.items() if not key.startswith("DELAYED_")}
-        full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
-        full_env.update(env or {})
         self.started = time.monotonic()
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "delayed_core.cli.main", *args],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env, cwd=log_dir,
+                [*self.command_prefix(), *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=self.environment(env or {}), cwd=log_dir,
             )
+
+    @staticmethod
+    def command_prefix() -> list[str]:
+        """``delayed`` as a command line, run by this interpreter."""
+        return [sys.executable, "-m", "delayed_core.cli.main"]
+
+    @staticmethod
+    def environment(extra: dict[str, str]) -> dict[str, str]:
+        """This process's environment without DELAYED_* settings, the repo on PYTHONPATH, plus ``extra``."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("DELAYED_")}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        env.update(extra)
+        return env
 
     @property
     def age(self) -> float:
