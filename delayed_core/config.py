@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 from .registry import did_you_mean
@@ -247,6 +248,14 @@ class Config:
     def broker_url(self) -> str:
         """The broker URL."""
         return self.values["broker_url"]
+
+    @property
+    def redacted_broker_url(self) -> str:
+        """The broker URL with its password replaced by ``***``, for logs and command output."""
+        parts = urlsplit(self.broker_url)
+        if parts.password is None:
+            return self.broker_url
+        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
 
     def for_queue(self, queue: str) -> Config:
         """This config with ``[queues.<queue>]`` applied (explicit values still win)."""

@@ -19,7 +19,6 @@ import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .backoff import Backoff
 from .config import Config
@@ -34,15 +33,6 @@ logger = logging.getLogger("delayed.worker")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 MAINTENANCE_TICK = 1.0  # seconds between two promotions of due scheduled tasks
-
-
-def redacted(url: str) -> str:
-    """``url`` with its password replaced by ``***``, for log lines."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def new_worker_id() -> str:
@@ -152,7 +142,7 @@ class Worker:
             except BrokerUnavailable as exc:
                 delay = backoff.next_delay()
                 logger.error("cannot reach the broker at %s (%s); retrying in %.1fs",
-                             redacted(self.config.broker_url), exc, delay)
+                             self.config.redacted_broker_url, exc, delay)
                 self.stopping.wait(delay)
                 continue
             ids.append(worker_id)

@@ -68,7 +68,8 @@ class MsgpackSerializer(Serializer):
         try:
             obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
         except Exception as exc:  # msgpack raises many types for bad input; all mean "not a task"
-            raise TaskDecodeError(f"not valid msgpack ({type(exc).__name__}: {exc})") from None
+            detail = " ".join(str(exc).split())[:200]  # dead-letter reasons stay one short line
+            raise TaskDecodeError(f"not valid msgpack ({type(exc).__name__}: {detail!r})") from None
         if isinstance(obj, str):
             # delayed 1.2 writes GoTask(f) with no args as a bare string.
             return GoTask(obj, None)

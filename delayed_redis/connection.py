@@ -22,7 +22,10 @@ SOCKET_TIMEOUT = 30.0
 
 #: Errors that mean "Redis is not reachable right now", as opposed to a bug in a command.
 UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-               redis.exceptions.BusyLoadingError)
+               redis.exceptions.BusyLoadingError,
+               # An ACL that forbids a command is an operator's fix away, like a wrong password: report
+               # it in one line and keep retrying rather than crash.
+               redis.exceptions.NoPermissionError)
 
 
 def _options() -> dict[str, object]:

@@ -58,10 +58,10 @@ def run(args: argparse.Namespace) -> int:
         queues = discover() if discover else [config["queue"]]
     report = [as_dict(app, app.broker(name).info()) for name in sorted(queues)]
     if args.json:
-        print(json.dumps({"broker": config.broker_url, "queues": report}, indent=2))
+        print(json.dumps({"broker": config.redacted_broker_url, "queues": report}, indent=2))
         return 0
     if not report:
-        print(f"no queues found at {config.broker_url}")
+        print(f"no queues found at {config.redacted_broker_url}")
     for queue in report:
         print(f"queue {queue['queue']}: {queue['length']} waiting, {queue['scheduled']} scheduled, "
               f"{len(queue['processing'])} processing, {queue['dead']} dead, "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -43,6 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Output piped into `head` and closed early: not an error worth a traceback.
         sys.stderr.close()
         return 0
+    except Exception as exc:
+        # Still one line for the user; the traceback is there for whoever asks for it.
+        logging.getLogger("delayed").debug("unexpected error in delayed %s", args.command, exc_info=True)
+        message = " ".join(str(exc).split())
+        print(f"delayed {args.command}: unexpected error: {type(exc).__name__}: {message} "
+              "(--log-level DEBUG shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
