@@ -98,23 +98,32 @@ def schedule(peer: str, plan: dict[str, Any], quick: bool) -> list[Measurement]:
     return rows
 
 
+def measure_once(server: harness.PinnedRedisServer, row: Measurement) -> None:
+    """One repetition of one row; a failure marks the row instead of ending the run."""
+    server.client().flushall()
+    try:
+        answer = run_measure(server, row.peer, row.key, row.n)
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        # One broken peer or mode must not cost the figures of the others: report it and go on.
+        row.missing = "FAILED: " + str(exc).strip().splitlines()[-1]
+        print(str(exc)[-2000:], file=sys.stderr)
+        return
+    row.values.append(answer["value"])
+    for name, value in answer["extra"].items():
+        row.extra.setdefault(name, []).append(value)
+
+
 def measure_all(server: harness.PinnedRedisServer, rows: list[Measurement], reps: int) -> None:
-    """Fill each row's values; the idle count is one long window, so it is not repeated."""
-    client = server.client()
-    for row in rows:
-        for _ in () if row.missing else range(1 if row.key.startswith("idle") else reps):
-            client.flushall()
-            try:
-                answer = run_measure(server, row.peer, row.key, row.n)
-            except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                # One broken peer or mode must not cost the figures of the others: report it and go on.
-                row.missing = "FAILED: " + str(exc).strip().splitlines()[-1]
-                print(str(exc)[-2000:], file=sys.stderr)
-                break
-            row.values.append(answer["value"])
-            for name, value in answer["extra"].items():
-                row.extra.setdefault(name, []).append(value)
-        print(report.line(row), flush=True)
+    """Fill every row's values, repetition by repetition across all rows and peers, so that a change of
+    load on the machine during the run touches every queue alike. The idle count is one long window and
+    is taken once."""
+    for rep in range(reps):
+        print(f"repetition {rep + 1}/{reps} ...", file=sys.stderr, flush=True)
+        for row in rows:
+            if not row.missing and (rep == 0 or not row.key.startswith("idle")):
+                measure_once(server, row)
+            if rep == reps - 1:
+                print(report.line(row), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,9 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: not installed ({plan['reason']})", flush=True)
                 continue
             versions[name] = plan["version"]
-            peer_rows = schedule(name, plan, options.quick)
-            measure_all(server, peer_rows, reps)
-            rows += peer_rows
+            rows += schedule(name, plan, options.quick)
+        measure_all(server, rows, reps)
     finally:
         server.cleanup()
     print(report.summary(rows), flush=True)
