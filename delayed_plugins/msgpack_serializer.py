@@ -25,6 +25,11 @@ from delayed_core.task import PATH_SEPARATOR, GoTask, PyTask, Task
 _NIL = msgpack.packb(None)
 
 
+def _shown(path: str) -> str:
+    """A function path fit for a one-line reason: escaped when it holds control characters."""
+    return path if path.isprintable() else repr(path)
+
+
 def _describe(value: Any) -> str:
     return type(value).__name__ if value is not None else "nil"
 
@@ -101,15 +106,15 @@ class MsgpackSerializer(Serializer):
         retry = obj[3] if len(obj) > 3 else 0
         meta = obj[4] if len(obj) > 4 else None
         if args is not None and not isinstance(args, list):
-            raise TaskDecodeError(f"args of {path} must be an array, got {_describe(args)}")
+            raise TaskDecodeError(f"args of {_shown(path)} must be an array, got {_describe(args)}")
         if kwargs is not None and not (isinstance(kwargs, dict) and all(isinstance(k, str) for k in kwargs)):
             hint = " (a Go struct is encoded as an array; send a map)" if isinstance(kwargs, list) else ""
-            raise TaskDecodeError(f"kwargs of {path} must be a map with string keys, got "
+            raise TaskDecodeError(f"kwargs of {_shown(path)} must be a map with string keys, got "
                                   f"{_describe(kwargs)}{hint}")
         if isinstance(retry, bool) or not isinstance(retry, int):
-            raise TaskDecodeError(f"retry of {path} must be an integer, got {_describe(retry)}")
+            raise TaskDecodeError(f"retry of {_shown(path)} must be an integer, got {_describe(retry)}")
         if meta is not None and not isinstance(meta, dict):
-            raise TaskDecodeError(f"meta of {path} must be a map, got {_describe(meta)}")
+            raise TaskDecodeError(f"meta of {_shown(path)} must be a map, got {_describe(meta)}")
         return PyTask(path, args, kwargs, retry, meta)
 
 
