@@ -72,7 +72,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("timeout", float, 0.0, "seconds a task may run; 0 means no limit", _not_negative, per_queue=True),
     Setting("keep_alive_timeout", float, 60.0, "seconds a silent worker counts as alive", _positive),
     Setting("keep_alive_interval", float, 15.0, "seconds between keep-alive refreshes", _positive),
-    Setting("dequeue_timeout", float, 1.0, "seconds an idle slot blocks on the queue per call", _positive),
+    Setting("dequeue_timeout", float, 5.0, "seconds an idle slot blocks on the queue per call", _positive),
     Setting("shutdown_timeout", float, 30.0, "seconds running tasks get to finish at stop", _not_negative),
     Setting("sweeper_interval", float, 60.0, "seconds between two sweeps", _positive),
     Setting(

@@ -48,7 +48,8 @@ class Slot(threading.Thread):
     def run(self) -> None:
         worker = self.worker
         broker, stopping = worker.broker, worker.stopping
-        timeout = worker.config["dequeue_timeout"]
+        # Burst mode stops at the first empty answer: no point blocking long for it.
+        timeout = min(worker.config["dequeue_timeout"], 0.5) if worker.burst else worker.config["dequeue_timeout"]
         backoff = Backoff()
         raw: bytes | None = None
         resume = False

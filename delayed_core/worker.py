@@ -13,6 +13,7 @@ Life of a worker:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import signal
@@ -180,12 +181,23 @@ class Worker:
             if self.stopping.wait(0.2):
                 break
         deadline = time.monotonic() + self.config["shutdown_timeout"]
+        next_wake = 0.0
         for slot in self.slots:
             while slot.is_alive() and self._stop_requests < 2 and time.monotonic() < deadline:
+                if time.monotonic() >= next_wake:
+                    # Idle slots block up to dequeue_timeout; unblock them so the stop is prompt. Repeated,
+                    # because a slot may enter its BLPOP just after a wake.
+                    self._wake_idle_slots()
+                    next_wake = time.monotonic() + 0.5
                 slot.join(0.1)
         for slot in self.slots:
             if slot.is_alive():
                 self._hand_back(slot)
+
+    def _wake_idle_slots(self) -> None:
+        # If the broker is unreachable the slots notice the stop at their next dequeue timeout anyway.
+        with contextlib.suppress(BrokerUnavailable):
+            self.broker.wake(slot.worker_id for slot in self.slots if slot.is_alive() and slot.running is None)
 
     def _hand_back(self, slot: Slot) -> None:
         """Put a task that did not finish in time back at the front of the queue."""

@@ -38,6 +38,7 @@ class _Store:
         self.cond = threading.Condition()
         self.queues: dict[str, _QueueState] = {}
         self.alive_until: dict[str, float] = {}
+        self.woken: set[str] = set()
         self.order = itertools.count()
 
     def queue(self, name: str) -> _QueueState:
@@ -100,10 +101,16 @@ class MemoryBroker(Broker):
                 return state.processing[worker_id]
             while state.notifications <= 0:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if remaining <= 0 or worker_id in self.store.woken:
+                    self.store.woken.discard(worker_id)
                     return None
                 self.store.cond.wait(remaining)
             return self._take(state, worker_id)
+
+    def wake(self, worker_ids: Iterable[str]) -> None:
+        with self.store.cond:
+            self.store.woken.update(worker_ids)
+            self.store.cond.notify_all()
 
     def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
         with self.store.cond:

@@ -48,6 +48,8 @@ class RedisBroker(Broker):
         self.client = client
         # Hot paths go through a per-thread connection (see direct.py); the rest through the pool.
         self._call = DirectCaller(client.connection_pool) if direct else client.execute_command
+        # worker id -> Redis client id of the connection its slot blocks on, for wake()
+        self._blocking_clients: dict[str, int] = {}
         self.keys = QueueKeys.for_queue(name)
         k = self.keys
         self._take_keys = (k.queue, k.notifications, k.processing)
@@ -90,11 +92,27 @@ class RedisBroker(Broker):
     def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
         """BLPOP a notification, then take its task: 2 round trips, only when the queue was idle."""
         try:
+            if isinstance(self._call, DirectCaller):
+                # Cached per connection: a round trip only when the thread (re)connects.
+                client_id = self._call.client_id()
+                if client_id is not None:
+                    self._blocking_clients[worker_id] = client_id
             if self._call("BLPOP", self.keys.notifications, timeout) is None:
                 return None
             return scripts.DEQUEUE(self._call, self._take_keys, (worker_id,))
         except UNAVAILABLE as exc:
             raise BrokerUnavailable(describe(exc)) from exc
+
+    def wake(self, worker_ids: Iterable[str]) -> None:
+        """``CLIENT UNBLOCK`` the connections the slots' BLPOPs wait on (a no-op for a slot not blocked)."""
+        with unavailable_as_broker_error():
+            for worker_id in worker_ids:
+                client_id = self._blocking_clients.get(worker_id)
+                if client_id is not None:
+                    try:
+                        self.client.execute_command("CLIENT", "UNBLOCK", client_id)
+                    except redis.exceptions.ResponseError:
+                        return  # not allowed by an ACL: slots then notice the stop at their next timeout
 
     def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
         """HDEL, or the release-and-take script when the slot wants its next task (1 round trip)."""
@@ -154,6 +172,8 @@ class RedisBroker(Broker):
         ids = list(worker_ids)
         if not ids:
             return
+        for worker_id in ids:
+            self._blocking_clients.pop(worker_id, None)
         with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
             pipe.delete(*ids)
             pipe.zrem(self.keys.workers, *ids)

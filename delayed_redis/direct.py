@@ -41,7 +41,20 @@ class DirectCaller:
         except BaseException:
             # A timeout or a broken socket leaves unread bytes behind: start afresh next time.
             connection.disconnect()
+            self._local.client_id = None
             raise
+
+    def client_id(self) -> int | None:
+        """Redis's id for the calling thread's connection (``CLIENT ID``, asked once per connection), so
+        another connection can ``CLIENT UNBLOCK`` a BLPOP waiting on it. None when the server refuses
+        (an ACL without ``client|id``)."""
+        client_id = getattr(self._local, "client_id", None)
+        if client_id is None:
+            try:
+                client_id = self._local.client_id = int(self("CLIENT", "ID"))
+            except redis.exceptions.ResponseError:
+                return None
+        return client_id
 
     def close(self) -> None:
         """Close the calling thread's connection."""
@@ -49,3 +62,4 @@ class DirectCaller:
         if connection is not None:
             connection.disconnect()
             self._local.connection = None
+            self._local.client_id = None

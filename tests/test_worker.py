@@ -186,3 +186,27 @@ def test_delayed_tasks_wait_in_the_scheduled_set(backend: Backend) -> None:
     assert len(queue) == 0 and backend.client.zcard("default_scheduled") == 1
     assert app.broker("default").promote_due(now=time.time() + 61) == 1
     assert len(queue) == 1 and backend.client.llen("default_noti") == 1
+
+
+@pytest.mark.parametrize("where", ["real", "memory"])
+def test_stop_unblocks_idle_slots_at_once(where: str, request: pytest.FixtureRequest) -> None:
+    """Idle slots block for dequeue_timeout (5 s by default); a stop must not wait for that."""
+    if where == "real":
+        app = request.getfixturevalue("real_backend").app(imports=[MODULE])
+    else:
+        from delayed_core import Delayed
+
+        app = Delayed("memory://stop", imports=[MODULE], load_entry_points=False)
+    assert app.config["dequeue_timeout"] == 5.0
+    worker = app.worker(slots=3)
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while len(worker.slots) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # let every slot reach its blocking dequeue
+    started = time.monotonic()
+    worker.stop()
+    thread.join(4)
+    assert not thread.is_alive()
+    assert time.monotonic() - started < 1.5

@@ -75,6 +75,10 @@ class Broker(abc.ABC):
         worker dies. A slot that already holds a task gets that same task back (a lost reply).
         """
 
+    def wake(self, worker_ids: Iterable[str]) -> None:  # noqa: B027 - optional
+        """Interrupt ``dequeue`` calls blocked for these ids (they return None), so that idle slots notice
+        a stop at once instead of after ``dequeue_timeout``. The default does nothing."""
+
     @abc.abstractmethod
     def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
         """Forget the task ``worker_id`` holds. With ``take_next``, atomically take the next task if one
