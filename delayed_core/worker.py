@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("delayed.worker")
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-MAINTENANCE_TICK = 1.0  # seconds between two promotions of due scheduled tasks
+MAINTENANCE_TICK = 0.5  # longest single wait of the keep-alive thread, so that it notices a stop
 
 
 def new_worker_id() -> str:
@@ -158,22 +158,43 @@ class Worker:
         raise WorkerIdTaken("could not claim a free worker id in 100 tries")
 
     def _maintain(self) -> None:
-        """Keep the ids alive and promote due scheduled tasks, until the worker stops."""
+        """Keep the ids alive and promote scheduled tasks when they fall due, until the worker stops.
+
+        Between keep-alives an idle worker sends nothing for scheduled tasks: it sleeps until the next
+        due time it knows of, and the broker's watcher wakes it when a producer schedules an earlier one.
+        Every keep-alive also polls, which catches announcements lost while disconnected.
+        """
         interval, ttl = self.config["keep_alive_interval"], self.config["keep_alive_timeout"]
+        watcher = self.broker.watch_schedule()
         next_keep_alive = time.monotonic() + interval
-        # Never tick slower than the keep-alive interval: with a short keep_alive_timeout a fixed 1 s tick
-        # let live ids expire between refreshes, and the sweeper then requeued tasks still running.
-        tick = min(MAINTENANCE_TICK, interval)
-        while not self.stopping.wait(tick):
-            try:
-                self.broker.promote_due()
-                if time.monotonic() >= next_keep_alive:
-                    self.broker.keep_alive(self.worker_ids, ttl)
-                    next_keep_alive = time.monotonic() + interval
-            except BrokerUnavailable as exc:
-                logger.error("keep-alive failed, broker unavailable: %s", exc)
-            except Exception:
-                logger.exception("keep-alive failed")
+        next_due: float | None = None
+        poll = True
+        try:
+            while not self.stopping.is_set():
+                try:
+                    if poll or (next_due is not None and time.time() >= next_due):
+                        _, next_due = self.broker.promote_and_peek()
+                        poll = False
+                    if time.monotonic() >= next_keep_alive:
+                        self.broker.keep_alive(self.worker_ids, ttl)
+                        next_keep_alive = time.monotonic() + interval
+                        poll = True
+                    wait = min(MAINTENANCE_TICK, max(0.0, next_keep_alive - time.monotonic()))
+                    if next_due is not None:
+                        wait = min(wait, max(0.0, next_due - time.time()))
+                    announced = watcher.wait(wait)
+                    if announced is not None:
+                        next_due = announced if next_due is None else min(next_due, announced)
+                except BrokerUnavailable as exc:
+                    logger.error("keep-alive failed, broker unavailable: %s", exc)
+                    poll = True
+                    self.stopping.wait(MAINTENANCE_TICK)
+                except Exception:
+                    logger.exception("keep-alive failed")
+                    poll = True
+                    self.stopping.wait(MAINTENANCE_TICK)
+        finally:
+            watcher.close()
 
     def _wait_for_slots(self) -> None:
         """Join the slots; after a stop request, give running tasks ``shutdown_timeout`` to finish."""

@@ -182,6 +182,12 @@ class MemoryBroker(Broker):
                 self.store.cond.notify_all()
             return SweepReport(self.name, requeued, poisoned, missing)
 
+    def promote_and_peek(self, now: float | None = None) -> tuple[int, float | None]:
+        moved = self.promote_due(now)
+        with self.store.cond:
+            scheduled = self._state.scheduled
+            return moved, scheduled[0][0] if scheduled else None
+
     def promote_due(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self.store.cond:

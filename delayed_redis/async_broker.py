@@ -37,9 +37,13 @@ class AsyncRedisBroker(AsyncBroker):
 
     async def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         """ZADD into the scheduled set (same member format as RedisBroker.schedule)."""
-        members = {secrets.token_hex(8).encode() + task: max(1, int(due * 1000)) for task in tasks}
+        score = max(1, int(due * 1000))
+        members = {secrets.token_hex(8).encode() + task: score for task in tasks}
         try:
-            await self.client.zadd(self.keys.scheduled, members)
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.zadd(self.keys.scheduled, members)
+                pipe.publish(self.keys.scheduled, score)
+                await pipe.execute()
         except UNAVAILABLE as exc:
             raise BrokerUnavailable(describe(exc)) from exc
 

@@ -25,6 +25,7 @@ from .async_broker import AsyncRedisBroker
 from .connection import UNAVAILABLE, client_from_url, describe, unavailable_as_broker_error
 from .direct import DirectCaller
 from .keys import QueueKeys
+from .schedule_watcher import RedisScheduleWatcher
 
 #: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
 CHUNK = 5000
@@ -82,11 +83,14 @@ class RedisBroker(Broker):
             raise BrokerUnavailable(describe(exc)) from exc
 
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
-        """One ZADD; each member gets a unique prefix so that equal tasks stay separate."""
+        """ZADD (each member gets a unique prefix so that equal tasks stay separate) and PUBLISH the due
+        time to the workers, pipelined: one round trip."""
         score = _ms(due)
         members = {secrets.token_hex(8).encode() + task: score for task in tasks}
-        with unavailable_as_broker_error():
-            self.client.zadd(self.keys.scheduled, members)
+        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.scheduled, members)
+            pipe.publish(self.keys.scheduled, score)
+            pipe.execute()
 
     # -- workers ---------------------------------------------------------------------------------
     def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
@@ -193,15 +197,23 @@ class RedisBroker(Broker):
 
     def promote_due(self, now: float | None = None) -> int:
         """Move due scheduled tasks into the queue, 1000 per script call."""
+        return self.promote_and_peek(now)[0]
+
+    def promote_and_peek(self, now: float | None = None) -> tuple[int, float | None]:
+        """Move due scheduled tasks (1000 per script call); also return when the next one falls due."""
         now_ms = _ms(time.time() if now is None else now)
         keys = (self.keys.queue, self.keys.notifications, self.keys.scheduled)
         moved = 0
         with unavailable_as_broker_error():
             while True:
-                count = int(scripts.PROMOTE(self.client.execute_command, keys, (now_ms, PROMOTE_LIMIT)))
-                moved += count
-                if count < PROMOTE_LIMIT:
-                    return moved
+                count, next_due = scripts.PROMOTE(self.client.execute_command, keys, (now_ms, PROMOTE_LIMIT))
+                moved += int(count)
+                if int(count) < PROMOTE_LIMIT:
+                    return moved, (int(next_due) / 1000 if int(next_due) >= 0 else None)
+
+    def watch_schedule(self) -> RedisScheduleWatcher:
+        """A pub/sub watcher on this queue's announcements of scheduled tasks."""
+        return RedisScheduleWatcher(self.client, self.keys.scheduled)
 
     # -- inspection ------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -210,3 +210,29 @@ def test_stop_unblocks_idle_slots_at_once(where: str, request: pytest.FixtureReq
     thread.join(4)
     assert not thread.is_alive()
     assert time.monotonic() - started < 1.5
+
+
+def test_an_idle_worker_does_not_poll_for_scheduled_tasks(real_backend: Backend) -> None:
+    """Between keep-alives an idle worker sends only its slots' BLPOPs (one per dequeue_timeout); scheduled
+    tasks are announced over pub/sub instead of being polled for."""
+    client = real_backend.client
+    worker = real_backend.app(imports=[MODULE], dequeue_timeout=1.0).worker(slots=2)
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while client.zcard("default_workers") < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.5)  # past the start-up promote
+
+    def calls() -> dict[str, int]:
+        return {name: stats["calls"] for name, stats in client.info("commandstats").items()}
+
+    before = calls()
+    time.sleep(3)
+    after = calls()
+    delta = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    delta.pop("cmdstat_info", None)
+    worker.stop()
+    thread.join(5)
+    assert set(delta) <= {"cmdstat_blpop"}, delta
+    assert delta.get("cmdstat_blpop", 0) <= 2 * 4  # 2 slots x 3 s / 1 s, plus one in flight each

@@ -1,8 +1,18 @@
 """The four component interfaces plugins implement: Broker, Serializer, Executor, Sweeper."""
 
-from .broker import AsyncBroker, Broker, QueueInfo, SweepReport
+from .broker import AsyncBroker, Broker, QueueInfo, ScheduleWatcher, SweepReport
 from .executor import Executor, ExecutorContext
 from .serializer import Serializer
 from .sweeper import Sweeper
 
-__all__ = ["AsyncBroker", "Broker", "Executor", "ExecutorContext", "QueueInfo", "Serializer", "SweepReport", "Sweeper"]
+__all__ = [
+    "AsyncBroker",
+    "Broker",
+    "Executor",
+    "ExecutorContext",
+    "QueueInfo",
+    "ScheduleWatcher",
+    "Serializer",
+    "SweepReport",
+    "Sweeper",
+]

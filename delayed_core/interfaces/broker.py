@@ -11,6 +11,7 @@ backing service cannot be reached; workers catch it, back off and retry.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -46,6 +47,31 @@ class SweepReport:
     poisoned: int = 0
     notifications: int = 0
     promoted: int = 0
+
+
+class ScheduleWatcher:
+    """Tells a worker when scheduled tasks may be due, so it need not poll the broker every second.
+
+    This default polls: it answers "now" once a second. Brokers that can announce new scheduled tasks
+    (Redis pub/sub) return a watcher that waits silently until an announcement arrives.
+    """
+
+    def __init__(self, interval: float = 1.0) -> None:
+        self.interval = interval
+        self._next = time.monotonic()
+
+    def wait(self, timeout: float) -> float | None:
+        """Wait up to ``timeout`` seconds; return the unix time a newly scheduled task falls due, or None."""
+        remaining = self._next - time.monotonic()
+        if remaining > timeout:
+            time.sleep(max(0.0, timeout))
+            return None
+        time.sleep(max(0.0, remaining))
+        self._next = time.monotonic() + self.interval
+        return time.time()
+
+    def close(self) -> None:
+        """Release the watcher's connection."""
 
 
 class Broker(abc.ABC):
@@ -125,6 +151,15 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def promote_due(self, now: float | None = None) -> int:
         """Move scheduled tasks whose time has come into the queue; return how many moved."""
+
+    def promote_and_peek(self, now: float | None = None) -> tuple[int, float | None]:
+        """:meth:`promote_due`, plus the unix time the next scheduled task falls due (None: none, or
+        unknown). Brokers that can answer both in one round trip override it."""
+        return self.promote_due(now), None
+
+    def watch_schedule(self) -> ScheduleWatcher:
+        """A watcher announcing newly scheduled tasks (the default polls once a second)."""
+        return ScheduleWatcher()
 
     # -- inspection ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -10,10 +10,13 @@
 -- ARGV[3]  due time in unix ms, or "0" to make it available at once
 -- ARGV[4]  "1" to put it at the front of the queue
 -- ARGV[5]  16 unique hex chars that keep equal tasks apart in the sorted set
+-- Channel  N_scheduled (pub/sub, named like the sorted set): PUBLISH the due time, so idle workers wake
+--          up for it instead of polling
 -- Returns  1
 redis.call('hdel', KEYS[3], ARGV[1])
 if ARGV[3] ~= '0' then
     redis.call('zadd', KEYS[4], ARGV[3], ARGV[5] .. ARGV[2])
+    redis.call('publish', KEYS[4], ARGV[3])
     return 1
 end
 if ARGV[4] == '1' then
