@@ -43,7 +43,9 @@ class AsyncRedisBroker(AsyncBroker):
             async with self.client.pipeline(transaction=False) as pipe:
                 pipe.zadd(self.keys.scheduled, members)
                 pipe.publish(self.keys.scheduled, score)
-                await pipe.execute()
+                added, _announced = await pipe.execute(raise_on_error=False)
+            if isinstance(added, Exception):  # the announcement is only a hint; the ZADD is not
+                raise added
         except UNAVAILABLE as exc:
             raise BrokerUnavailable(describe(exc)) from exc
 

@@ -90,7 +90,10 @@ class RedisBroker(Broker):
         with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
             pipe.zadd(self.keys.scheduled, members)
             pipe.publish(self.keys.scheduled, score)
-            pipe.execute()
+            added, _announced = pipe.execute(raise_on_error=False)
+        # The announcement is a hint (an ACL may forbid PUBLISH; workers then poll); the ZADD is not.
+        if isinstance(added, Exception):
+            raise added
 
     # -- workers ---------------------------------------------------------------------------------
     def dequeue(self, worker_id: str, timeout: float) -> bytes | None:

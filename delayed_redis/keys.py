@@ -9,7 +9,8 @@ go-delayed's layout for a queue named ``N`` is a public contract and is never ch
 
 pydelayed adds keys beside them (go-delayed processes never read them):
 
-- ``N_scheduled``: sorted set of tasks waiting for their due time;
+- ``N_scheduled``: sorted set of tasks waiting for their due time; also the name of the pub/sub channel
+  on which their due times are announced to workers;
 - ``N_dead``: list of JSON dead-letter entries, newest first;
 - ``N_recoveries``: hash sha1(task) -> how often a sweeper recovered it (poison-task cap);
 - ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``).

@@ -9,13 +9,17 @@ time. Announcements missed while disconnected are caught by the poll every keep-
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 
 import redis
 
+from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces import ScheduleWatcher
 
-from .connection import unavailable_as_broker_error
+from .connection import UNAVAILABLE, describe
+
+logger = logging.getLogger("delayed.worker")
 
 
 class RedisScheduleWatcher(ScheduleWatcher):
@@ -26,19 +30,29 @@ class RedisScheduleWatcher(ScheduleWatcher):
         self._client = client
         self._channel = channel
         self._pubsub: redis.client.PubSub | None = None
+        self._polling = False  # SUBSCRIBE refused (an ACL): fall back to the base class's polling
 
     def wait(self, timeout: float) -> float | None:
         """Block up to ``timeout`` for an announcement; return its due time (unix seconds) or None."""
-        with unavailable_as_broker_error():
+        if self._polling:
+            return super().wait(timeout)
+        try:
             if self._pubsub is None:
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 self._pubsub.subscribe(self._channel)
-            try:
-                message = self._pubsub.get_message(timeout=max(0.0, timeout))
-            except BaseException:
-                # The subscription is gone with the connection: subscribe afresh on the next wait.
-                self.close()
-                raise
+            message = self._pubsub.get_message(timeout=max(0.0, timeout))
+        except redis.exceptions.ResponseError as exc:
+            # SUBSCRIBE refused (an ACL without pub/sub rights; the error reply arrives with the next
+            # read): poll like the base class instead, and say so once.
+            logger.warning("cannot subscribe to %s (%s); polling for scheduled tasks every second instead",
+                           self._channel, " ".join(str(exc).split()))
+            self.close()
+            self._polling = True
+            return super().wait(timeout)
+        except UNAVAILABLE as exc:
+            # The subscription is gone with the connection: subscribe afresh on the next wait.
+            self.close()
+            raise BrokerUnavailable(describe(exc)) from exc
         if message is None:
             return None
         try:

@@ -138,6 +138,45 @@ def test_least_privilege_acl_user_can_enqueue_work_and_sweep(server_factory: lis
         user.flushall()
 
 
+#: what the recommended ACL adds to the minimal one: scheduled-task announcements (pub/sub on the queue's
+#: channel) and prompt stops (CLIENT UNBLOCK of idle slots)
+ACL_EXTRAS = ["+publish", "+subscribe", f"&{QUEUE}_scheduled", "+client|id", "+client|unblock"]
+
+
+@pytest.mark.real_redis
+@pytest.mark.parametrize("rule", ["minimal", "recommended"])
+def test_scheduled_tasks_and_stops_work_under_both_acls(rule: str, server_factory: list[RedisServer],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Without pub/sub and CLIENT rights a worker falls back to polling (one warning) and to stopping at
+    its next BLPOP timeout; with them it is woken at once. Nothing fails either way."""
+    import threading
+    import time
+
+    server = RedisServer()
+    server_factory.append(server.start())
+    server.client().execute_command("ACL", "SETUSER", "qworker", *ACL_RULE,
+                                    *(ACL_EXTRAS if rule == "recommended" else []))
+    url = f"redis://qworker:workerpass@{server.host}:{server.port}/0"
+    app = Delayed(url, imports=[ALLOWED], load_entry_points=False, dequeue_timeout=2)
+    worker = app.worker(QUEUE, slots=2)
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    app.queue(QUEUE).enqueue(PyTask(f"{ALLOWED}:add", [2, 3]), delay=0.3)
+    poll(lambda: server.client().zcard(f"{QUEUE}_scheduled") == 0 and not server.client().llen(QUEUE)
+         and not server.client().hlen(f"{QUEUE}_processing"), 5, message="the scheduled task ran")
+    assert server.client().llen(f"{QUEUE}_dead") == 0
+    time.sleep(0.3)  # let both slots block again
+    started = time.monotonic()
+    worker.stop()
+    thread.join(5)
+    stop_took = time.monotonic() - started
+    fell_back = "polling for scheduled tasks" in caplog.text
+    if rule == "recommended":
+        assert not fell_back and stop_took < 1.0
+    else:
+        assert fell_back and stop_took < 2 + 1.0
+
+
 # -- TLS ------------------------------------------------------------------------------------------
 def make_certificates(directory: Path) -> dict[str, Path]:
     """A self-signed CA and a server certificate for 127.0.0.1, made with the openssl CLI."""

@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep-alive-interval", type=positive_float, metavar="SECONDS",
                         help="seconds between keep-alive refreshes (default 15)")
     parser.add_argument("--dequeue-timeout", type=positive_float, metavar="SECONDS",
-                        help="seconds an idle slot blocks per call (default 1)")
+                        help="seconds an idle slot blocks per call (default 5)")
     parser.add_argument("--shutdown-timeout", type=non_negative_float, metavar="SECONDS",
                         help="seconds running tasks get to finish at stop (default 30)")
     parser.add_argument("--max-recoveries", type=non_negative_int, metavar="N", help=argparse.SUPPRESS)

@@ -16,7 +16,8 @@
 redis.call('hdel', KEYS[3], ARGV[1])
 if ARGV[3] ~= '0' then
     redis.call('zadd', KEYS[4], ARGV[3], ARGV[5] .. ARGV[2])
-    redis.call('publish', KEYS[4], ARGV[3])
+    -- pcall: an ACL user without PUBLISH rights still retries; workers then find the task by polling
+    redis.pcall('publish', KEYS[4], ARGV[3])
     return 1
 end
 if ARGV[4] == '1' then
