@@ -241,11 +241,11 @@ class Worker:
             self._keep_alive_thread.join(MAINTENANCE_TICK + 1)
         self.executor.stop()
         if ids:
-            abandoned = {slot.worker_id for slot in self.slots if slot.is_alive() and not slot.abandoned}
+            # A slot still busy (its task neither finished nor handed back) keeps its id alive until the TTL
+            # runs out, so the sweeper recovers that task only once this process is really gone.
+            still_busy = {slot.worker_id for slot in self.slots if slot.is_alive() and not slot.abandoned}
             try:
-                # A slot stuck in a task we could not hand back keeps its id alive until the TTL runs
-                # out, so the sweeper recovers that task only once this process is really gone.
-                self.broker.go_offline([worker_id for worker_id in ids if worker_id not in abandoned])
+                self.broker.go_offline([worker_id for worker_id in ids if worker_id not in still_busy])
             except BrokerUnavailable as exc:
                 logger.error("could not go offline (%s); the ids expire by themselves", exc)
             self.notifier.emit("delayed_worker_stopped", worker=self)
