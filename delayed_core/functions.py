@@ -62,6 +62,18 @@ class FunctionRegistry:
         self._options[path] = options or TaskOptions()
         return path
 
+    def locations(self) -> dict[str, str]:
+        """Registered path -> ``"module:qualname"`` where another process can import the function (it
+        differs from the path for functions registered under a custom ``name``). Functions that cannot be
+        imported by name (defined inside a function) are left out."""
+        result = {}
+        for path in self._options:
+            try:
+                result[path] = function_path(self._functions[path])
+            except ValueError:
+                continue
+        return result
+
     def allow_module(self, module_name: str) -> None:
         """Import ``module_name`` and allow the public functions it defines."""
         try:

@@ -124,7 +124,7 @@ class Worker:
             settings={key: config[key] for key in ("max_tasks_per_child", "max_memory_per_child")},
             child_setup={
                 "imports": list(config["imports"]) + self.functions.modules,
-                "functions": self.functions.paths,
+                "functions": self.functions.locations(),
                 "allow_any_import": config["allow_any_import"],
                 "plugins": list(config["plugins"]),
             },

@@ -462,3 +462,16 @@ if __name__ == "__main__":
     for executor_name_, count_ in (("thread", base * 10), ("fork", max(base // 4, 100)), ("subprocess", base)):
         rate = measure_overhead(executor_name_, count_)
         print(f"{executor_name_:10s} {rate:10.0f} tasks/s  {1e6 / rate:8.1f} us/task  ({count_} tasks x 3)")
+
+
+def test_subprocess_child_resolves_functions_registered_under_a_custom_name() -> None:
+    from delayed_core.functions import FunctionRegistry
+    from delayed_plugins.executors.subprocess_child import build_functions
+    from tests.support import allowed_module
+
+    registry = FunctionRegistry()
+    registry.register(allowed_module.double, "billing:double")
+    locations = registry.locations()
+    assert locations == {"billing:double": "tests.support.allowed_module:double"}
+    child_functions = build_functions({"imports": [], "functions": locations})
+    assert child_functions.resolve("billing:double")(21) == 42

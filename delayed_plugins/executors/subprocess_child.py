@@ -28,10 +28,13 @@ def build_functions(setup: Mapping[str, Any]) -> Any:
     functions = FunctionRegistry(allow_any_import=bool(setup.get("allow_any_import")))
     for module_name in setup.get("imports", ()):
         functions.allow_module(module_name)
-    for path in setup.get("functions", ()):
-        module_name, separator, qualname = path.partition(PATH_SEPARATOR)
+    registered = setup.get("functions", {})
+    # path -> importable location (older setups sent a list of paths that were their own locations)
+    locations = registered if isinstance(registered, Mapping) else {path: path for path in registered}
+    for path, location in locations.items():
+        module_name, separator, qualname = location.partition(PATH_SEPARATOR)
         if not separator:
-            logger.warning("%s was registered under a custom name; this child cannot import it", path)
+            logger.warning("%s has no importable location; this child cannot run it", path)
             continue
         try:
             obj: Any = importlib.import_module(module_name)
