@@ -49,11 +49,6 @@ class FunctionRegistry:
         """Modules whose functions are allowed, sorted."""
         return sorted(self._modules)
 
-    @property
-    def paths(self) -> list[str]:
-        """Paths of the explicitly registered functions, sorted."""
-        return sorted(self._functions)
-
     def register(self, func: Callable[..., Any], path: str | None = None,
                  options: TaskOptions | None = None) -> str:
         """Allow ``func`` under ``path`` (default ``"module:qualname"``); return the path."""

@@ -57,6 +57,10 @@ class Worker:
         self.broker = app.broker(queue_name)
         self.serializer = app.serializer
         self.functions = app.functions
+        # Modules given to this worker alone (app.worker(imports=...)) join the app's allowed set.
+        for module_name in config["imports"]:
+            if module_name not in self.functions.modules:
+                self.functions.allow_module(module_name)
         self.plugin_manager = app.plugin_manager
         self.notifier = app.notifier
         self.executor = app.registry.get("executor", config["executor"])()
@@ -123,7 +127,7 @@ class Worker:
                 executor=executor, slot=slot),
             settings={key: config[key] for key in ("max_tasks_per_child", "max_memory_per_child")},
             child_setup={
-                "imports": list(config["imports"]) + self.functions.modules,
+                "imports": self.functions.modules,
                 "functions": self.functions.locations(),
                 "allow_any_import": config["allow_any_import"],
                 "plugins": list(config["plugins"]),

@@ -236,3 +236,11 @@ def test_an_idle_worker_does_not_poll_for_scheduled_tasks(real_backend: Backend)
     thread.join(5)
     assert set(delta) <= {"cmdstat_blpop"}, delta
     assert delta.get("cmdstat_blpop", 0) <= 2 * 4  # 2 slots x 3 s / 1 s, plus one in flight each
+
+
+def test_modules_given_to_one_worker_are_allowed_for_it(backend: Backend) -> None:
+    app = backend.app()
+    app.queue().enqueue(PyTask(f"{MODULE}:record", ["via worker imports"]))
+    app.worker(imports=[MODULE], dequeue_timeout=0.2).run(burst=True, install_signals=False)
+    assert worker_tasks.calls == [("record", ("via worker imports",), {})]
+    assert backend.client.llen("default_dead") == 0
