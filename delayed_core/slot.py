@@ -10,6 +10,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from . import crashpoints
 from .backoff import Backoff
 from .deadletter import DeadLetter, Reason
 from .errors import BrokerUnavailable, TaskDecodeError, TaskNotAllowed
@@ -67,6 +68,7 @@ class Slot(threading.Thread):
                         if worker.burst:
                             break
                         continue
+                    crashpoints.reached("after_dequeue")
                 raw = self.handle(raw)
                 backoff.reset()
             except BrokerUnavailable as exc:
@@ -113,12 +115,14 @@ class Slot(threading.Thread):
                 # The main thread handed this task back at the shutdown timeout; it is not ours any more.
                 return None
         self.tasks_done += 1
+        crashpoints.reached("after_task")
         if outcome.ok:
             notifier.emit("delayed_task_succeeded", queue=queue, task=task, worker_id=self.worker_id,
                           outcome=outcome)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s succeeded in %.4fs", task.func_path, outcome.duration)
             next_raw = worker.broker.release(self.worker_id, take_next=not worker.stopping.is_set())
+            crashpoints.reached("after_release_take")
             notifier.emit("delayed_task_released", queue=queue, task=task, worker_id=self.worker_id)
             return next_raw
         self.failed(raw, task, outcome)
@@ -134,6 +138,7 @@ class Slot(threading.Thread):
         # None: no plugin answered; a negative answer (NO_RETRY): a plugin refused, overruling the default.
         if delay is not None and delay >= 0:
             retry = task.next_attempt()
+            crashpoints.reached("before_retry_requeue")
             worker.broker.requeue(self.worker_id, worker.serializer.dumps(retry), delay=delay)
             notifier.emit("delayed_task_requeued", queue=queue, task=retry, worker_id=self.worker_id,
                           delay=delay)

@@ -21,6 +21,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from . import crashpoints
 from .backoff import Backoff
 from .config import Config
 from .errors import BrokerUnavailable, WorkerIdTaken
@@ -232,6 +233,7 @@ class Worker:
                 return
             slot.abandoned = True
         self.executor.interrupt(slot.index)
+        crashpoints.reached("before_hand_back")
         try:
             self.broker.requeue(slot.worker_id, raw, front=True)
             logger.warning("slot %d: task still running at shutdown was handed back to the queue", slot.index)

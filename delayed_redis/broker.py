@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 
 import redis
 
+from delayed_core import crashpoints
 from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces import Broker, QueueInfo, SweepReport
 
@@ -106,6 +107,7 @@ class RedisBroker(Broker):
                     self._blocking_clients[worker_id] = client_id
             if self._call("BLPOP", self.keys.notifications, timeout) is None:
                 return None
+            crashpoints.reached("after_blpop")
             return scripts.DEQUEUE(self._call, self._take_keys, (worker_id,))
         except UNAVAILABLE as exc:
             raise BrokerUnavailable(describe(exc)) from exc
