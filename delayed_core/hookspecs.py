@@ -12,7 +12,7 @@ propagates.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .markers import hookspec
 
@@ -64,6 +64,25 @@ def delayed_app_created(app: Delayed) -> None:
 
 
 @hookspec
+def delayed_task_enqueuing(queue: str, task: PyTask) -> dict[str, Any] | None:
+    """A Python task is about to be encoded and written: return fields to carry in its ``meta``.
+
+    Runs in: the producer process, in the thread (or coroutine) that enqueues, once per ``PyTask``,
+    before the task is encoded. Go tasks have no metadata element and are not offered.
+
+    Every plugin's answer is merged into a copy of the task (the caller's object is left as it was); the
+    copy is what is written and what ``delayed_task_enqueued`` or ``delayed_task_enqueue_failed`` then
+    receive. Return None to add nothing: a task no plugin adds to stays byte-identical to delayed 1.2.
+    An exception is logged and the task is written without that answer: a plugin never stops an enqueue.
+    Keys are pydelayed's ``meta`` namespace: pick a name of your own (the tracing plugin uses ``trace``).
+
+    :param queue: the queue name.
+    :param task: the task as the caller built it.
+    :return: a map of msgpack-encodable fields to add, or None.
+    """
+
+
+@hookspec
 def delayed_task_enqueued(queue: str, task: Task) -> None:
     """A task was written to a queue (with a delay, it now waits in the scheduled set).
 
@@ -72,6 +91,20 @@ def delayed_task_enqueued(queue: str, task: Task) -> None:
 
     :param queue: the queue name.
     :param task: the task.
+    """
+
+
+@hookspec
+def delayed_task_enqueue_failed(queue: str, task: Task, error: Exception) -> None:
+    """Writing a task failed (the broker was unreachable, or the task could not be encoded).
+
+    Runs in: the producer process, just before the error propagates to the caller of ``enqueue``;
+    once per task of the failed call. The pair to ``delayed_task_enqueued``: after
+    ``delayed_task_enqueuing`` exactly one of the two fires for each task.
+
+    :param queue: the queue name.
+    :param task: the task, with the fields plugins added.
+    :param error: the exception the caller gets.
     """
 
 
