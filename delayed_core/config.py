@@ -20,7 +20,7 @@ import dataclasses
 import math
 import os
 import sys
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,18 +257,6 @@ class Config:
         """The broker URL with its password (``user:pass@`` or ``?password=``) replaced by ``***``, for
         logs and command output."""
         return redact_url(self.broker_url)
-
-    def not_in_effect(self, setting: Setting, plugin_modules: Collection[str]) -> str | None:
-        """Why ``setting`` does nothing with this configuration, or None when it takes effect.
-
-        :param plugin_modules: the modules of the loaded plugins.
-        """
-        kind, _, name = setting.needs.partition(":")
-        if kind == "executor" and self.values["executor"] != name:
-            return f"only the {name} executor uses it; the executor is {self.values['executor']}"
-        if kind == "plugin" and name not in plugin_modules:
-            return f"only the {name} plugin uses it, and it is not loaded (add it to 'plugins')"
-        return None
 
     def for_queue(self, queue: str) -> Config:
         """This config with ``[queues.<queue>]`` applied (explicit values still win)."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import types
+from collections.abc import Collection
 
-from ..config import SETTINGS, Config, load_config
+from ..config import SETTINGS, Config, Setting, load_config
 from ..plugins import make_plugin_manager
 from ..redact import redact_url
 
@@ -34,6 +35,16 @@ def plugin_modules(config: Config) -> set[str]:
             for plugin in manager.get_plugins()}
 
 
+def not_in_effect(config: Config, setting: Setting, plugin_modules: Collection[str]) -> str | None:
+    """Why ``setting`` does nothing with ``config``, or None when it takes effect (see ``Setting.needs``)."""
+    kind, _, name = setting.needs.partition(":")
+    if kind == "executor" and config["executor"] != name:
+        return f"only the {name} executor uses it; the executor is {config['executor']}"
+    if kind == "plugin" and name not in plugin_modules:
+        return f"only the {name} plugin uses it, and it is not loaded (add it to 'plugins')"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the table."""
     config = load_config()
@@ -45,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         value = config[setting.name]
         if setting.name == "broker_url":
             value = redact_url(value)
-        rows.append((setting.name, value, config.sources[setting.name], config.not_in_effect(setting, modules)))
+        rows.append((setting.name, value, config.sources[setting.name], not_in_effect(config, setting, modules)))
     if args.json:
         shown = {}
         for name, value, source, inactive in rows:
