@@ -89,6 +89,7 @@ def test_readme_quick_start_runs_verbatim(real_redis: RedisServer, tmp_path: Pat
                                   stderr=subprocess.STDOUT, env=cli.user_environment())
     try:
         poll(lambda: "image 3" in done.read_text(), 20, message=f"the scheduled task; log: {log.read_text()}")
+        poll(lambda: client.hlen("default_processing") == 0, 5, message="its release")
         sweeper = cli.delayed(*commands[2].split("#")[0].split()[1:], "--once", cwd=tmp_path)
         assert sweeper.returncode == 0, sweeper.stderr
         assert sweeper.stdout == "default: requeued 0, poisoned 0, notifications +0, promoted 0\n"
