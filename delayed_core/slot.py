@@ -14,6 +14,7 @@ from . import crashpoints
 from .backoff import Backoff
 from .deadletter import DeadLetter, Reason
 from .errors import BrokerUnavailable, TaskDecodeError, TaskNotAllowed
+from .logcontext import TaskScope, note_outcome, note_task
 from .outcome import Outcome, Status
 from .task import GoTask, PyTask
 
@@ -69,7 +70,8 @@ class Slot(threading.Thread):
                             break
                         continue
                     crashpoints.reached("after_dequeue")
-                raw = self.handle(raw)
+                with TaskScope(worker.queue_name, self.worker_id):  # the task context of log lines
+                    raw = self.handle(raw)
                 backoff.reset()
             except BrokerUnavailable as exc:
                 raw, resume = None, True
@@ -93,6 +95,7 @@ class Slot(threading.Thread):
         except TaskDecodeError as exc:
             self.dead_letter(raw, Reason.UNDECODABLE, str(exc))
             return None
+        note_task(task)
         notifier.emit("delayed_task_dequeued", queue=queue, task=task, worker_id=self.worker_id)
         if isinstance(task, GoTask):
             self.dead_letter(raw, Reason.WRONG_LANGUAGE,
@@ -109,6 +112,7 @@ class Slot(threading.Thread):
         with self.lock:
             self.running = raw
         outcome = worker.executor.execute(self.index, task, func, timeout)
+        note_outcome(outcome)
         with self.lock:
             self.running = None
             if self.abandoned:
