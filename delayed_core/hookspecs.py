@@ -19,6 +19,7 @@ from .markers import hookspec
 if TYPE_CHECKING:
     from .app import Delayed
     from .deadletter import DeadLetter
+    from .doctor import DoctorRequest, Finding
     from .interfaces import SweepReport
     from .outcome import Outcome
     from .registry import ComponentRegistry
@@ -232,6 +233,21 @@ def delayed_sweep_finished(queue: str, report: SweepReport) -> None:
 
     :param queue: the queue name.
     :param report: what the sweep did (requeued, poisoned, notifications, promoted).
+    """
+
+
+@hookspec
+def delayed_doctor_checks(app: Delayed, request: DoctorRequest) -> list[Finding] | None:
+    """Check the broker (or anything a plugin owns) for ``delayed doctor``; return the findings.
+
+    Runs in: the ``delayed doctor`` process, once per check pass (twice with ``--repair``: before and
+    after the repair). Every plugin's findings are reported, in registration order. An exception
+    propagates: the command fails with one line, so a check that cannot run says so as a finding instead.
+
+    :param app: the app (``app.broker(queue)``, ``app.config``, ``app.serializer``).
+    :param request: ``request.queues`` to check, and ``request.acl_user`` whose ACL rights to check.
+    :return: findings (``delayed_core.doctor.Finding``), or None when this plugin has nothing to check
+        (for example a broker plugin whose broker is not in use).
     """
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,20 +16,8 @@ from delayed_core.config import load_config
 from delayed_core.errors import ConfigError
 from delayed_core.logcontext import TaskScope, current_fields, note_outcome, note_task
 from delayed_core.outcome import Outcome, Status
+from tests.support.cli import run_delayed as delayed
 from tests.support.redis_server import RedisServer
-
-ROOT = Path(__file__).resolve().parent.parent
-DELAYED = str(Path(sys.executable).parent / "delayed")
-
-
-def delayed(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the venv's ``delayed`` as a user does, from ``cwd``, with the repository importable."""
-    import os
-
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("DELAYED_")}
-    environment.update({"PYTHONPATH": str(ROOT), **(env or {})})
-    return subprocess.run([DELAYED, *args], cwd=cwd, env=environment, capture_output=True, text=True,
-                          timeout=120, stdin=subprocess.DEVNULL)
 
 
 def parsed_lines(stderr: str) -> list[dict[str, Any]]:

@@ -4,10 +4,8 @@ process on a real redis-server, linked by the trace context carried inside the t
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +20,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 from delayed_core import Delayed, PyTask, hookimpl
 from delayed_core.errors import BrokerUnavailable
 from delayed_plugins.otel import Tracing, server_attributes
+from tests.support.cli import DELAYED, cli_environment
 from tests.support.redis_server import RedisServer
 from tests.test_executors import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-DELAYED = str(Path(sys.executable).parent / "delayed")
 QUEUE = "traced"
 
 
@@ -68,8 +65,7 @@ def test_producer_and_consumer_spans_across_a_real_worker(real_redis: RedisServe
     ok_span, fail_span, retry_span = list(produced.values())
 
     span_file = tmp_path / "spans.jsonl"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DELAYED_")},
-           "PYTHONPATH": str(ROOT), "PYDELAYED_TEST_SPANS": str(span_file), "DELAYED_RETRY_BACKOFF": "0"}
+    env = cli_environment({"PYDELAYED_TEST_SPANS": str(span_file), "DELAYED_RETRY_BACKOFF": "0"})
     worker = subprocess.Popen(
         [DELAYED, "worker", "--broker", real_redis.url, "--queue", QUEUE, "--import", "tests.otel_tasks",
          "--plugin", "delayed_plugins.otel", "--plugin", "tests.support.otel_file_exporter"],
