@@ -11,14 +11,15 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from delayed_core.config import load_config
 from delayed_core.errors import ConfigError
-from delayed_core.testing.crash_run import CrashHarness
+from delayed_core.testing.crash_run import CrashCase, CrashHarness
 from delayed_core.testing.crash_switches import PLUGIN_MODULE
-from delayed_core.testing.crashpoint_plugin import from_environment
+from delayed_core.testing.crashpoint_plugin import connection_cutter, from_environment
 from delayed_core.testing.crashpoints import check_recovered, crash_cases
 from delayed_core.testing.processes import clean_environment, delayed_command
 from delayed_redis.broker import RedisBroker
@@ -44,7 +45,7 @@ def _params() -> list[object]:
 @pytest.mark.real_redis
 @pytest.mark.parametrize("case", _params())
 def test_no_task_is_lost_at_any_crash_point(
-    crashpoint_harness: Callable[..., CrashHarness], real_redis: RedisServer, case: object
+    crashpoint_harness: Callable[..., CrashHarness], real_redis: RedisServer, case: CrashCase
 ) -> None:
     report = crashpoint_harness(real_redis.url).run(case)
     print(report.summary())
@@ -85,7 +86,7 @@ def test_the_switches_are_not_taken_for_unknown_settings(monkeypatch: pytest.Mon
 
 
 @pytest.mark.real_redis
-def test_a_worker_with_a_bad_switch_exits_with_one_line(real_redis: RedisServer, tmp_path: object) -> None:
+def test_a_worker_with_a_bad_switch_exits_with_one_line(real_redis: RedisServer, tmp_path: Path) -> None:
     result = subprocess.run(
         [*delayed_command(), "worker", "--broker", real_redis.url, "--plugin", PLUGIN_MODULE],
         env=clean_environment({"DELAYED_CRASHPOINT": "nowhere"}), cwd=tmp_path,
@@ -127,3 +128,33 @@ def test_cut_connections_closes_this_process_connections_only(real_redis: RedisS
     finally:
         other.kill()
         other.wait(10)
+
+
+class _NoRecovery(CrashHarness):
+    """A harness whose sweeper serves another queue: nothing recovers what a killed worker held."""
+
+    def _sweeper_args(self, queue: str) -> list[str]:
+        return super()._sweeper_args(queue + "-elsewhere")
+
+
+@pytest.mark.real_redis
+def test_the_harness_reports_a_task_nobody_recovers(real_redis: RedisServer, tmp_path: Path) -> None:
+    harness = _NoRecovery(real_redis.url, tmp_path, drain_timeout=3.0)
+    report = harness.run(CrashCase("after_dequeue", "sigkill", tasks=5))
+    assert report.fired
+    assert report.lost == [0]  # the task the killed worker held when it died
+    assert "worker-armed" in report.diagnosis
+    with pytest.raises(AssertionError, match=r"tasks never ran: \[0\]"):
+        check_recovered(report)
+
+
+def test_disconnect_mode_finds_the_cut_in_the_brokers_package() -> None:
+    broker = RedisBroker("q", client_from_url("redis://127.0.0.1:1/0"))  # never connects
+    assert connection_cutter(broker) is cut_connections
+
+    class ThirdPartyBroker:
+        """Defined in package ``tests``, which has no ``testing.cut_connections``."""
+
+    with pytest.raises(ConfigError, match=r"needs tests\.testing\.cut_connections\(broker\); broker "
+                                          r"ThirdPartyBroker does not provide it"):
+        connection_cutter(ThirdPartyBroker())

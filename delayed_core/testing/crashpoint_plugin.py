@@ -65,6 +65,7 @@ class CrashAction:
         self.point, self.mode, self.after, self.worker_pid = point, mode, after, worker_pid
         self.reaches = 0
         self.broker: Any = None
+        self.cut: Callable[[Any], int] | None = None
         self._lock = threading.Lock()
 
     def __call__(self, point: str) -> None:
@@ -74,10 +75,10 @@ class CrashAction:
             self.reaches += 1
             if self.reaches != self.after:
                 return
-        if self.mode == "disconnect" and self.broker is None:
-            # An executor's child: the worker's connections live in another process, out of reach.
-            logger.error("crash point %s: mode disconnect cannot act in process %d, which is not the worker",
-                         point, os.getpid())
+        if self.mode == "disconnect" and self.cut is None:
+            # An executor's child (the worker's connections live in another process, out of reach), or a
+            # broker without cut_connections (its start-up already logged why).
+            logger.error("crash point %s: mode disconnect cannot act in process %d", point, os.getpid())
             return
         logger.warning(FIRED.format(point=point) + " (%s, reach %d)", self.mode, self.reaches)
         if self.mode == "sigkill":
@@ -87,7 +88,7 @@ class CrashAction:
                 # child that dies with its worker stops during this pause; one that outlives it finishes.
                 time.sleep(CHILD_GRACE)
             return
-        cut = connection_cutter(self.broker)(self.broker)
+        cut = self.cut(self.broker)
         logger.warning("crash point %s: cut %d connection(s) of process %d", point, cut, os.getpid())
 
 
@@ -118,6 +119,12 @@ if _action is not None:
 
 @hookimpl
 def delayed_worker_started(worker: Worker) -> None:
-    """Keep the worker's broker, which the ``disconnect`` mode cuts off."""
+    """Keep the worker's broker, which the ``disconnect`` mode cuts off, and how to cut it.
+
+    A broker without ``cut_connections`` makes this hook raise: the worker logs the one-line reason and
+    serves on, and the point never fires, which the harness reports.
+    """
     if _action is not None:
         _action.broker = worker.broker
+        if _action.mode == "disconnect":
+            _action.cut = connection_cutter(worker.broker)
