@@ -16,6 +16,7 @@ On top of :class:`~tests.chaos.harness.ChaosRun`:
 from __future__ import annotations
 
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,10 @@ class StormReport(ChaosReport):
     redis_stopped: float = 0.0
     read_only_seconds: float = 0.0
     read_only_confirmed: bool = False
+    #: seconds into the kill window: the last batch enqueued, Redis writable again, every task ran
+    enqueued_at: float | None = None
+    writable_at: float | None = None
+    drained_at: float | None = None
 
     def summary(self) -> str:
         """The chaos lines plus the storm's."""
@@ -72,7 +77,13 @@ class StormReport(ChaosReport):
             f"redis          SIGSTOPped {self.redis_stopped:.1f}s; read-only {self.read_only_seconds:.1f}s "
             f"(writes refused: {self.read_only_confirmed})",
             f"enqueue        {self.enqueue_retries} batches refused and retried",
+            f"timeline       last enqueue at {_seconds(self.enqueued_at)}, Redis writable again at "
+            f"{_seconds(self.writable_at)}, every task ran by {_seconds(self.drained_at)} (into the window)",
         ])
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}s"
 
 
 class StormRun(ChaosRun):
@@ -92,6 +103,8 @@ class StormRun(ChaosRun):
         self._stopped_since: float | None = None
         self._read_only_since: float | None = None
         self._outages_done = {"stop": False, "read_only": False}
+        self._window_started = time.monotonic()
+        self._next_drain_check = 0.0
 
     # -- processes -------------------------------------------------------------------------------
     def _start_worker(self) -> CliProcess:
@@ -140,6 +153,7 @@ class StormRun(ChaosRun):
     def _chaos_step(self, elapsed: float) -> None:
         s = self.storm
         if not self.sweepers:
+            self._window_started = time.monotonic() - elapsed
             self.sweepers = [self.sweeper, *(self._start_sweeper() for _ in range(s.sweepers - 1))]
         self._restart_exited()
         self._kill_one()
@@ -149,6 +163,18 @@ class StormRun(ChaosRun):
             self.report.sweeper_kills += 1
             self.sweepers[index] = self._start_sweeper()
         self._drive_redis(elapsed)
+        if self.report.drained_at is None:
+            self._note_drain(elapsed)
+
+    def _note_drain(self, elapsed: float) -> None:
+        """Once the last batch went in, check twice a second whether every task ran (records the time)."""
+        if self.report.enqueued_at is not None and time.monotonic() >= self._next_drain_check:
+            self._next_drain_check = time.monotonic() + 0.5
+            self._drained()
+
+    def _produce(self, stop: threading.Event) -> None:
+        super()._produce(stop)
+        self.report.enqueued_at = time.monotonic() - self._window_started
 
     def _drive_redis(self, elapsed: float) -> None:
         s, now = self.storm, time.monotonic()
@@ -188,6 +214,7 @@ class StormRun(ChaosRun):
         if self._read_only_since is not None:
             self.server.client(socket_timeout=5).execute_command("REPLICAOF", "NO", "ONE")
             self.report.read_only_seconds = time.monotonic() - self._read_only_since
+            self.report.writable_at = time.monotonic() - self._window_started
             self._read_only_since = None
             self._outages_done["read_only"] = True
 
@@ -199,6 +226,9 @@ class StormRun(ChaosRun):
     def _drained(self) -> bool:
         self._restart_exited()  # the drain needs living workers and sweepers too
         try:
-            return super()._drained()
+            drained = super()._drained()
         except redis.RedisError:
             return False
+        if drained and self.report.drained_at is None:
+            self.report.drained_at = time.monotonic() - self._window_started
+        return drained
