@@ -100,7 +100,10 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 #: DELAYED_* variables that are not settings but switches read elsewhere
-ENV_SWITCHES = frozenset({"DELAYED_CONFIG", "DELAYED_DISABLE_PLUGINS", "DELAYED_TRACE_HOOKS"})
+ENV_SWITCHES = frozenset({"DELAYED_CONFIG", "DELAYED_DISABLE_PLUGINS", "DELAYED_TRACE_HOOKS",
+                          # the crash-point harness (delayed_core/testing/crashpoint_plugin.py)
+                          "DELAYED_CRASHPOINT", "DELAYED_CRASHPOINT_MODE", "DELAYED_CRASHPOINT_AFTER",
+                          "DELAYED_CRASHPOINT_PID"})
 DEFAULT = "default"
 
 

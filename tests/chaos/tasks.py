@@ -31,15 +31,15 @@ def record(task_id: int, sleep_ms: float = 0.0) -> None:
     """Sleep ``sleep_ms`` (the task's work), then record that ``task_id`` ran."""
     if sleep_ms:
         time.sleep(sleep_ms / 1000)
-    # The record is the test's instrumentation, not the task under test: it outlasts a Redis restart so
-    # that a run during the outage is recorded instead of turning into a task failure.
+    # The record is the test's instrumentation, not the task under test: it outlasts a Redis restart (and
+    # the storm's read-only spell) so that a run during the outage is recorded instead of failing.
     deadline = time.monotonic() + 30
     while True:
         try:
             with _redis().pipeline(transaction=True) as pipe:
                 pipe.rpush(RAN_LIST, task_id).sadd(RAN_SET, task_id).execute()
             return
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ReadOnlyError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
