@@ -79,8 +79,10 @@ class Maintenance:
             return
         self._keep_alive_backoff.reset()
         self._next_keep_alive = time.monotonic() + self.interval
-        # Poll for scheduled tasks with each keep-alive, unless promotion is backing off.
-        self._next_promote = min(self._next_promote, time.monotonic())
+        # Poll for scheduled tasks with each keep-alive, unless promotion is backing off (then its retry
+        # time is set and stays).
+        if self._next_promote == float("inf"):
+            self._next_promote = time.monotonic()
 
     def _promote(self) -> None:
         try:
