@@ -6,6 +6,7 @@ subprocesses, as a user would.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -66,7 +67,8 @@ def fill_until_oom(app: Delayed, queue: str = "q") -> int:
 def test_readonly_and_busy_servers_raise_one_line_broker_unavailable(servers: list[RedisServer]) -> None:
     primary = start(servers, "--busy-reply-threshold", "50")
     replica = start(servers, "--replicaof", primary.host, str(primary.port))
-    with pytest.raises(BrokerReadOnly, match=r"^Redis is read-only \(a replica\?\): You can.t write against a read only replica"):
+    read_only = r"^Redis is read-only \(a replica\?\): You can.t write against a read only replica"
+    with pytest.raises(BrokerReadOnly, match=read_only):
         Delayed(replica.url, load_entry_points=False).queue("q").enqueue(task(1))
 
     blocker = threading.Thread(target=lambda: _run_forever(primary), daemon=True)
@@ -88,10 +90,8 @@ def test_readonly_and_busy_servers_raise_one_line_broker_unavailable(servers: li
 
 
 def _run_forever(server: RedisServer) -> None:
-    try:
+    with contextlib.suppress(redis.exceptions.ResponseError):  # killed by SCRIPT KILL
         server.client().eval("while true do end", 0)
-    except redis.exceptions.ResponseError:
-        pass  # killed by SCRIPT KILL
 
 
 def test_sweeper_skips_a_foreign_key_and_backs_off_per_queue(servers: list[RedisServer], tmp_path: Path) -> None:
