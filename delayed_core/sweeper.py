@@ -47,14 +47,17 @@ class SweepLoop:
         """Sweep every queue once; return the reports of the queues that succeeded.
 
         A queue that fails (the broker unreachable, read-only, out of memory, a key of the wrong type...)
-        is logged in one line and does not stop the others; then the first error is raised.
+        does not stop the others; then the first error is raised, and any later one is logged in one line
+        (so that a single failure is reported once).
         """
-        reports, first_error = [], None
+        reports: list[SweepReport] = []
+        first_error: Exception | None = None
         for queue in self.sweepers:
             try:
                 reports.append(self._sweep(queue))
             except Exception as exc:
-                logger.error("queue %s: sweep failed (%s)", queue, one_line(exc))
+                if first_error is not None:
+                    logger.error("queue %s: sweep failed (%s)", queue, one_line(exc))
                 first_error = first_error or exc
         if first_error is not None:
             raise first_error

@@ -10,6 +10,8 @@ someone fixes the data, but it still reads as one line.
 
 from __future__ import annotations
 
+import re
+
 import redis
 
 from delayed_core.errors import BrokerUnavailable, DelayedError
@@ -38,9 +40,14 @@ class BrokerCommandError(DelayedError):
     """Redis answered a command with an error that retrying will not fix (e.g. a key of the wrong type)."""
 
 
+#: redis-py's prefix on an error inside a pipeline: it quotes the command, task bytes included
+_PIPELINE_PREFIX = re.compile(r"^Command # \d+ \(.*\) of pipeline caused error: ", re.DOTALL)
+
+
 def describe(exc: BaseException) -> str:
-    """One line for logs: redis-py's messages can span lines."""
-    return " ".join(str(exc).split()) or type(exc).__name__
+    """One line for logs: redis-py's messages can span lines, and quote a pipeline's task bytes."""
+    text = _PIPELINE_PREFIX.sub("", str(exc))
+    return " ".join(text.split()) or type(exc).__name__
 
 
 def translate(exc: redis.exceptions.RedisError) -> DelayedError:

@@ -134,6 +134,10 @@ def test_a_worker_started_at_maxmemory_drains_the_queue(servers: list[RedisServe
     app = Delayed(server.url, load_entry_points=False)
     count = fill_until_oom(app)
     assert count > 100
+    with pytest.raises(BrokerOutOfMemory) as refused:  # a batch (MULTI pipeline) too, in one clean line
+        app.queue("q").enqueue_many([task(n) for n in range(count, count + 50)])
+    assert str(refused.value) == ("Redis is out of memory (maxmemory reached): command not allowed when used "
+                                  "memory > 'maxmemory'.")
     worker = CliProcess(worker_args(server.url, "q", extra=["--burst"]), tmp_path,
                         {"CHAOS_REDIS_URL": real_redis.url})
     assert worker.wait(60) == 0, worker.log()[-3000:]
