@@ -8,13 +8,8 @@ Round trips per operation (the hot paths):
   round trip per task;
 - ``keep_alive``: 1 for all the slots of a process.
 
-Errors: every redis-py error leaves as a pydelayed error (:func:`delayed_redis.errors.translate`): lost
-connections, BUSY, READONLY and OOM as :class:`~delayed_core.errors.BrokerUnavailable` (retry later), any
-other error reply as :class:`~delayed_redis.errors.BrokerCommandError`.
-
-Clocks: due times of scheduled tasks follow the Redis server's clock (``TIME`` in the scripts). Producers
-send a delay; workers learn the offset between their clock and the server's from each promotion, and use
-it to read announced due times.
+Every redis-py error leaves as a pydelayed error of one line (see ``errors.py``). Due times of scheduled
+tasks follow the Redis server's clock; workers read announced ones with the offset seen at promotion.
 """
 
 from __future__ import annotations
@@ -97,12 +92,8 @@ class RedisBroker(Broker):
             raise translate(exc) from exc
 
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
-        """The schedule script: ZADD at the server's time plus the delay (each member gets a unique prefix
-        so that equal tasks stay separate) and PUBLISH the due time to the workers: one round trip.
-
-        ``due`` is turned into a delay with this process's clock; the server adds it to its own clock, so
-        a task is due after the delay asked for even when the clocks disagree.
-        """
+        """The schedule script (1 round trip): ZADD at the server's time plus the delay, PUBLISH the due
+        time. ``due`` becomes a delay by this process's clock, so clocks that disagree do not matter."""
         delay = _ms(due - time.time())
         members = [secrets.token_hex(8).encode() + task for task in tasks]
         with unavailable_as_broker_error():
@@ -209,12 +200,11 @@ class RedisBroker(Broker):
             requeued, poisoned, notifications, skipped = scripts.SWEEP(
                 self.client.execute_command,
                 (k.queue, k.notifications, k.processing, k.dead, k.recoveries, k.workers), args)
-        if skipped:
-            # Once per sweep, one line: the entries stay held until someone removes the foreign keys.
-            ids = [worker_id.decode(errors="replace") for worker_id in skipped]
-            logger.warning("queue %s: skipped %d entr%s of %s whose worker id names a key that is not a "
-                           "string (another program's key?): %s", self.name, len(ids),
-                           "y" if len(ids) == 1 else "ies", k.processing, ", ".join(ids))
+        if skipped:  # once per sweep, one line; they stay held until someone removes the foreign keys
+            ids = ", ".join(worker_id.decode(errors="replace") for worker_id in skipped)
+            logger.warning("queue %s: skipped %d entr%s of %s whose worker id names a key that is not a string "
+                           "(another program's key?): %s", self.name, len(skipped),
+                           "y" if len(skipped) == 1 else "ies", k.processing, ids)
         return SweepReport(self.name, int(requeued), int(poisoned), int(notifications))
 
     def promote_due(self, now: float | None = None) -> int:

@@ -89,6 +89,25 @@ def test_readonly_and_busy_servers_raise_one_line_broker_unavailable(servers: li
         blocker.join(10)
 
 
+def test_a_worker_on_a_read_only_replica_waits_then_serves_once_promoted(
+        servers: list[RedisServer], real_redis: RedisServer, tmp_path: Path) -> None:
+    primary = start(servers)
+    replica = start(servers, "--replicaof", primary.host, str(primary.port))
+    worker = CliProcess(worker_args(replica.url, "q"), tmp_path, {"CHAOS_REDIS_URL": real_redis.url})
+    try:
+        log = worker.wait_for_log("retrying in", 15)
+        assert (f"cannot go online on the broker at {replica.url} (Redis is read-only (a replica?): You can't "
+                "write against a read only replica.") in log
+        worker.wait_for_log("retrying in 1.", 15)  # backoff: 0.5 s, then 1 s ...; still running
+        replica.client().execute_command("REPLICAOF", "NO", "ONE")  # the replica is promoted
+        worker.wait_for_log("worker serving queue 'q'", 15)
+        Delayed(replica.url, load_entry_points=False).queue("q").enqueue(task(7))
+        poll(lambda: real_redis.client().lrange("ran", 0, -1) == [b"7"], 10, message="the task ran")
+        assert "Traceback" not in worker.log()
+    finally:
+        worker.kill()
+
+
 def _run_forever(server: RedisServer) -> None:
     with contextlib.suppress(redis.exceptions.ResponseError):  # killed by SCRIPT KILL
         server.client().eval("while true do end", 0)
