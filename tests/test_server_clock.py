@@ -37,7 +37,9 @@ def skewed_worker(backend: Backend, tmp_path: Path, offset: float) -> CliProcess
     (site / "sitecustomize.py").write_text(SKEWED_CLOCK)
     env = {"FAKE_CLOCK_OFFSET": str(offset), "CHAOS_REDIS_URL": backend.url,
            "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
-    worker = CliProcess(worker_args(backend.url, "clock", keep_alive_interval=0.25,
+    # Keep-alives (which also poll for due tasks) every 5 s: the 2 s wait must come from the announcement,
+    # read with the clock offset the worker measured, not from a poll.
+    worker = CliProcess(worker_args(backend.url, "clock", keep_alive_timeout=15, keep_alive_interval=5,
                                     extra=["--plugin", "tests.support.two_second_retry"]), tmp_path, env)
     worker.wait_for_log("worker serving queue 'clock'", 15)
     return worker
