@@ -62,3 +62,12 @@ def slow_first_time(task_id: int, seconds: float) -> None:
         time.sleep(seconds)
     client.rpush(RAN_LIST, task_id)
     client.sadd(RAN_SET, task_id)
+
+
+def fail_once_then_record(task_id: int) -> None:
+    """Record each attempt; fail the first one, record the run on the next (retry tests)."""
+    client = _redis()
+    if client.rpush("attempts", task_id) == 1:
+        raise RuntimeError("first attempt fails on purpose")
+    client.rpush(RAN_LIST, task_id)
+    client.sadd(RAN_SET, task_id)
