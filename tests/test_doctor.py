@@ -15,13 +15,18 @@ import pytest
 
 from delayed_core.deadletter import DeadLetter
 from delayed_redis import doctor_acl
-from tests.support.cli import run_delayed
+from tests.support import cli
 from tests.support.redis_server import RedisServer, require_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE = "q"
 TASK = msgpack.packb(("tests.otel_tasks:ok", [1]))
 WORKER_ID = "ab" * 16
+
+
+def run_delayed(*args: str, cwd: Path) -> Any:
+    """``delayed ARGS`` as a user runs it, with this repository importable (for the test plugin)."""
+    return cli.delayed(*args, cwd=cwd, env={"PYTHONPATH": str(ROOT)})
 
 
 @pytest.fixture

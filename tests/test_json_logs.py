@@ -16,8 +16,15 @@ from delayed_core.config import load_config
 from delayed_core.errors import ConfigError
 from delayed_core.logcontext import TaskScope, current_fields, note_outcome, note_task
 from delayed_core.outcome import Outcome, Status
-from tests.support.cli import run_delayed as delayed
+from tests.support import cli
 from tests.support.redis_server import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def delayed(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Any:
+    """``delayed ARGS`` as a user runs it, with this repository importable (for the test's task module)."""
+    return cli.delayed(*args, cwd=cwd, env={"PYTHONPATH": str(ROOT), **(env or {})})
 
 
 def parsed_lines(stderr: str) -> list[dict[str, Any]]:

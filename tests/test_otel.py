@@ -20,10 +20,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from delayed_core import Delayed, PyTask, hookimpl
 from delayed_core.errors import BrokerUnavailable
 from delayed_plugins.otel import Tracing, server_attributes
-from tests.support.cli import DELAYED, cli_environment
+from tests.support import cli
 from tests.support.redis_server import RedisServer
 from tests.test_executors import wait_for
 
+ROOT = Path(__file__).resolve().parent.parent
 QUEUE = "traced"
 
 
@@ -65,9 +66,10 @@ def test_producer_and_consumer_spans_across_a_real_worker(real_redis: RedisServe
     ok_span, fail_span, retry_span = list(produced.values())
 
     span_file = tmp_path / "spans.jsonl"
-    env = cli_environment({"PYDELAYED_TEST_SPANS": str(span_file), "DELAYED_RETRY_BACKOFF": "0"})
+    env = cli.user_environment({"PYTHONPATH": str(ROOT), "PYDELAYED_TEST_SPANS": str(span_file),
+                                "DELAYED_RETRY_BACKOFF": "0"})
     worker = subprocess.Popen(
-        [DELAYED, "worker", "--broker", real_redis.url, "--queue", QUEUE, "--import", "tests.otel_tasks",
+        [cli.DELAYED, "worker", "--broker", real_redis.url, "--queue", QUEUE, "--import", "tests.otel_tasks",
          "--plugin", "delayed_plugins.otel", "--plugin", "tests.support.otel_file_exporter"],
         cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -1,4 +1,5 @@
-"""Running the venv's ``delayed`` command as a user does, from a folder of the test's choosing."""
+"""Run the installed ``delayed`` console script and ``python`` the way a user does: from a folder, with
+no PYTHONPATH, and no DELAYED_* variable except those a test sets."""
 
 from __future__ import annotations
 
@@ -7,21 +8,31 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-#: the console script installed next to this interpreter
-DELAYED = str(Path(sys.executable).parent / "delayed")
+#: the console script installed next to this interpreter (``.venv/bin/delayed``)
+DELAYED = str(Path(sys.executable).with_name("delayed"))
 
 
-def cli_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment without DELAYED_* settings, with the repository importable, plus ``extra``."""
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("DELAYED_")}
-    environment["PYTHONPATH"] = str(ROOT)
-    environment.update(extra or {})
-    return environment
+def user_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without PYTHONPATH and DELAYED_* settings, plus ``extra``."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("DELAYED_") and key != "PYTHONPATH"}
+    env.update(extra or {})
+    return env
 
 
-def run_delayed(*args: str, cwd: Path, env: dict[str, str] | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``delayed ARGS`` to completion; stdout and stderr captured as text."""
-    return subprocess.run([DELAYED, *args], cwd=cwd, env=cli_environment(env), capture_output=True, text=True,
+def run(command: list[str], cwd: Path, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` in ``cwd`` as a user would and return what it printed."""
+    return subprocess.run(command, cwd=cwd, env=user_environment(env), capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def delayed(*args: str, cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``delayed ARGS`` through the installed console script."""
+    return run([DELAYED, *args], cwd, env, timeout)
+
+
+def python(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` with the test interpreter."""
+    return run([sys.executable, *args], cwd, env)
