@@ -190,3 +190,17 @@ def test_enqueue_failed_fires_once_per_task_of_a_failed_write() -> None:
     with pytest.raises(BrokerUnavailable):
         app.queue(QUEUE).enqueue_many([PyTask("m:a"), PyTask("m:b")])
     assert failed == [("m:a", "BrokerUnavailable"), ("m:b", "BrokerUnavailable")]
+
+
+def test_the_docs_example_traces_an_enqueue(real_redis: RedisServer, spans: InMemorySpanExporter) -> None:
+    import re
+
+    text = (ROOT / "docs" / "observability.md").read_text()
+    [block] = re.findall(r"```python\n(.*?)```", text, re.S)
+    # The example's console exporter, swapped for one the test can read.
+    code = block.replace("redis://localhost:6379/0", real_redis.url).replace("ConsoleSpanExporter()", "EXPORTER")
+    exec(compile(code, "observability.md", "exec"), {"EXPORTER": spans})
+    [raw] = real_redis.client().lrange("default", 0, -1)
+    [span] = spans.get_finished_spans()
+    assert span.name == "send default"
+    assert msgpack.unpackb(raw)[4]["trace"]["traceparent"].split("-")[2] == f"{span.context.span_id:016x}"
