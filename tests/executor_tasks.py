@@ -6,10 +6,13 @@ that fired it, as a file in the directory named by ``EXECUTOR_TEST_HOOK_DIR`` (w
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import faulthandler
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -86,6 +89,58 @@ def kill_self() -> None:
 def write_pid(path: str) -> None:
     """Write the pid of the process running the task to ``path``."""
     Path(path).write_text(str(os.getpid()))
+
+
+# -- async tasks and awaitables ------------------------------------------------------------------
+
+
+async def async_touch(path: str, text: str = "ran") -> None:
+    """Yield to the loop once, then write ``text`` to ``path`` (proves the body ran to its end)."""
+    await asyncio.sleep(0)
+    Path(path).write_text(text)
+
+
+async def async_fail(message: str) -> None:
+    """Yield to the loop once, then raise ValueError(message)."""
+    await asyncio.sleep(0)
+    raise ValueError(message)
+
+
+async def async_sleep(seconds: float) -> None:
+    """Sleep without blocking the loop (concurrency and cancellation tests)."""
+    await asyncio.sleep(seconds)
+
+
+async def async_sleep_then_touch(seconds: float, path: str) -> None:
+    """Write "started", sleep on the loop, then write "started done"."""
+    Path(path).write_text("started")
+    await asyncio.sleep(seconds)
+    Path(path).write_text("started done")
+
+
+async def async_loop_identity(path: str) -> None:
+    """Append ``<pid> <thread id> <id of the running loop>`` as a line to ``path``."""
+    loop = asyncio.get_running_loop()
+    with open(path, "a") as file:
+        file.write(f"{os.getpid()} {threading.get_ident()} {id(loop)}\n")
+
+
+async def async_ignores_cancellation(seconds: float) -> None:
+    """Swallow every cancellation and sleep on until ``seconds`` have passed (a badly behaved task)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(end - time.monotonic())
+
+
+def returns_coroutine(path: str) -> Any:
+    """A plain function that returns a coroutine: the executor must await it."""
+    return async_touch(path, "awaited")
+
+
+def returns_failing_coroutine(message: str) -> Any:
+    """A plain function that returns a coroutine which raises."""
+    return async_fail(message)
 
 
 @hookimpl

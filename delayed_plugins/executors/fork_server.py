@@ -27,6 +27,7 @@ import msgpack
 
 from delayed_core.interfaces import ExecutorContext
 
+from .awaiting import LoopRunner
 from .calling import crashed, run_requested, timed_out
 from .wire import Channel, ChannelClosed, describe_exit, outcome_to_wire
 
@@ -206,7 +207,8 @@ def run_child(context: ExecutorContext, slot: int, request: dict[str, Any], resu
         context.child_started("fork", slot)
     except Exception:
         logger.exception("a delayed_executor_child_started hook failed; running the task anyway")
-    outcome = run_requested(context.resolve, request)
+    runner = LoopRunner()  # this process runs one task: its loop ends with it
+    outcome = run_requested(context.resolve, request, "fork", runner.run)
     data = memoryview(msgpack.packb(outcome_to_wire(outcome), use_bin_type=True))
     while data:
         data = data[os.write(result_fd, data):]

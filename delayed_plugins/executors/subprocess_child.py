@@ -63,6 +63,7 @@ def serve(channel: Any) -> int:
     """Set up from the first message, then run tasks until the worker closes the channel."""
     from delayed_core.plugins import make_plugin_manager
 
+    from .awaiting import LoopRunner
     from .calling import run_requested
     from .wire import ChannelClosed, outcome_to_wire
 
@@ -79,12 +80,13 @@ def serve(channel: Any) -> int:
     except Exception:
         logger.exception("a delayed_executor_child_started hook failed; serving anyway")
     channel.send({"ready": os.getpid()})
+    runner = LoopRunner()  # one event loop for every async task this child runs
     while True:
         try:
             request = channel.receive()
         except ChannelClosed:
             return 0
-        reply = outcome_to_wire(run_requested(functions.resolve, request))
+        reply = outcome_to_wire(run_requested(functions.resolve, request, "subprocess", runner.run))
         reply["rss_mib"] = resident_mib()
         channel.send(reply)
 
