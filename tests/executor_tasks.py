@@ -143,6 +143,60 @@ def returns_failing_coroutine(message: str) -> Any:
     return async_fail(message)
 
 
+# -- hostile exceptions ---------------------------------------------------------------------------
+
+#: What each ``str`` behaviour of :func:`raise_hostile` does when the exception is printed.
+HOSTILE_STR = ("ok", "raises", "raises_base", "not_a_string", "surrogate", "huge", "raises_itself")
+
+
+class HostileError(ValueError):
+    """An exception whose printing misbehaves as its ``spec`` says (see :func:`raise_hostile`)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__("hostile")
+        self.spec = spec
+        if spec.get("unpicklable"):
+            self.lock = threading.Lock()  # pickle refuses locks, and so does copy
+
+    def __str__(self) -> str:
+        how = self.spec.get("str", "ok")
+        if how == "raises":
+            raise RuntimeError("__str__ refuses")
+        if how == "raises_base":
+            raise KeyboardInterrupt
+        if how == "not_a_string":
+            return 42  # type: ignore[return-value]
+        if how == "surrogate":
+            return "half a pair \ud800 and a NUL \x00"
+        if how == "huge":
+            return "x" * 5_000_000
+        if how == "raises_itself":
+            raise self
+        return "plain message"
+
+    def __repr__(self) -> str:
+        if self.spec.get("repr_raises"):
+            raise RuntimeError("__repr__ refuses")
+        return "HostileError(...)"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("HostileError cannot be pickled")
+
+
+def raise_hostile(spec: dict[str, Any]) -> None:
+    """Raise a HostileError built from ``spec`` (msgpack data, so children can get it too).
+
+    Keys: ``str`` (one of HOSTILE_STR), ``repr_raises``, ``unpicklable``, ``notes`` (a non-list
+    ``__notes__``), ``cause`` (chain a second hostile error as ``__cause__``).
+    """
+    error = HostileError(spec)
+    if spec.get("notes"):
+        error.__notes__ = 42  # type: ignore[attr-defined]
+    if spec.get("cause"):
+        raise error from HostileError({**spec, "cause": False})
+    raise error
+
+
 @hookimpl
 def delayed_executor_child_started(executor: str, slot: int) -> None:
     """Record ``<executor>-<slot>-<pid>`` as a file, proving the hook ran in that process."""
