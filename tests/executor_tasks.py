@@ -143,6 +143,32 @@ def returns_failing_coroutine(message: str) -> Any:
     return async_fail(message)
 
 
+# -- process lifetimes ----------------------------------------------------------------------------
+
+
+def spin_with_pid(path: str, seconds: float) -> None:
+    """Write our pid to ``path``, then busy-loop for ``seconds`` (an orphan would show at 100% CPU)."""
+    Path(path).write_text(str(os.getpid()))
+    spin(seconds)
+
+
+def sleep_with_pid_then_return(path: str, seconds: float) -> None:
+    """Write our pid to ``path``, sleep, then return (an orphan would then write its reply to nobody)."""
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(seconds)
+
+
+def spawn_grandchild(path: str, ignore_sigterm: bool = False) -> None:
+    """Start ``sleep 1000`` as a child of the task process, write its pid to ``path``, then block."""
+    import subprocess
+
+    # An ignored signal stays ignored across exec: this sleep shrugs off the SIGTERM at the time limit.
+    argv = ["sh", "-c", "trap '' TERM; exec sleep 1000"] if ignore_sigterm else ["sleep", "1000"]
+    grandchild = subprocess.Popen(argv)
+    Path(path).write_text(str(grandchild.pid))
+    time.sleep(1000)
+
+
 # -- hostile exceptions ---------------------------------------------------------------------------
 
 #: What each ``str`` behaviour of :func:`raise_hostile` does when the exception is printed.
