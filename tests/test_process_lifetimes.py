@@ -116,12 +116,12 @@ def test_a_subprocess_child_whose_worker_is_gone_exits_quietly(tmp_path: Path) -
 
 
 def test_the_lifeline_alone_ends_a_busy_child_and_its_group(tmp_path: Path) -> None:
-    """The portable fallback (no parent-death signal): end-of-file on the lifeline kills the child's group."""
+    """Without the parent-death signal (not Linux): end-of-file on the lifeline kills the child's group."""
     read_end, write_end = os.pipe()
     script = (
         "import subprocess, sys, time\n"
-        "from delayed_plugins.executors.lifetime import watch_lifeline\n"
-        "watch_lifeline(int(sys.argv[1]))\n"
+        "from delayed_plugins.executors.lifetime import start_guard\n"
+        "start_guard(int(sys.argv[1]))\n"
         "grandchild = subprocess.Popen(['sleep', '1000'])\n"
         "print(grandchild.pid, flush=True)\n"
         "while True:\n"
@@ -141,3 +141,27 @@ def test_the_lifeline_alone_ends_a_busy_child_and_its_group(tmp_path: Path) -> N
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(child.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process states from /proc")
+@pytest.mark.parametrize("executor_name", ISOLATED)
+def test_grandchildren_die_with_a_sigkilled_worker(executor_name: str, real_backend: Backend,
+                                                   tmp_path: Path) -> None:
+    """Beyond the task process itself: what the task started goes too, when the worker is SIGKILLed."""
+    pid_file = tmp_path / "grandchild"
+    app = real_backend.app()
+    app.queue().enqueue(PyTask(f"{TASKS}:spawn_grandchild", [str(pid_file)]))
+    app.close()
+    delayed = os.path.join(os.path.dirname(sys.executable), "delayed")
+    worker = subprocess.Popen(
+        [delayed, "worker", "--broker", real_backend.url, "--import", TASKS, "--executor", executor_name],
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, cwd=tmp_path, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        grandchild = read_pid(pid_file)
+        worker.kill()
+        worker.wait(10)
+        wait_for(lambda: not alive(grandchild), timeout=BOUND, what=f"the grandchild {grandchild} to die")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(worker.pid, signal.SIGKILL)

@@ -2,9 +2,12 @@
 
 - **Parent death.** On Linux, ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` has the kernel kill a child the moment
   its parent goes, even a child stuck in C code. The "parent" is the *thread* that started the child,
-  so callers start children from a thread that lives as long as the worker. Everywhere, a *lifeline*
-  backs it up: a pipe whose write end only the worker holds; a thread in the child waits on the read
-  end and kills the child's process group when it reads end-of-file (the worker is gone).
+  so callers start children from a thread that lives as long as the worker.
+- **Lifeline.** Everywhere, and for the programs a task started (which the signal above does not reach),
+  a pipe whose write end only the worker holds. The child hands the read end to a *guard*, a ``sh`` in
+  its process group that waits for a line: end-of-file (the worker is gone, even SIGKILLed) makes it kill
+  the whole group; the goodbye line the worker writes when it retires the child makes it just exit. A
+  separate process, so it acts even while the child's own threads are stuck.
 - **Process groups.** A task process leads a process group of its own, so that at its hard time limit the
   supervisor signals the group: programs the task started (``sleep 1000``) go with it. The final SIGKILL
   to the group is sent *before* the leader is reaped: an unreaped leader keeps its pid reserved, so the
@@ -17,8 +20,8 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
-import threading
 
 PR_SET_PDEATHSIG = 1
 
@@ -32,22 +35,26 @@ def die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def watch_lifeline(fd: int) -> None:
-    """In a child: kill our whole process group when ``fd`` reaches end-of-file (the worker is gone).
+#: What the worker writes to a child's lifeline when it lets the child go normally.
+GOODBYE = b"bye\n"
+#: The guard: wait for the goodbye line; on end-of-file, SIGKILL our process group (kill's 0 means that).
+_GUARD = "read -r _ || kill -KILL 0"
 
-    A byte on the lifeline means the worker retires us normally: the watcher then just stops watching.
-    """
 
-    def watch() -> None:
-        try:
-            data = os.read(fd, 1)
-        except OSError:
-            data = b""
-        if not data:
-            kill_group(os.getpgrp(), signal.SIGKILL)
-            os._exit(1)
+def start_guard(lifeline: int) -> subprocess.Popen[bytes]:
+    """In a child that leads its process group: start the guard on ``lifeline`` (its read end), which is
+    then closed here. The caller reaps the guard when it exits normally (see :func:`reap_guard`)."""
+    try:
+        return subprocess.Popen(["/bin/sh", "-c", _GUARD], stdin=lifeline, stdout=subprocess.DEVNULL)
+    finally:
+        os.close(lifeline)
 
-    threading.Thread(target=watch, name="delayed-lifeline", daemon=True).start()
+
+def reap_guard(guard: subprocess.Popen[bytes] | None, wait: float = 1.0) -> None:
+    """Collect the guard after the worker said goodbye (it exits at once), so it leaves no zombie."""
+    if guard is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            guard.wait(wait)
 
 
 def kill_group(pgid: int, signum: int) -> None:

@@ -97,16 +97,19 @@ def serve(channel: Any) -> int:
 def main(argv: list[str]) -> int:
     """Entry point: ``argv[1]`` is the inherited socket's file descriptor; ``argv[2]`` and ``argv[3]``, the
     read end of the lifeline and the worker's pid (see :mod:`.lifetime`)."""
-    from .lifetime import die_with_parent, watch_lifeline
+    from .lifetime import die_with_parent, reap_guard, start_guard
     from .wire import Channel
 
+    guard = None
     if len(argv) > 3:
         die_with_parent(int(argv[3]))
-        watch_lifeline(int(argv[2]))
+        guard = start_guard(int(argv[2]))
     logging.basicConfig(level=os.environ.get("DELAYED_LOG_LEVEL", "WARNING").upper(),
                         format="%(asctime)s %(levelname)s %(name)s[child %(process)d]: %(message)s")
     channel = Channel(socket.socket(fileno=int(argv[1])))
-    return serve(channel)
+    code = serve(channel)
+    reap_guard(guard)
+    return code
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from delayed_core.outcome import Outcome
 from delayed_core.task import PyTask
 
 from .calling import crashed, timed_out, unportable_arguments
-from .lifetime import exited_unreaped, kill_group
+from .lifetime import GOODBYE, exited_unreaped, kill_group
 from .wire import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 
 logger = logging.getLogger("delayed.executor.subprocess")
@@ -107,7 +107,7 @@ class _Child:
     def retire(self) -> None:
         """Let it exit on its own (it does when its channel closes); kill it if it lingers."""
         with contextlib.suppress(OSError):
-            os.write(self.lifeline, b"x")  # a normal goodbye: the child's lifeline watcher stands down
+            os.write(self.lifeline, GOODBYE)  # a normal goodbye: the child's guard stands down
         self.channel.close()
         try:
             self.process.wait(GRACE)
@@ -157,7 +157,10 @@ class SubprocessExecutor(Executor):
             return unportable_arguments(exc)
         started = time.perf_counter()
         child = self._children[slot]
-        if child is None or child.process.poll() is not None:
+        if child is not None and child.process.poll() is not None:
+            child.kill()  # it died between tasks: clean up after it (its guard, what its tasks left)
+            child = None
+        if child is None:
             try:
                 child = self._children[slot] = _Child.spawn(self._context, slot, self._launch)
             except ChildStartError as exc:
