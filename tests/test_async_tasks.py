@@ -7,16 +7,20 @@ Before this was built the thread executor called an ``async def`` function, drop
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from delayed_core.deadletter import DeadLetter, Reason
 from delayed_core.interfaces import Executor
 from delayed_core.outcome import Outcome, Status
 from tests.conftest import run_in_thread
-from tests.test_executors import executor_class, make_context, run, run_in_every_slot, wait_for
+from tests.test_executors import REPO_ROOT, executor_class, make_context, run, run_in_every_slot, wait_for
 
 ALL = ["thread", "fork", "subprocess", "asyncio"]
 
@@ -170,3 +174,44 @@ def test_interrupt_cancels_a_running_coroutine(name: str, tmp_path: Path) -> Non
         assert run(executor, "noop").ok
     finally:
         executor.stop()
+
+
+TASKS_MODULE = '''
+import asyncio
+from pathlib import Path
+
+from delayed_core import Delayed
+
+app = Delayed()
+
+
+@app.task
+async def fetch(path: str, text: str) -> None:
+    await asyncio.sleep(0.01)
+    Path(path).write_text(text)
+
+
+@app.task
+async def hang() -> None:
+    await asyncio.sleep(30)
+'''
+
+
+@pytest.mark.parametrize("executor_name", ALL)
+def test_async_task_from_a_user_module_runs_under_the_worker_command(executor_name: str, real_backend: Any,
+                                                                      tmp_path: Path) -> None:
+    """As a user does it: ``@app.task async def``, ``.delay()``, then ``delayed worker ... --burst``."""
+    (tmp_path / "tasks.py").write_text(TASKS_MODULE)
+    env = {**os.environ, "DELAYED_BROKER_URL": real_backend.url, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO_ROOT}"}
+    marker = tmp_path / "fetched"
+    subprocess.run([sys.executable, "-c", f"import tasks; tasks.fetch.delay({str(marker)!r}, 'body ran'); "
+                    "tasks.hang.delay()"], env=env, cwd=tmp_path, check=True, timeout=60)
+    delayed = os.path.join(os.path.dirname(sys.executable), "delayed")
+    done = subprocess.run([delayed, "worker", "--import", "tasks", "--executor", executor_name, "--burst",
+                           "--timeout", "1"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert marker.read_text() == "body ran"
+    assert "never awaited" not in done.stderr
+    letters = [DeadLetter.from_json(raw) for raw in real_backend.client.lrange("default_dead", 0, -1)]
+    assert [(letter.func, letter.reason) for letter in letters] == [("tasks:hang", Reason.TIMEOUT)]
