@@ -465,7 +465,8 @@ def measure_overhead(name: str, count: int, rounds: int = 3) -> float:
 
 if __name__ == "__main__":
     base = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    for executor_name_, count_ in (("thread", base * 10), ("fork", max(base // 4, 100)), ("subprocess", base)):
+    for executor_name_, count_ in (("thread", base * 10), ("fork", max(base // 4, 100)), ("subprocess", base),
+                                   ("asyncio", base * 10)):
         rate = measure_overhead(executor_name_, count_)
         print(f"{executor_name_:10s} {rate:10.0f} tasks/s  {1e6 / rate:8.1f} us/task  ({count_} tasks x 3)")
 
