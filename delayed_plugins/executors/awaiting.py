@@ -41,7 +41,7 @@ async def until_deadline(awaitable: Awaitable[Any], timeout: float | None) -> An
     """
     task = asyncio.ensure_future(awaitable)
     try:
-        done, _ = await asyncio.wait({task}, timeout=timeout or None)
+        done, _ = await asyncio.wait({task}, timeout=timeout)
         if task in done:
             return task.result()
         task.cancel()
