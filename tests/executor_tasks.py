@@ -217,7 +217,7 @@ def raise_hostile(spec: dict[str, Any]) -> None:
     """
     error = HostileError(spec)
     if spec.get("notes"):
-        error.__notes__ = 42  # type: ignore[attr-defined]
+        error.__notes__ = 42  # type: ignore[assignment]
     if spec.get("cause"):
         raise error from HostileError({**spec, "cause": False})
     raise error

@@ -6,6 +6,7 @@ Before this was built the thread executor called an ``async def`` function, drop
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -114,10 +115,13 @@ def test_asyncio_executor_runs_200_coroutines_at_once() -> None:
     executor = executor_class("asyncio")()
     executor.start(make_context(slots=200))
     outcomes: list[Outcome] = []
+
+    def slot_thread(slot: int) -> None:
+        outcomes.append(run(executor, "async_sleep", 0.5, slot=slot))
+
     try:
         started = time.monotonic()
-        threads = [run_in_thread(lambda slot=slot: outcomes.append(run(executor, "async_sleep", 0.5, slot=slot)))
-                   for slot in range(200)]
+        threads = [run_in_thread(functools.partial(slot_thread, slot)) for slot in range(200)]
         for thread in threads:
             thread.join(30)
         elapsed = time.monotonic() - started

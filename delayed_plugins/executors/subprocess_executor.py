@@ -140,7 +140,10 @@ class SubprocessExecutor(Executor):
         self._launcher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="delayed-launcher")
 
     def _launch(self, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
-        return self._launcher.submit(subprocess.Popen, argv, **options).result()
+        def popen() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(argv, **options)
+
+        return self._launcher.submit(popen).result()
 
     def start(self, context: ExecutorContext) -> None:
         """Remember the setup; children start when their slot gets its first task."""
