@@ -219,3 +219,16 @@ def test_async_task_from_a_user_module_runs_under_the_worker_command(executor_na
     assert "never awaited" not in done.stderr
     letters = [DeadLetter.from_json(raw) for raw in real_backend.client.lrange("default_dead", 0, -1)]
     assert [(letter.func, letter.reason) for letter in letters] == [("tasks:hang", Reason.TIMEOUT)]
+
+
+def test_thread_executor_stops_while_a_slot_still_runs_a_coroutine(tmp_path: Path) -> None:
+    """The worker stops the executor after its shutdown timeout, even while a slot's loop still runs."""
+    executor = executor_class("thread")()
+    executor.start(make_context())
+    result: list[Outcome] = []
+    marker = tmp_path / "marker"
+    thread = run_in_thread(lambda: result.append(run(executor, "async_sleep_then_touch", 1.0, str(marker))))
+    wait_for(marker.exists, what="the coroutine to start")
+    executor.stop()  # must neither raise nor touch the loop its slot thread is running
+    thread.join(5)
+    assert result and result[0].ok, result

@@ -57,8 +57,12 @@ async def until_deadline(awaitable: Awaitable[Any], timeout: float | None) -> An
 
 
 def shut_down_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """Cancel what is left on a loop that is not running, let it unwind, then close the loop."""
-    if loop.is_closed():
+    """Cancel what is left on a loop that is not running, let it unwind, then close the loop.
+
+    A loop still running (its slot thread is stuck in a task that ignored every stop) is left alone: only
+    its own thread may touch it, and the worker's exit ends it.
+    """
+    if loop.is_closed() or loop.is_running():
         return
     try:
         pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
