@@ -63,13 +63,16 @@ def kill_group(pgid: int, signum: int) -> None:
         os.killpg(pgid, signum)
 
 
+#: Whether :func:`exited_unreaped` can tell (``waitid`` is missing on macOS).
+CAN_WAIT_UNREAPED = hasattr(os, "waitid")
+
+
 def exited_unreaped(pid: int) -> bool:
     """True when child ``pid`` has exited, without reaping it (so its pid and group stay reserved).
 
-    Where ``waitid`` does not exist (macOS) it answers False, and callers fall back to signalling the
-    group after the fact.
+    Only where :data:`CAN_WAIT_UNREAPED`; elsewhere it always answers False.
     """
-    if not hasattr(os, "waitid"):
+    if not CAN_WAIT_UNREAPED:
         return False
     try:
         return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None

@@ -34,7 +34,7 @@ from delayed_core.outcome import Outcome
 from delayed_core.task import PyTask
 
 from .calling import crashed, timed_out, unportable_arguments
-from .lifetime import GOODBYE, exited_unreaped, kill_group
+from .lifetime import CAN_WAIT_UNREAPED, GOODBYE, exited_unreaped, kill_group
 from .wire import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 
 logger = logging.getLogger("delayed.executor.subprocess")
@@ -96,10 +96,14 @@ class _Child:
         pid = self.process.pid
         if self.process.returncode is None:
             kill_group(pid, signal.SIGTERM)
-            deadline = time.monotonic() + GRACE
-            while not exited_unreaped(pid) and time.monotonic() < deadline:
-                time.sleep(0.01)
-            kill_group(pid, signal.SIGKILL)  # the child if it lingers, and what its task started; not reaped yet
+            if CAN_WAIT_UNREAPED:
+                deadline = time.monotonic() + GRACE
+                while not exited_unreaped(pid) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            else:  # the child is reaped first here; its group is killed just after
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(GRACE)
+            kill_group(pid, signal.SIGKILL)  # the child if it lingers, and what its task started
         code = self.process.wait()
         self._cut_lifeline()
         return code
