@@ -70,7 +70,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
     Setting("serializer", str, "msgpack", "serializer component name"),
-    Setting("executor", str, "thread", "where tasks run: thread, fork or subprocess", per_queue=True),
+    Setting("executor", str, "thread", "where tasks run: thread, fork, subprocess or asyncio", per_queue=True),
     Setting("queue", str, "default", "queue a worker serves by default"),
     Setting("slots", int, 1, "tasks a worker process runs at once", _positive, per_queue=True),
     Setting("imports", list, [], "modules whose functions workers may run"),

@@ -28,12 +28,7 @@ from delayed_redis.testing import cut_connections
 from tests.support.redis_server import RedisServer
 
 #: Real bugs the harness found; each case must keep failing until the worker is fixed (strict xfail).
-KNOWN_BUGS = {
-    "mid_task-sigkill-subprocess": (
-        "issue 10 item 3: the subprocess executor's child outlives its SIGKILLed worker, finishes the task "
-        "(then prints a BrokenPipeError traceback) while the sweeper requeues it: 2 completed runs"
-    ),
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 
 def _params() -> list[object]:

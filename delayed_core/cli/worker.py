@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--slots", type=positive_int, metavar="N", help="tasks run at once (default 1)")
     parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                         help="allow the functions of this module (repeatable)")
-    parser.add_argument("--executor", metavar="NAME", help="thread (default), fork or subprocess")
+    parser.add_argument("--executor", metavar="NAME", help="thread (default), fork, subprocess or asyncio")
     parser.add_argument("--timeout", type=non_negative_float, metavar="SECONDS",
                         help="default time limit of a task; 0 = none")
     parser.add_argument("--keep-alive-timeout", type=positive_float, metavar="SECONDS",
