@@ -204,3 +204,15 @@ def test_the_docs_example_traces_an_enqueue(real_redis: RedisServer, spans: InMe
     [span] = spans.get_finished_spans()
     assert span.name == "send default"
     assert msgpack.unpackb(raw)[4]["trace"]["traceparent"].split("-")[2] == f"{span.context.span_id:016x}"
+
+
+def test_a_refused_task_ends_its_span_with_the_reason(spans: InMemorySpanExporter) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(spans))
+    app = Delayed("memory://otel-refused", plugins=[Tracing(tracer_provider=provider)], load_entry_points=False)
+    app.queue(QUEUE).enqueue(PyTask("os:system", ["true"]))  # not in the worker's allowed set
+    app.worker(QUEUE, imports=["tests.otel_tasks"]).run(burst=True, install_signals=False)
+    send, process = sorted(spans.get_finished_spans(), key=lambda span: span.kind.value)
+    assert (send.kind, process.kind) == (SpanKind.PRODUCER, SpanKind.CONSUMER)
+    assert process.parent.span_id == send.context.span_id
+    assert process.status.status_code is StatusCode.ERROR and process.attributes["error.type"] == "not_allowed"
