@@ -4,7 +4,7 @@ Mixed into :class:`~delayed_redis.broker.RedisBroker`. An idle slot sends one BL
 ``N_noti`` (Redis pops the first non-empty list in the order given) and then the dequeue_first script; a
 busy slot sends one release_take_first script, which takes from the highest queue that has work. Each
 task is held in its own queue's ``N_processing`` under the slot's id, so the per-queue sweeper recovers
-it as usual. One queue goes through the one-queue methods, unchanged.
+it as usual. A worker of one queue goes through the one-queue methods, unchanged.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class SeveralQueues(Broker):
     def dequeue_first(self, worker_id: str, queues: Sequence[str], timeout: float) -> tuple[str, bytes] | None:
         """One BLPOP over every queue's ``N_noti`` (Redis pops the first non-empty one in the order given,
         so priority holds), then the dequeue_first script: 2 round trips, only when every queue was idle."""
-        if len(queues) == 1:
+        if tuple(queues) == (self.name,):
             return super().dequeue_first(worker_id, queues, timeout)
         group = tuple(queues)
         take_keys, _, index = _group_keys(group)
@@ -66,7 +66,7 @@ class SeveralQueues(Broker):
     def release_and_take_first(self, worker_id: str, queue: str, queues: Sequence[str],
                                take_next: bool) -> tuple[str, bytes] | None:
         """The release_take_first script over every queue's keys: 1 round trip."""
-        if len(queues) == 1:
+        if queue == self.name and tuple(queues) == (self.name,):
             return super().release_and_take_first(worker_id, queue, queues, take_next)
         group = tuple(queues)
         _, release_keys, _ = _group_keys(group)
@@ -79,7 +79,7 @@ class SeveralQueues(Broker):
 
     def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
         """HGET the slot's entry in every queue's N_processing, pipelined: 1 round trip."""
-        if len(queues) == 1:
+        if tuple(queues) == (self.name,):
             return super().held_in(worker_id, queues)
         with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
             for name in queues:
