@@ -15,14 +15,17 @@ from typing import Any
 
 #: Separator between the module and the attribute in a Python function path.
 PATH_SEPARATOR = ":"
+#: attempts are counted below this (2**31: a task retried once a second would take 68 years to reach it)
+MAX_ATTEMPT = 2**31
 
 
 def meta_problem(meta: Mapping[str, Any]) -> str | None:
     """What is wrong with a task's ``meta`` fields, or None. ``meta`` comes off the wire, so every field
     pydelayed reads is checked here, once, instead of failing later on the task's failure path."""
     attempt = meta.get("attempt", 0)
-    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 0:
-        return f"attempt must be an integer >= 0, got {attempt!r:.40}"
+    # The bound keeps attempt + 1 encodable by every serializer (msgpack stops at 2**64 - 1).
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 <= attempt < MAX_ATTEMPT:
+        return f"attempt must be an integer from 0 to {MAX_ATTEMPT - 1}, got {attempt!r:.40}"
     return None
 
 

@@ -50,7 +50,7 @@ def letters(backend: Backend) -> list[DeadLetter]:
 
 
 @pytest.mark.parametrize("meta", [{"attempt": "x"}, {"attempt": None}, {"attempt": -1}, {"attempt": True},
-                                  {"attempt": 1.5}])
+                                  {"attempt": 1.5}, {"attempt": 2**64 - 1}])
 def test_a_bad_attempt_in_meta_is_dead_lettered_as_undecodable_and_the_queue_moves_on(
     backend: Backend, meta: dict[str, object]
 ) -> None:
