@@ -16,11 +16,10 @@ from typing import Any
 import redis
 
 from delayed_core import crashpoints
-from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces import Broker
 
 from . import scripts
-from .connection import UNAVAILABLE, describe, unavailable_as_broker_error
+from .connection import unavailable_as_broker_error
 from .keys import QueueKeys
 
 
@@ -52,15 +51,13 @@ class SeveralQueues(Broker):
             return super().dequeue_first(worker_id, queues, timeout)
         group = tuple(queues)
         take_keys, _, index = _group_keys(group)
-        try:
+        with unavailable_as_broker_error():
             self._remember_blocking(worker_id)
             popped = self._call("BLPOP", *take_keys[1::3], timeout)
             if popped is None:
                 return None
             crashpoints.reached("after_blpop")
             reply = scripts.DEQUEUE_FIRST(self._call, take_keys, (worker_id, index[popped[0]]))
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
         return None if reply is None else (group[int(reply[0]) - 1], reply[1])
 
     def release_and_take_first(self, worker_id: str, queue: str, queues: Sequence[str],
@@ -71,10 +68,8 @@ class SeveralQueues(Broker):
         group = tuple(queues)
         _, release_keys, _ = _group_keys(group)
         args = (worker_id, group.index(queue) + 1, "1" if take_next else "0")
-        try:
+        with unavailable_as_broker_error():
             reply = scripts.RELEASE_TAKE_FIRST(self._call, release_keys, args)
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
         return None if reply is None else (group[int(reply[0]) - 1], reply[1])
 
     def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:

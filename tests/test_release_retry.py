@@ -142,7 +142,7 @@ def outage_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
     the main line; the pipeline only relies on them arriving as BrokerUnavailable)."""
     errors = (*connection.UNAVAILABLE, redis.exceptions.ReadOnlyError, redis.exceptions.BusyLoadingError)
     for module in (connection, redis_broker, several_queues):
-        monkeypatch.setattr(module, "UNAVAILABLE", errors)
+        monkeypatch.setattr(module, "UNAVAILABLE", errors, raising=False)
 
 
 @pytest.mark.usefixtures("outage_is_unavailable")

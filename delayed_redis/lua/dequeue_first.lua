@@ -9,6 +9,7 @@
 -- ARGV[2]  index i of the queue whose notification BLPOP took
 -- Returns  {j, task bytes} for the task held in queue j, or nil when queue i was empty (a surplus
 --          notification, now used up)
+-- Order: every HGET (a read) before any write; LPOP frees memory before HSET writes.
 local i = tonumber(ARGV[2])
 for j = 1, #KEYS / 3 do
     local held = redis.call('hget', KEYS[3 * j], ARGV[1])

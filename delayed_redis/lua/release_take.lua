@@ -13,6 +13,8 @@
 -- Returns  the next task bytes, or nil when none is ready or none was asked for (the slot then blocks
 --          on N_noti)
 -- redis.sha1hex is missing from some Lua hosts (fakeredis): the count then stays, as before.
+-- Order: reads (EXISTS, HGET) come first and every write frees memory or rewrites the key just read
+-- (HDEL, LPOP, then HSET on N_processing), so at maxmemory a worker still releases and drains.
 if redis.sha1hex and redis.call('exists', KEYS[4]) == 1 then
     local done = redis.call('hget', KEYS[3], ARGV[1])
     if done then

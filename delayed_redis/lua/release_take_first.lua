@@ -11,6 +11,7 @@
 -- ARGV[2]  index j of the queue holding the finished task
 -- ARGV[3]  "0" to release only; "1" to take the next task too
 -- Returns  {j, task bytes} for the task taken from queue j, or nil when none is ready or none was asked
+-- Order: as release_take, reads first; HDEL and LPOP free memory before HSET writes the key HDEL used.
 local mine = 4 * tonumber(ARGV[2])
 if redis.sha1hex and redis.call('exists', KEYS[mine]) == 1 then
     local done = redis.call('hget', KEYS[mine - 1], ARGV[1])
