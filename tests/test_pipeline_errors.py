@@ -31,7 +31,8 @@ def _reset_calls() -> None:
 
 def serve_until(backend: Backend, condition: Callable[[], bool], timeout: float = 10.0, **settings: object) -> None:
     """Serve ``default`` in a thread until ``condition()`` holds; fail (with the queue state) after ``timeout``."""
-    app = backend.app(imports=[MODULE], dequeue_timeout=0.2, **settings)
+    settings.setdefault("imports", [MODULE])
+    app = backend.app(dequeue_timeout=0.2, **settings)
     worker = app.worker()
     thread = start_worker_thread(worker)
     deadline = time.monotonic() + timeout
@@ -115,3 +116,27 @@ def test_a_serializer_failing_on_the_retry_dead_letters_the_task_as_internal(bac
     assert letter.reason == "internal" and "TypeError: cannot encode this retry" in letter.error
     assert [call[0] for call in worker_tasks.calls] == ["always_fail"]
     assert backend.client.hlen("default_processing") == 0 and backend.client.llen("default") == 0
+
+
+class Unprintable(Exception):
+    """An exception that cannot even be shown."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str for you")
+
+
+def raise_unprintable() -> None:
+    """A task raising a hostile exception object."""
+    worker_tasks.record("hostile")
+    raise Unprintable()
+
+
+def test_a_hostile_exception_never_makes_the_task_run_again(backend: Backend) -> None:
+    backend.app().queue().enqueue(PyTask(f"{__name__}:raise_unprintable", retry=-1))
+    backend.app().queue().enqueue(PyTask(f"{MODULE}:record", ["after"]))
+    serve_until(backend, lambda: len(letters(backend)) == 1 and len(worker_tasks.calls) == 2,
+                imports=[MODULE, __name__])
+    (letter,) = letters(backend)
+    # Whoever notices first (the executor building the outcome, or the pipeline) records it; it never reruns.
+    assert letter.reason in ("failed", "internal") and "Unprintable" in letter.error + letter.traceback
+    assert [call[1] for call in worker_tasks.calls] == [("hostile",), ("after",)]

@@ -170,3 +170,28 @@ def test_cli_worker_that_may_run_nothing_warns(real_backend: Backend, tmp_path: 
     warnings = [line for line in result.stderr.splitlines() if " WARNING " in line]
     assert warnings == [warnings[0]] and "this worker may run no function" in warnings[0]
     assert "--import MODULE" in warnings[0]
+
+
+def test_stop_unblocks_slots_idle_on_several_queues_at_once(app: Delayed) -> None:
+    if app.broker_name == "fakeredis":
+        pytest.skip("fakeredis has no CLIENT UNBLOCK (as in test_worker.py's one-queue test)")
+    worker = app.worker(list(QUEUES), slots=2, dequeue_timeout=5.0)
+    thread = start_worker_thread(worker)
+    time.sleep(0.3)  # let both slots reach their blocking take
+    started = time.monotonic()
+    stop_worker_thread(worker, thread)
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_broker_without_several_queues_is_refused_with_one_line() -> None:
+    from delayed_plugins.memory_broker import MemoryBroker
+
+    class OneQueueBroker(MemoryBroker):
+        serves_several_queues = False
+
+    app = Delayed("memory://one-queue", load_entry_points=False)
+    app.registry.add_broker("onequeue", OneQueueBroker)
+    app.config = app._config_for(None, {"broker": "onequeue"})
+    with pytest.raises(ConfigError, match="cannot serve several queues in one worker"):
+        app.worker(["high", "low"])
+    app.worker("high")  # one queue is fine
