@@ -200,8 +200,8 @@ class TaskRunner:
             except BrokerUnavailable as exc:
                 retrying = True
                 delay = backoff.next_delay()
-                logger.error("broker unavailable (%s); slot %d retries the %s of its finished task in %.1fs "
-                             "(the task does not run again)", exc, slot.index, current.kind, delay)
+                logger.error("broker unavailable (%s); slot %d sends the %s of its task again in %.1fs "
+                             "(the task itself does not run again)", exc, slot.index, current.kind, delay)
                 time.sleep(delay)
             except Exception as exc:
                 retrying = False
