@@ -150,7 +150,9 @@ def _denied(user: str, queue: str, use: Use, argv: list[str], reason: str) -> Fi
         rule = f"~{argv[1]}"
     else:
         rule = f"+{command}"
-    shown = " ".join(argv[:2]) if len(argv) > 1 and argv[0] != "EVALSHA" else argv[0]
+    # The command and the key or subcommand that matters: "RPUSH q", "CLIENT ID", "EVALSHA", "SCAN".
+    keyed = len(use.argv) > 1 and (use.argv[1].startswith("{") or argv[0] in ("SCRIPT", "CLIENT"))
+    shown = " ".join(argv[:2]) if keyed else argv[0]
     effect = "pydelayed fails without it" if use.required else "pydelayed works without it, degraded"
     return Finding("acl", Severity.ERROR if use.required else Severity.WARNING,
                    f"user {user!r} may not send {shown} ({use.purpose}; {effect}): {' '.join(reason.split())}",
