@@ -68,17 +68,23 @@ def test_producer_and_consumer_spans_across_a_real_worker(real_redis: RedisServe
     span_file = tmp_path / "spans.jsonl"
     env = cli.user_environment({"PYTHONPATH": str(ROOT), "PYDELAYED_TEST_SPANS": str(span_file),
                                 "DELAYED_RETRY_BACKOFF": "0"})
-    worker = subprocess.Popen(
-        [cli.DELAYED, "worker", "--broker", real_redis.url, "--queue", QUEUE, "--import", "tests.otel_tasks",
-         "--plugin", "delayed_plugins.otel", "--plugin", "tests.support.otel_file_exporter"],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        consumed = wait_for(lambda: [s for s in read_spans(span_file) if s["kind"] == "CONSUMER"][3:] and
-                            [s for s in read_spans(span_file) if s["kind"] == "CONSUMER"], 60, "4 consumer spans")
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        output = worker.communicate(timeout=30)[0].decode(errors="replace")
-    assert worker.returncode == 0, output
+    log = tmp_path / "worker.log"
+
+    def consumer_spans() -> list[dict[str, Any]]:
+        return [span for span in read_spans(span_file) if span["kind"] == "CONSUMER"]
+
+    with log.open("wb") as out:
+        worker = subprocess.Popen(
+            [cli.DELAYED, "worker", "--broker", real_redis.url, "--queue", QUEUE, "--import", "tests.otel_tasks",
+             "--plugin", "delayed_plugins.otel", "--plugin", "tests.support.otel_file_exporter"],
+            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: len(consumer_spans()) >= 4, 60, "4 consumer spans")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(30)
+    assert worker.returncode == 0, log.read_text()
+    consumed = consumer_spans()
     assert len(consumed) == 4
 
     def runs_of(producer: Any) -> list[dict[str, Any]]:
