@@ -113,3 +113,11 @@ def test_task_scope_sets_and_resets_the_context() -> None:
     assert current_fields() == {}
     note_task(PyTask("m:f"))  # outside a scope: ignored
     assert current_fields() == {}
+
+
+@pytest.mark.parametrize("command", [["worker"], ["sweeper"], ["info"], ["dead", "list"], ["doctor"]])
+def test_every_command_that_logs_takes_the_flag(command: list[str]) -> None:
+    from delayed_core.cli.main import build_parser
+
+    args = build_parser().parse_args([*command, "--log-format", "json"])
+    assert args.log_format == "json"
