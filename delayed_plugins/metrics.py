@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from delayed_core import hookimpl
 from delayed_core.errors import DelayedError
+from delayed_core.settings import Setting, SettingsRegistry, not_negative
 
 try:
     from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from delayed_core.worker import Worker
 
 logger = logging.getLogger("delayed.metrics")
+
+METRICS_PORT: Setting[int] = Setting("metrics_port", int, 0, "port of the Prometheus endpoint; 0 = off",
+                                     not_negative)
 
 #: task duration buckets, seconds: from quick jobs to long batch tasks
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, float("inf"))
@@ -124,6 +128,11 @@ class Metrics:
         r.register(QueueGauges(self))
 
     # -- wiring ----------------------------------------------------------------------------------
+    @hookimpl
+    def delayed_add_settings(self, settings: SettingsRegistry) -> None:
+        """Declare ``metrics_port`` when passed as an object too (``port=None`` reads it)."""
+        settings.add(METRICS_PORT)
+
     def bind(self, app: Delayed) -> None:
         """Attach to ``app``: a sweeper's queues are sampled through it; its ``metrics_port`` is the default."""
         self.app = app
@@ -139,7 +148,7 @@ class Metrics:
             if self._server is not None:
                 return self.bound_port
             if port is None:
-                port = self.port if self.port is not None else (self.app.config["metrics_port"] if self.app else 0)
+                port = self.port if self.port is not None else (self.app.config.get(METRICS_PORT) if self.app else 0)
             if not port:
                 return 0
             try:
@@ -179,7 +188,7 @@ class Metrics:
     def delayed_worker_started(self, worker: Worker) -> None:
         """Sample this worker's queue and serve the endpoint."""
         self._watch(worker.queue_name, worker.broker, 1)
-        self.serve(self.port if self.port is not None else worker.config["metrics_port"])
+        self.serve(self.port if self.port is not None else worker.config.get(METRICS_PORT))
 
     @hookimpl
     def delayed_worker_stopped(self, worker: Worker) -> None:
@@ -230,6 +239,12 @@ class Metrics:
         if first and self.app is not None:
             self._watch(queue, self.app.broker(queue), 1)
         self.serve()
+
+
+@hookimpl
+def delayed_add_settings(settings: SettingsRegistry) -> None:
+    """Declare ``metrics_port`` (loaded by module name)."""
+    settings.add(METRICS_PORT)
 
 
 @hookimpl
