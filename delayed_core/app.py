@@ -28,7 +28,8 @@ logger = logging.getLogger("delayed")
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: URL scheme -> broker name, when the ``broker`` setting is empty
-SCHEME_BROKERS = {"redis": "redis", "rediss": "redis", "unix": "redis", "memory": "memory"}
+SCHEME_BROKERS = {"redis": "redis", "rediss": "redis", "unix": "redis", "redis+sentinel": "redis",
+                  "rediss+sentinel": "redis", "memory": "memory"}
 
 
 class Delayed:
