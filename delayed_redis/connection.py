@@ -17,6 +17,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from delayed_core.errors import BrokerUnavailable, ConfigError
+from delayed_core.redact import redact
 
 from .sentinel import async_sentinel_client, is_sentinel_url, sentinel_client
 
@@ -51,7 +52,7 @@ def client_from_url(url: str) -> redis.Redis:
     try:
         return redis.Redis.from_url(url, **_options())
     except ValueError as exc:
-        raise ConfigError(f"invalid broker URL {url!r}: {exc}") from None
+        raise ConfigError(redact(f"invalid broker URL {url!r}: {exc}")) from None
 
 
 def async_client_from_url(url: str) -> redis.asyncio.Redis:
@@ -61,13 +62,13 @@ def async_client_from_url(url: str) -> redis.asyncio.Redis:
     try:
         return redis.asyncio.Redis.from_url(url, **_options())
     except ValueError as exc:
-        raise ConfigError(f"invalid broker URL {url!r}: {exc}") from None
+        raise ConfigError(redact(f"invalid broker URL {url!r}: {exc}")) from None
 
 
 def describe(exc: BaseException) -> str:
     """One line for logs: redis-py's messages can span lines."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text
+    return redact(text)
 
 
 @contextlib.contextmanager
