@@ -63,7 +63,7 @@ def _log_level(value: Any) -> str | None:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://"),
+    Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://, redis+sentinel://"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
     Setting("serializer", str, "msgpack", "serializer component name"),
     Setting("executor", str, "thread", "where tasks run: thread, fork or subprocess", per_queue=True),
@@ -94,6 +94,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retry_jitter", bool, True, "retry plugin: randomise delays to spread retries", per_queue=True),
     Setting("metrics_port", int, 0, "metrics plugin: port of the Prometheus endpoint; 0 = off", _not_negative,
             needs="plugin:delayed_plugins.metrics"),
+    Setting("wait_replicas", int, 0, "replicas that must acknowledge an enqueue (Redis WAIT); 0 = off",
+            _not_negative),
+    Setting("wait_replicas_timeout", float, 1.0, "seconds an enqueue waits for its replicas", _positive),
     Setting("plugins", list, [], "extra plugin modules to load"),
     Setting("log_level", str, "INFO", "logging level", _log_level),
 )

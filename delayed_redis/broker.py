@@ -26,6 +26,7 @@ from .async_broker import AsyncRedisBroker
 from .connection import UNAVAILABLE, client_from_url, describe, unavailable_as_broker_error
 from .direct import DirectCaller
 from .keys import QueueKeys
+from .replicas import ReplicaWait
 from .schedule_watcher import RedisScheduleWatcher
 
 #: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
@@ -56,6 +57,8 @@ class RedisBroker(Broker):
         k = self.keys
         self._take_keys = (k.queue, k.notifications, k.processing)
         self._requeue_keys = (k.queue, k.notifications, k.processing, k.scheduled)
+        #: WAIT for this many replicas after an enqueue (off unless the wait_replicas setting asks)
+        self.replica_wait = ReplicaWait()
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
@@ -65,7 +68,11 @@ class RedisBroker(Broker):
         if client is None:
             client = shared[key] = client_from_url(url)
         assert isinstance(client, redis.Redis)
-        return cls(name, client)
+        broker = cls(name, client)
+        config = shared.get("config")
+        if config is not None:
+            broker.replica_wait = ReplicaWait(config["wait_replicas"], config["wait_replicas_timeout"])
+        return broker
 
     # -- producers -------------------------------------------------------------------------------
     def enqueue(self, tasks: Sequence[bytes]) -> None:
@@ -73,6 +80,14 @@ class RedisBroker(Broker):
         try:
             if len(tasks) == 1:
                 scripts.ENQUEUE(self._call, self._take_keys[:2], (tasks[0],))
+                if self.replica_wait:
+                    self.replica_wait.after(self._call)  # +1 round trip, only with wait_replicas
+                return
+            if self.replica_wait:
+                self.replica_wait.push_batch(self.client, [
+                    command for first in range(0, len(tasks), CHUNK) for command in (
+                        ("RPUSH", self.keys.queue, *tasks[first:first + CHUNK]),
+                        ("RPUSH", self.keys.notifications, *(b"1",) * len(tasks[first:first + CHUNK])))])
                 return
             with self.client.pipeline(transaction=True) as pipe:
                 for first in range(0, len(tasks), CHUNK):
