@@ -36,8 +36,9 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
 
 
-def drain_once(server: harness.PinnedRedisServer, processes: int, tasks: int) -> tuple[float, float, float]:
-    """One timed drain: tasks per second, then CPU milliseconds per 1000 tasks of Redis and of the workers."""
+def drain_once(server: harness.PinnedRedisServer, processes: int, tasks: int) -> tuple[float, float, float, float]:
+    """One timed drain: tasks per second, CPU milliseconds per 1000 tasks of Redis and of the workers, and
+    worker round trips (script calls and BLPOPs) per task."""
     client = server.client()
     client.flushall()
     argv = [str(harness.ROOT / ".venv" / "bin" / "delayed"), "worker", "--broker", server.url, "--queue", QUEUE,
@@ -49,15 +50,18 @@ def drain_once(server: harness.PinnedRedisServer, processes: int, tasks: int) ->
         app = Delayed(server.url, load_entry_points=False)
         batch = [PyTask("tests.scale_tasks:noop") for _ in range(tasks)]
         redis_cpu, workers_cpu = cpu_seconds(server.process.pid), tree_cpu_seconds(workers.pid)
+        calls = harness.command_calls(client)
         start = time.perf_counter()
         app.queue(QUEUE).enqueue_many(batch)
         end = harness.wait_until(lambda: client.llen(QUEUE) == 0 and client.hlen(f"{QUEUE}_processing") == 0,
                                  300, 0.002)
         redis_cpu = cpu_seconds(server.process.pid) - redis_cpu
         workers_cpu = tree_cpu_seconds(workers.pid) - workers_cpu
+        calls = harness.calls_delta(calls, harness.command_calls(client))
+        trips = sum(calls.get(name, 0) for name in ("evalsha", "blpop")) / tasks
         harness.check_alive([workers])
         app.close()
-        return tasks / (end - start), redis_cpu / tasks * 1e6, workers_cpu / tasks * 1e6
+        return tasks / (end - start), redis_cpu / tasks * 1e6, workers_cpu / tasks * 1e6, trips
     finally:
         harness.stop_processes([workers], grace=15)
 
@@ -73,12 +77,14 @@ def main(argv: list[str] | None = None) -> int:
         medians = {}
         for processes in (int(n) for n in args.processes.split(",")):
             runs = [drain_once(server, processes, args.tasks) for _ in range(args.reps)]
-            rates = [rate for rate, _, _ in runs]
+            rates = [run[0] for run in runs]
             medians[processes] = statistics.median(rates)
             print(f"--processes {processes}: {medians[processes]:6.0f} tasks/s "
                   f"(runs {', '.join(f'{r:.0f}' for r in rates)}); CPU per 1000 tasks: "
-                  f"redis {statistics.median(r for _, r, _ in runs):.0f} ms, "
-                  f"workers {statistics.median(w for _, _, w in runs):.0f} ms")
+                  f"redis {statistics.median(run[1] for run in runs):.0f} ms, "
+                  f"workers {statistics.median(run[2] for run in runs):.0f} ms; "
+                  f"round trips per task {statistics.median(run[3] for run in runs):.2f}; "
+                  f"load average {os.getloadavg()[0]:.1f}")
         if 1 in medians:
             for processes, rate in medians.items():
                 print(f"ratio --processes {processes} / 1: {rate / medians[1]:.2f}")

@@ -96,7 +96,7 @@ SETTINGS: tuple[Setting, ...] = (
             needs="plugin:delayed_plugins.metrics"),
     Setting("wait_replicas", int, 0, "replicas that must acknowledge an enqueue (Redis WAIT); 0 = off",
             _not_negative),
-    Setting("wait_replicas_timeout", float, 1.0, "seconds an enqueue waits for its replicas", _positive),
+    Setting("replica_wait_timeout", float, 1.0, "seconds an enqueue waits for its replicas", _positive),
     Setting("plugins", list, [], "extra plugin modules to load"),
     Setting("log_level", str, "INFO", "logging level", _log_level),
 )

@@ -71,7 +71,7 @@ class RedisBroker(Broker):
         broker = cls(name, client)
         config = shared.get("config")
         if config is not None:
-            broker.replica_wait = ReplicaWait(config["wait_replicas"], config["wait_replicas_timeout"])
+            broker.replica_wait = ReplicaWait(config["wait_replicas"], config["replica_wait_timeout"])
         return broker
 
     # -- producers -------------------------------------------------------------------------------

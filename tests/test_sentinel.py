@@ -209,6 +209,6 @@ def test_workers_follow_a_failover_without_wait_replicas(sentinel: SentinelSetup
 @pytest.mark.real_redis
 def test_with_wait_replicas_nothing_acknowledged_is_lost(sentinel: SentinelSetup, records: RedisServer,
                                                          tmp_path: Path) -> None:
-    figures = run_failover(sentinel, records, tmp_path, wait_replicas=1, wait_replicas_timeout=0.5)
+    figures = run_failover(sentinel, records, tmp_path, wait_replicas=1, replica_wait_timeout=0.5)
     assert figures["lost"] == 0
     assert figures["flow_again_s"] < 45
