@@ -99,6 +99,33 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     return SentinelURL(sentinels, path[0], node_options, sentinel_options)
 
 
+class Sentinel(redis.sentinel.Sentinel):
+    """redis-py's Sentinel manager, with a readable "no master" error: one short reason per sentinel
+    instead of the repr of every client (which runs to hundreds of characters per sentinel)."""
+
+    def discover_master(self, service_name: str) -> tuple[str, int]:
+        """The master's (host, port) as the first sentinel that knows a healthy one names it."""
+        reasons = []
+        for number, sentinel in enumerate(self.sentinels):
+            kwargs = sentinel.connection_pool.connection_kwargs
+            where = f"{kwargs.get('host')}:{kwargs.get('port')}"
+            try:
+                masters = sentinel.sentinel_masters()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                reasons.append(f"{where} unreachable ({' '.join(str(exc).split()) or type(exc).__name__})")
+                continue
+            state = masters.get(service_name)
+            if state is None:
+                reasons.append(f"{where} does not monitor it")
+            elif not self.check_master_state(state, service_name):
+                reasons.append(f"{where} sees it down (a failover may be under way)")
+            else:
+                # Ask this sentinel first next time, as redis-py does.
+                self.sentinels[0], self.sentinels[number] = sentinel, self.sentinels[0]
+                return state["ip"], state["port"]
+        raise redis.sentinel.MasterNotFoundError(f"No master found for {service_name!r}: {'; '.join(reasons)}")
+
+
 def _parsed(url: str) -> SentinelURL:
     try:
         return parse_sentinel_url(url)
@@ -111,8 +138,8 @@ def sentinel_client(url: str, options: dict[str, Any]) -> redis.Redis:
     """A client of the service's current master, with the project's connection ``options`` (the URL's
     own query options win, as with ``redis://`` URLs)."""
     parsed = _parsed(url)
-    manager = redis.sentinel.Sentinel(parsed.sentinels,
-                                      sentinel_kwargs={**SENTINEL_TIMEOUTS, **parsed.sentinel_options})
+    manager = Sentinel(parsed.sentinels,
+                        sentinel_kwargs={**SENTINEL_TIMEOUTS, **parsed.sentinel_options})
     return manager.master_for(parsed.service, **{**options, **parsed.node_options})
 
 

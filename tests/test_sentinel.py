@@ -21,7 +21,8 @@ import redis
 
 from delayed_core import BrokerUnavailable, ConfigError, Delayed, PyTask
 from delayed_core.config import load_config
-from delayed_redis.sentinel import parse_sentinel_url
+from delayed_redis.direct import DirectCaller
+from delayed_redis.sentinel import parse_sentinel_url, sentinel_client
 from tests.chaos.processes import CliProcess, poll, sweeper_args, worker_args
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.sentinel import SentinelSetup
@@ -99,9 +100,11 @@ def test_cli_wrong_service_and_unreachable_sentinels_give_one_line(sentinel: Sen
     wrong = cli(tmp_path, "info", "--broker", f"redis+sentinel://:s3cret@{ports}/nosuchservice")
     assert wrong.returncode == 1
     assert wrong.stderr.count("\n") == 1 and "No master found for 'nosuchservice'" in wrong.stderr
+    assert "does not monitor it" in wrong.stderr
     unreachable = cli(tmp_path, "info", "--broker", f"redis+sentinel://:s3cret@127.0.0.1:{free_port()}/mymaster")
     assert unreachable.returncode == 1
     assert unreachable.stderr.count("\n") == 1 and "cannot reach the broker" in unreachable.stderr
+    assert "unreachable (Error 111" in unreachable.stderr and len(unreachable.stderr) < 300
     for result in (wrong, unreachable):
         assert "s3cret" not in result.stderr + result.stdout and "Traceback" not in result.stderr
     ok = cli(tmp_path, "info", "--broker", sentinel.url)
@@ -212,3 +215,64 @@ def test_with_wait_replicas_nothing_acknowledged_is_lost(sentinel: SentinelSetup
     figures = run_failover(sentinel, records, tmp_path, wait_replicas=1, replica_wait_timeout=0.5)
     assert figures["lost"] == 0
     assert figures["flow_again_s"] < 45
+
+
+def test_direct_connections_ask_the_sentinels_and_follow_a_failover(sentinel: SentinelSetup) -> None:
+    """Regression: the per-thread hot-path connections used to dial their default address (localhost:6379)
+    instead of the master, and after a failover kept redialling the dead master."""
+    # A default port nothing listens on: a connection that skipped the sentinels fails instead of
+    # reaching some other Redis.
+    client = sentinel_client(sentinel.url, {"host": "127.0.0.1", "port": free_port(), "socket_timeout": 5})
+    call = DirectCaller(client.connection_pool)
+    assert call("SET", "k", "1") == b"OK"
+    assert sentinel.master.client().get("k") == b"1"
+    old_port = sentinel.master.port
+    sentinel.master.kill()
+    new_port = sentinel.wait_for_new_master(old_port)
+
+    def written() -> bool:
+        try:
+            return call("SET", "k", "2") == b"OK"
+        except (redis.ConnectionError, redis.TimeoutError):
+            return False
+
+    poll(written, 20, interval=0.2, message="the direct connection reached the new master")
+    assert redis.Redis("127.0.0.1", new_port).get("k") == b"2"
+
+
+def test_wait_replicas_acknowledges_single_and_batch_enqueues(sentinel: SentinelSetup) -> None:
+    app = Delayed(sentinel.url, load_entry_points=False, wait_replicas=1)
+    queue = app.queue(QUEUE)
+    queue.enqueue(PyTask(f"{TASKS}:record", [1]))
+    queue.enqueue_many([PyTask(f"{TASKS}:record", [i]) for i in range(2, 12)])
+    # WAIT returned, so the replica has every task already: no polling needed.
+    assert sentinel.replica.client().llen(QUEUE) == 11
+    assert sentinel.replica.client().llen(f"{QUEUE}_noti") == 11
+    app.close()
+
+
+def test_wait_replicas_without_replicas_refuses_the_enqueue_in_one_line(real_redis: RedisServer) -> None:
+    app = Delayed(real_redis.url, load_entry_points=False, wait_replicas=1, replica_wait_timeout=0.05)
+    queue = app.queue(QUEUE)
+    for enqueue in (lambda: queue.enqueue(PyTask(f"{TASKS}:record", [1])),
+                    lambda: queue.enqueue_many([PyTask(f"{TASKS}:record", [i]) for i in range(3)])):
+        with pytest.raises(BrokerUnavailable, match=r"^the enqueue reached the master but only 0 of 1 replica"):
+            enqueue()
+    # Off (the default): no WAIT is sent at all.
+    before = real_redis.client().info("commandstats").get("cmdstat_wait", {}).get("calls", 0)
+    Delayed(real_redis.url, load_entry_points=False).queue(QUEUE).enqueue(PyTask(f"{TASKS}:record", [9]))
+    assert real_redis.client().info("commandstats").get("cmdstat_wait", {}).get("calls", 0) == before == 2
+
+
+def test_async_queue_enqueues_through_the_sentinels(sentinel: SentinelSetup) -> None:
+    import asyncio
+
+    async def produce() -> None:
+        queue = Delayed(sentinel.url, load_entry_points=False).async_queue(QUEUE)
+        try:
+            await queue.enqueue(PyTask(f"{TASKS}:record", [1]))
+        finally:
+            await queue.close()
+
+    asyncio.run(produce())
+    assert sentinel.master.client().llen(QUEUE) == 1
