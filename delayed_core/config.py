@@ -66,7 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://, redis+sentinel://"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
     Setting("serializer", str, "msgpack", "serializer component name"),
-    Setting("executor", str, "thread", "where tasks run: thread, fork or subprocess", per_queue=True),
+    Setting("executor", str, "thread", "where tasks run: thread, fork, subprocess or asyncio", per_queue=True),
     Setting("queue", str, "default", "queue a worker serves by default"),
     Setting("slots", int, 1, "tasks a worker process runs at once", _positive, per_queue=True),
     Setting("imports", list, [], "modules whose functions workers may run"),
@@ -78,7 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("shutdown_timeout", float, 30.0, "seconds running tasks get to finish at stop", _not_negative),
     Setting("sweeper_interval", float, 60.0, "seconds between two sweeps", _positive),
     Setting(
-        "max_recoveries", int, 5, "dead-letter a task after it killed this many workers; 0 = never",
+        "max_recoveries", int, 5, "recover a task at most this many times from workers that stopped holding it, then "
+        "dead-letter it; 0 = no limit",
         _not_negative, per_queue=True,
     ),
     Setting("dead_letter_max", int, 10000, "newest dead letters kept per queue", _positive, per_queue=True),
@@ -87,11 +88,12 @@ SETTINGS: tuple[Setting, ...] = (
             _not_negative, per_queue=True, needs="executor:subprocess"),
     Setting("max_memory_per_child", int, 0, "subprocess executor: restart a child above N MiB; 0 = never",
             _not_negative, per_queue=True, needs="executor:subprocess"),
-    Setting("retry_backoff", float, 1.0, "retry plugin: first retry delay in seconds", _not_negative,
+    Setting("retry_backoff", float, 1.0, "retries: first backoff delay in seconds (doubles per attempt)",
+            _not_negative,
             per_queue=True),
-    Setting("retry_backoff_max", float, 300.0, "retry plugin: longest retry delay in seconds", _not_negative,
+    Setting("retry_backoff_max", float, 300.0, "retries: longest backoff delay in seconds", _not_negative,
             per_queue=True),
-    Setting("retry_jitter", bool, True, "retry plugin: randomise delays to spread retries", per_queue=True),
+    Setting("retry_jitter", bool, True, "retries: randomise backoff delays to spread retries", per_queue=True),
     Setting("metrics_port", int, 0, "metrics plugin: port of the Prometheus endpoint; 0 = off", _not_negative,
             needs="plugin:delayed_plugins.metrics"),
     Setting("wait_replicas", int, 0, "replicas that must acknowledge an enqueue (Redis WAIT); 0 = off",
@@ -104,7 +106,11 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 #: DELAYED_* variables that are not settings but switches read elsewhere
 ENV_SWITCHES = frozenset({"DELAYED_CONFIG", "DELAYED_DISABLE_PLUGINS", "DELAYED_TRACE_HOOKS",
-                          "DELAYED_SUPERVISED"})
+                          # set by `delayed worker --processes N` in its worker processes (supervisor.py)
+                          "DELAYED_SUPERVISED",
+                          # the crash-point harness (delayed_core/testing/crashpoint_plugin.py)
+                          "DELAYED_CRASHPOINT", "DELAYED_CRASHPOINT_MODE", "DELAYED_CRASHPOINT_AFTER",
+                          "DELAYED_CRASHPOINT_PID"})
 DEFAULT = "default"
 
 

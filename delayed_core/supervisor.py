@@ -207,18 +207,20 @@ class Supervisor:
             self._wake.clear()
 
 
-def serve_aggregated_metrics(app: Delayed, queue: str, directory: str) -> None:
+def serve_aggregated_metrics(app: Delayed, queues: Sequence[str], directory: str) -> None:
     """Let plugins that aggregate a multiprocess directory (the metrics plugin) serve it from here."""
     for plugin in app.plugin_manager.get_plugins():
         serve = getattr(plugin, "serve_aggregated", None)
         if callable(serve):
-            serve(queue, directory)
+            serve(queues, directory)
 
 
-def run_supervised(app: Delayed, command: Sequence[str], processes: int, burst: bool) -> int:
-    """Run ``processes`` workers with ``command`` under a supervisor; the parent also serves metrics."""
+def run_supervised(app: Delayed, command: Sequence[str], processes: int, burst: bool,
+                   queues: Sequence[str]) -> int:
+    """Run ``processes`` workers with ``command`` under a supervisor; the parent also serves metrics
+    (counters summed over the children, gauges of ``queues``)."""
     supervisor = Supervisor(command, processes, app.config["shutdown_timeout"], burst)
-    serve_aggregated_metrics(app, app.config["queue"], supervisor.metrics_dir)
+    serve_aggregated_metrics(app, queues, supervisor.metrics_dir)
     logger.info("supervising %d worker processes", processes)
     return supervisor.run()
 

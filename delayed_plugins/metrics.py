@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from delayed_core import hookimpl
@@ -166,14 +166,15 @@ class Metrics:
             logger.info("metrics served on http://%s:%d/metrics", self.addr, self.bound_port)
             return self.bound_port
 
-    def serve_aggregated(self, queue: str, directory: str) -> int:
+    def serve_aggregated(self, queues: Sequence[str], directory: str) -> int:
         """In the parent of ``delayed worker --processes N``: serve the sum of the counters the worker
-        processes write to ``directory``, with the gauges of ``queue``; return the port (0 when off)."""
+        processes write to ``directory``, with the gauges of ``queues``; return the port (0 when off)."""
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=directory)
         registry.register(QueueGauges(self))
         if self.app is not None:
-            self._watch(queue, self.app.broker(queue), 1)
+            for queue in queues:
+                self._watch(queue, self.app.broker(queue), 1)
         return self.serve(registry=registry)
 
     def close(self) -> None:

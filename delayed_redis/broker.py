@@ -6,11 +6,17 @@ Round trips per operation (the hot paths):
 - ``dequeue`` on an idle queue: BLPOP, then the dequeue script: 2;
 - ``release(take_next=True)`` while busy: 1, and it returns the next task, so a busy slot spends one
   round trip per task;
+- a worker serving several queues: the same counts (one BLPOP over every queue's ``N_noti``, one
+  release-and-take script over every queue's keys);
 - ``keep_alive``: 1 for all the slots of a process.
+
+Every redis-py error leaves as a pydelayed error of one line (see ``errors.py``). Due times of scheduled
+tasks follow the Redis server's clock; workers read announced ones with the offset seen at promotion.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -18,16 +24,17 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from delayed_core import crashpoints
-from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces import Broker, QueueInfo, SweepReport
 
 from . import scripts
 from .async_broker import AsyncRedisBroker
-from .connection import UNAVAILABLE, client_from_url, describe, unavailable_as_broker_error
+from .connection import client_from_url, longest_block, unavailable_as_broker_error
 from .direct import DirectCaller
+from .errors import translate
 from .keys import QueueKeys
 from .replicas import ReplicaWait
 from .schedule_watcher import RedisScheduleWatcher
+from .several_queues import SeveralQueues
 
 #: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
 CHUNK = 5000
@@ -36,12 +43,14 @@ PROMOTE_LIMIT = 1000
 #: forget worker registry entries silent for this long (seconds)
 WORKER_REGISTRY_TTL = 3600
 
+logger = logging.getLogger("delayed.sweeper")
+
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-class RedisBroker(Broker):
+class RedisBroker(SeveralQueues, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker
@@ -56,7 +65,10 @@ class RedisBroker(Broker):
         self.keys = QueueKeys.for_queue(name)
         k = self.keys
         self._take_keys = (k.queue, k.notifications, k.processing)
+        self._release_keys = (k.queue, k.notifications, k.processing, k.recoveries)
         self._requeue_keys = (k.queue, k.notifications, k.processing, k.scheduled)
+        # The server's clock minus ours, in seconds, as last seen by a promotion (see promote_and_peek).
+        self.clock_offset = 0.0
         #: WAIT for this many replicas after an enqueue (off unless the wait_replicas setting asks)
         self.replica_wait = ReplicaWait()
 
@@ -95,37 +107,38 @@ class RedisBroker(Broker):
                     pipe.rpush(self.keys.queue, *chunk)
                     pipe.rpush(self.keys.notifications, *(b"1",) * len(chunk))
                 pipe.execute()
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
 
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
-        """ZADD (each member gets a unique prefix so that equal tasks stay separate) and PUBLISH the due
-        time to the workers, pipelined: one round trip."""
-        score = _ms(due)
-        members = {secrets.token_hex(8).encode() + task: score for task in tasks}
-        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
-            pipe.zadd(self.keys.scheduled, members)
-            pipe.publish(self.keys.scheduled, score)
-            added, _announced = pipe.execute(raise_on_error=False)
-        # The announcement is a hint (an ACL may forbid PUBLISH; workers then poll); the ZADD is not.
-        if isinstance(added, Exception):
-            raise added
+        """The schedule script (1 round trip): ZADD at the server's time plus the delay, PUBLISH the due
+        time. ``due`` becomes a delay by this process's clock, so clocks that disagree do not matter."""
+        delay = _ms(due - time.time())
+        members = [secrets.token_hex(8).encode() + task for task in tasks]
+        with unavailable_as_broker_error():
+            scripts.SCHEDULE(self.client.execute_command, (self.keys.scheduled,), (delay, *members))
 
     # -- workers ---------------------------------------------------------------------------------
     def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
         """BLPOP a notification, then take its task: 2 round trips, only when the queue was idle."""
         try:
-            if isinstance(self._call, DirectCaller):
-                # Cached per connection: a round trip only when the thread (re)connects.
-                client_id = self._call.client_id()
-                if client_id is not None:
-                    self._blocking_clients[worker_id] = client_id
-            if self._call("BLPOP", self.keys.notifications, timeout) is None:
+            self._remember_blocking(worker_id)
+            # Capped inside the socket timeout: a longer block would read as a dead server. The slot simply
+            # blocks again.
+            if self._call("BLPOP", self.keys.notifications, min(timeout, longest_block())) is None:
                 return None
             crashpoints.reached("after_blpop")
             return scripts.DEQUEUE(self._call, self._take_keys, (worker_id,))
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+
+    def _remember_blocking(self, worker_id: str) -> None:
+        """Note which connection ``worker_id``'s BLPOP waits on, for :meth:`wake`."""
+        if isinstance(self._call, DirectCaller):
+            # Cached per connection: a round trip only when the thread (re)connects.
+            client_id = self._call.client_id()
+            if client_id is not None:
+                self._blocking_clients[worker_id] = client_id
 
     def wake(self, worker_ids: Iterable[str]) -> None:
         """``CLIENT UNBLOCK`` the connections the slots' BLPOPs wait on (a no-op for a slot not blocked)."""
@@ -139,14 +152,12 @@ class RedisBroker(Broker):
                         return  # not allowed by an ACL: slots then notice the stop at their next timeout
 
     def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
-        """HDEL, or the release-and-take script when the slot wants its next task (1 round trip)."""
+        """The release-and-take script, taking the next task only with ``take_next`` (1 round trip either
+        way; a script rather than HDEL so that releasing also forgets the task's poison count)."""
         try:
-            if take_next:
-                return scripts.RELEASE_TAKE(self._call, self._take_keys, (worker_id,))
-            self._call("HDEL", self.keys.processing, worker_id)
-            return None
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+            return scripts.RELEASE_TAKE(self._call, self._release_keys, (worker_id, "1" if take_next else "0"))
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
 
     def held(self, worker_id: str) -> bytes | None:
         """HGET the slot's entry in N_processing."""
@@ -154,9 +165,9 @@ class RedisBroker(Broker):
             return self.client.hget(self.keys.processing, worker_id)
 
     def requeue(self, worker_id: str, task: bytes, delay: float = 0.0, front: bool = False) -> None:
-        """Release and put back in one script (delayed 1.2 did it in two calls and could lose the task)."""
-        due = _ms(time.time() + delay) if delay > 0 else 0
-        args = (worker_id, task, due, "1" if front else "0", secrets.token_hex(8))
+        """Release and put back in one script (delayed 1.2 did it in two calls and could lose the task).
+        A delay counts from the server's clock."""
+        args = (worker_id, task, _ms(delay) if delay > 0 else 0, "1" if front else "0", secrets.token_hex(8))
         with unavailable_as_broker_error():
             scripts.REQUEUE(self.client.execute_command, self._requeue_keys, args)
 
@@ -168,28 +179,25 @@ class RedisBroker(Broker):
 
     # -- liveness --------------------------------------------------------------------------------
     def claim_worker_id(self, worker_id: str, ttl: float) -> bool:
-        """``SET id 1 NX PX ttl``: go-delayed's liveness key, claimed so that no two workers share it.
+        """The claim script: go-delayed's liveness key (``id`` = "1" with a TTL), set only if no one holds
+        it, plus the registry entry, in one round trip. It works at maxmemory too (see claim.lua).
 
         Milliseconds keep sub-second and fractional timeouts exact (go-delayed and delayed 1.2 sent
         "1.5" to SETEX, which Redis rejects).
         """
         with unavailable_as_broker_error():
-            if not self.client.set(worker_id, b"1", nx=True, px=_ms(ttl)):
-                return False
-            self.client.zadd(self.keys.workers, {worker_id: _ms(time.time())})
-            return True
+            return bool(scripts.CLAIM(self.client.execute_command, (worker_id, self.keys.workers),
+                                      (_ms(ttl), _ms(time.time()))))
 
     def keep_alive(self, worker_ids: Iterable[str], ttl: float) -> None:
-        """Refresh every id and the worker registry in one pipelined round trip."""
+        """The keep-alive script: PEXPIRE every id (allowed at maxmemory, unlike SET) and refresh the
+        registry, in one round trip."""
         ids = list(worker_ids)
         if not ids:
             return
-        now = _ms(time.time())
-        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
-            for worker_id in ids:
-                pipe.set(worker_id, b"1", px=_ms(ttl))
-            pipe.zadd(self.keys.workers, dict.fromkeys(ids, now))
-            pipe.execute()
+        with unavailable_as_broker_error():
+            scripts.KEEP_ALIVE(self.client.execute_command, (self.keys.workers, *ids),
+                               (_ms(ttl), _ms(time.time())))
 
     def go_offline(self, worker_ids: Iterable[str]) -> None:
         """Delete the liveness keys and registry entries (one round trip)."""
@@ -210,9 +218,14 @@ class RedisBroker(Broker):
         now = time.time()
         args = (max_recoveries, f"{now:.3f}", dead_keep, self.name, _ms(now - WORKER_REGISTRY_TTL))
         with unavailable_as_broker_error():
-            requeued, poisoned, notifications = scripts.SWEEP(
+            requeued, poisoned, notifications, skipped = scripts.SWEEP(
                 self.client.execute_command,
                 (k.queue, k.notifications, k.processing, k.dead, k.recoveries, k.workers), args)
+        if skipped:  # once per sweep, one line; they stay held until someone removes the foreign keys
+            ids = ", ".join(worker_id.decode(errors="replace") for worker_id in skipped)
+            logger.warning("queue %s: skipped %d entr%s of %s whose worker id names a key that is not a string "
+                           "(another program's key?): %s", self.name, len(skipped),
+                           "y" if len(skipped) == 1 else "ies", k.processing, ids)
         return SweepReport(self.name, int(requeued), int(poisoned), int(notifications))
 
     def promote_due(self, now: float | None = None) -> int:
@@ -220,20 +233,26 @@ class RedisBroker(Broker):
         return self.promote_and_peek(now)[0]
 
     def promote_and_peek(self, now: float | None = None) -> tuple[int, float | None]:
-        """Move due scheduled tasks (1000 per script call); also return when the next one falls due."""
-        now_ms = _ms(time.time() if now is None else now)
+        """Move due scheduled tasks (1000 per script call); also return when the next one falls due, in
+        this process's clock. Due times follow the server's clock unless ``now`` is given (tests)."""
         keys = (self.keys.queue, self.keys.notifications, self.keys.scheduled)
+        now_arg = "" if now is None else _ms(now)
         moved = 0
         with unavailable_as_broker_error():
             while True:
-                count, next_due = scripts.PROMOTE(self.client.execute_command, keys, (now_ms, PROMOTE_LIMIT))
+                count, wait_ms, server_ms = scripts.PROMOTE(self.client.execute_command, keys,
+                                                            (now_arg, PROMOTE_LIMIT))
+                local = time.time()
+                if now is None:
+                    self.clock_offset = int(server_ms) / 1000 - local
                 moved += int(count)
                 if int(count) < PROMOTE_LIMIT:
-                    return moved, (int(next_due) / 1000 if int(next_due) >= 0 else None)
+                    return moved, (local + int(wait_ms) / 1000 if int(wait_ms) >= 0 else None)
 
     def watch_schedule(self) -> RedisScheduleWatcher:
-        """A pub/sub watcher on this queue's announcements of scheduled tasks."""
-        return RedisScheduleWatcher(self.client, self.keys.scheduled)
+        """A pub/sub watcher on this queue's announcements of scheduled tasks (due times in the server's
+        clock, read in ours with the offset the last promotion saw)."""
+        return RedisScheduleWatcher(self.client, self.keys.scheduled, lambda: self.clock_offset)
 
     # -- inspection ------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -14,11 +14,30 @@ pydelayed adds keys beside them (go-delayed processes never read them):
 - ``N_dead``: list of JSON dead-letter entries, newest first;
 - ``N_recoveries``: hash sha1(task) -> how often a sweeper recovered it (poison-task cap);
 - ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``).
+
+A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is
+the notification list of ``jobs``), and tasks would vanish silently: such names are refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from delayed_core.errors import ConfigError
+
+#: Suffixes of the keys beside a queue's list; a queue name may not end in one.
+RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers")
+
+
+def check_queue_name(name: str) -> str:
+    """Return ``name``, or raise ConfigError when it would clash with another queue's keys."""
+    for suffix in RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            raise ConfigError(
+                f"queue name {name!r} ends in {suffix!r}, which names a key of queue "
+                f"{name[: -len(suffix)]!r}; pick a name that does not end in any of "
+                f"{', '.join(RESERVED_SUFFIXES)}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -35,7 +54,8 @@ class QueueKeys:
 
     @classmethod
     def for_queue(cls, name: str) -> QueueKeys:
-        """The keys of queue ``name``."""
+        """The keys of queue ``name``; ConfigError when the name ends in a reserved suffix."""
+        check_queue_name(name)
         return cls(
             queue=name,
             notifications=f"{name}_noti",

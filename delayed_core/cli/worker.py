@@ -1,4 +1,4 @@
-"""``delayed worker``: serve one queue."""
+"""``delayed worker``: serve one queue, or several in strict priority order."""
 
 from __future__ import annotations
 
@@ -23,14 +23,16 @@ SETTINGS = (
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``worker`` subcommand."""
-    parser = subparsers.add_parser("worker", help="run a worker serving one queue",
+    parser = subparsers.add_parser("worker", help="run a worker serving one queue or several",
                                    description="Run a worker: take tasks from a queue and run them.")
     add_broker_flag(parser)
-    parser.add_argument("--queue", metavar="NAME", help="queue to serve (default: 'default')")
+    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
+                        help="queue to serve (default: 'default'); repeat it to serve several queues, "
+                             "highest priority first")
     parser.add_argument("--slots", type=positive_int, metavar="N", help="tasks run at once (default 1)")
     parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                         help="allow the functions of this module (repeatable)")
-    parser.add_argument("--executor", metavar="NAME", help="thread (default), fork or subprocess")
+    parser.add_argument("--executor", metavar="NAME", help="thread (default), fork, subprocess or asyncio")
     parser.add_argument("--timeout", type=non_negative_float, metavar="SECONDS",
                         help="default time limit of a task; 0 = none")
     parser.add_argument("--keep-alive-timeout", type=positive_float, metavar="SECONDS",
@@ -38,7 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep-alive-interval", type=positive_float, metavar="SECONDS",
                         help="seconds between keep-alive refreshes (default 15)")
     parser.add_argument("--dequeue-timeout", type=positive_float, metavar="SECONDS",
-                        help="seconds an idle slot blocks per call (default 5)")
+                        help="seconds an idle slot waits for a task per call (default 5; one Redis "
+                             "BLPOP blocks at most 25 s, then the slot blocks again)")
     parser.add_argument("--shutdown-timeout", type=non_negative_float, metavar="SECONDS",
                         help="seconds running tasks get to finish at stop (default 30)")
     parser.add_argument("--max-recoveries", type=non_negative_int, metavar="N", help=argparse.SUPPRESS)
@@ -67,6 +70,8 @@ def processes_count(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Build the app and serve until stopped."""
+    # The first --queue is also the `queue` setting (the app's default queue); the rest follow it in order.
+    args.queue = args.queues[0] if args.queues else None
     config = build_config(args, SETTINGS)
     app = build_app(config)
     if config["allow_any_import"]:
@@ -79,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     if args.processes > 1:
         from ..supervisor import child_command, run_supervised
 
-        return run_supervised(app, child_command(args.parser, args, "processes"), args.processes, args.burst)
-    worker = app.worker(config["queue"])
+        return run_supervised(app, child_command(args.parser, args, "processes"), args.processes, args.burst,
+                              args.queues or [config["queue"]])
+    worker = app.worker(args.queues or config["queue"])
     worker.run(burst=args.burst)
     return 0
