@@ -178,14 +178,14 @@ def test_children_dying_at_once_are_restarted_with_backoff_not_in_a_hot_loop(tmp
 
 
 def test_child_command_repeats_the_flags_without_processes() -> None:
-    argv = ["worker", "--broker", "redis://h:1/0", "--queue", "q", "--import", "a", "--import", "b",
+    argv = ["worker", "--broker", "redis://h:1/0", "--queue", "q", "--queue", "r", "--import", "a", "--import", "b",
             "--processes", "3", "--slots", "2", "--timeout", "1.5", "--burst", "--allow-any-import"]
     args = build_parser().parse_args(argv)
     command = child_command(args.parser, args, "processes")
     assert command[:3] == [sys.executable, "-m", "delayed_core.cli.main"]
     reparsed = build_parser().parse_args(command[3:])
     assert "--processes" not in command and reparsed.processes == 1
-    for name in ("broker_url", "queue", "imports", "slots", "timeout", "burst", "allow_any_import"):
+    for name in ("broker_url", "queues", "imports", "slots", "timeout", "burst", "allow_any_import"):
         assert getattr(reparsed, name) == getattr(args, name), name
 
 
