@@ -123,7 +123,7 @@ class Supervisor:
         if process is None or process.poll() is None:
             return
         child.process, child.returncode = None, process.returncode
-        self._forget_metrics(process.pid)
+        # A dead child's metric files stay in metrics_dir: its counts remain part of the totals.
         if stopping or (self.burst and process.returncode == 0):
             return
         lived = time.monotonic() - child.started
@@ -133,14 +133,6 @@ class Supervisor:
         child.restart_at = time.monotonic() + delay
         logger.error("worker process %d (pid %d) died after %.1fs, %s; restarting in %.1fs",
                      child.index, process.pid, lived, describe_status(process.returncode), delay)
-
-    def _forget_metrics(self, pid: int) -> None:
-        """Drop a dead child's live-gauge files (its counters stay, so totals survive restarts)."""
-        try:
-            from prometheus_client import multiprocess
-        except ImportError:
-            return
-        multiprocess.mark_process_dead(pid, self.metrics_dir)
 
     def _send(self, signum: int) -> None:
         for child in self.children:

@@ -125,6 +125,25 @@ def test_sigterm_stops_every_child_gracefully_and_loses_nothing(real_redis: Redi
     assert client.zcard(f"{QUEUE}_workers") == 0
 
 
+def test_sigint_then_sighup_are_both_forwarded_and_running_tasks_go_back(real_redis: RedisServer,
+                                                                          tmp_path: Path) -> None:
+    client = real_redis.client()
+    parent = start(real_redis, tmp_path)
+    poll(lambda: serving(parent) == 2, 20, message="two workers online")
+    enqueue(real_redis.url, 0, 6, 30)  # far longer than the test: they can only be handed back
+    poll(lambda: client.llen("started") == 2, 20, message="both workers busy")
+    parent.process.send_signal(signal.SIGINT)
+    poll(lambda: parent.log().count("got SIGINT: finishing running tasks") == 2, 10, message="first forwarded")
+    parent.process.send_signal(signal.SIGHUP)
+    assert parent.wait(20) == 0, "the second signal stops the children without waiting for their tasks"
+    log = parent.log()
+    assert "got SIGHUP again: forwarding it" in log
+    assert log.count("got SIGHUP again: handing running tasks back") == 2
+    assert client.llen("ran") == 0
+    assert client.llen(QUEUE) == 6 == client.llen(f"{QUEUE}_noti"), "the two running tasks are back in the queue"
+    assert client.hlen(f"{QUEUE}_processing") == 0
+
+
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
