@@ -81,6 +81,14 @@ def test_two_processes_drain_a_queue_from_two_pids(real_redis: RedisServer, tmp_
     assert "Traceback" not in parent.log()
 
 
+def test_burst_with_two_processes_exits_0_once_the_queue_is_empty(real_redis: RedisServer, tmp_path: Path) -> None:
+    enqueue(real_redis.url, 0, 50)
+    parent = start(real_redis, tmp_path, extra=["--burst"])
+    assert parent.wait(30) == 0
+    assert sorted(ran_pids(real_redis)) == list(range(50))
+    assert "died after" not in parent.log(), "a child's exit 0 in burst mode is not a crash"
+
+
 def test_a_killed_child_is_restarted_and_work_continues(real_redis: RedisServer, tmp_path: Path) -> None:
     parent = start(real_redis, tmp_path)
     try:
