@@ -28,6 +28,8 @@ from tests.support.redis_server import RedisServer, free_port
 from tests.support.sentinel import SentinelSetup
 
 QUEUE = "failover"
+#: producer threads, each with its own connection, enqueueing as fast as they can
+PRODUCERS = 4
 TASKS = "tests.chaos.tasks"
 
 
@@ -126,27 +128,29 @@ def test_a_worker_with_a_wrong_service_retries_with_backoff_and_stops_cleanly(
 
 
 class Producer(threading.Thread):
-    """Enqueues ``record(i)`` for i = 0, 1, 2 ... until stopped; remembers which enqueues were acknowledged."""
+    """Enqueues ``record(i)`` for i = first, first + step ... as fast as it can until stopped, and remembers
+    which enqueues were acknowledged (returned without an error) and when they were sent."""
 
-    def __init__(self, url: str, **settings: object) -> None:
+    def __init__(self, url: str, first: int, step: int, **settings: object) -> None:
         super().__init__(daemon=True)
         self.app = Delayed(url, load_entry_points=False, **settings)
+        self.first, self.step = first, step
         self.acknowledged: list[tuple[int, float]] = []
         self.refused = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
         queue = self.app.queue(QUEUE)
-        task_id = 0
+        task_id = self.first
         while not self.stop.is_set():
+            sent_at = time.monotonic()  # when the enqueue began: one begun after the kill met the new master
             try:
                 queue.enqueue(PyTask(f"{TASKS}:record", [task_id]))
-                self.acknowledged.append((task_id, time.monotonic()))
+                self.acknowledged.append((task_id, sent_at))
             except BrokerUnavailable:
                 self.refused += 1  # not acknowledged: the producer would retry it (possibly a duplicate)
                 self.stop.wait(0.05)
-            task_id += 1
-            self.stop.wait(0.001)
+            task_id += self.step
 
 
 def run_failover(sentinel: SentinelSetup, records: RedisServer, tmp_path: Path,
@@ -157,9 +161,14 @@ def run_failover(sentinel: SentinelSetup, records: RedisServer, tmp_path: Path,
                         tmp_path, env)
     sweeper = CliProcess(sweeper_args(sentinel.url, QUEUE, interval=1), tmp_path, env)
     worker.wait_for_log("worker serving queue", 20)
-    producer = Producer(sentinel.url, **settings)
-    producer.start()
+    producers = [Producer(sentinel.url, first, PRODUCERS, **settings) for first in range(PRODUCERS)]
+    for producer in producers:
+        producer.start()
     ran = records.client()
+
+    def acknowledged_after(moment: float) -> set[int]:
+        return {task_id for p in producers for task_id, at in list(p.acknowledged) if at > moment}
+
     try:
         poll(lambda: ran.scard("ran_set") >= 300, 30, message="tasks flowing before the kill")
         old_port = sentinel.master.port
@@ -171,20 +180,22 @@ def run_failover(sentinel: SentinelSetup, records: RedisServer, tmp_path: Path,
         sentinel.master.start()
 
         def flowing_again() -> bool:
-            after = {task_id for task_id, at in producer.acknowledged if at > killed_at}
+            after = acknowledged_after(killed_at)
             return bool(after) and any(int(x) in after for x in ran.smembers("ran_set"))
 
         poll(flowing_again, 60, interval=0.01, message="a task acknowledged after the kill ran")
         flow_seconds = time.monotonic() - killed_at
-        poll(lambda: len([1 for _, at in producer.acknowledged if at > killed_at]) >= 200, 60,
+        poll(lambda: len(acknowledged_after(killed_at)) >= 200, 60,
              message="200 enqueues acknowledged after the failover")
     finally:
-        producer.stop.set()
-        producer.join(30)
+        for producer in producers:
+            producer.stop.set()
+        for producer in producers:
+            producer.join(30)
     new_master = redis.Redis("127.0.0.1", new_port)
-    poll(lambda: new_master.llen(QUEUE) == 0 and new_master.hlen(f"{QUEUE}_processing") == 0, 60,
+    poll(lambda: new_master.llen(QUEUE) == 0 and new_master.hlen(f"{QUEUE}_processing") == 0, 120,
          message="the queue drained on the new master")
-    acknowledged = {task_id for task_id, _ in producer.acknowledged}
+    acknowledged = acknowledged_after(0)
     ran_ids = {int(x) for x in ran.smembers("ran_set")}
     info = cli(tmp_path, "info", "--broker", sentinel.url)
     assert info.returncode == 0, info.stderr  # the CLI follows the failover too
@@ -194,7 +205,8 @@ def run_failover(sentinel: SentinelSetup, records: RedisServer, tmp_path: Path,
         assert process.wait(30) == 0
         assert "Traceback" not in process.log()
     figures = {"failover_s": failover_seconds, "flow_again_s": flow_seconds,
-               "acknowledged": len(acknowledged), "lost": len(acknowledged - ran_ids), "refused": producer.refused,
+               "acknowledged": len(acknowledged), "lost": len(acknowledged - ran_ids),
+               "refused": sum(p.refused for p in producers),
                "runs": ran.llen("ran"), "distinct_runs": len(ran_ids)}
     print(f"\nsentinel failover {settings or 'wait_replicas=0'}: {figures}")
     return figures
