@@ -64,17 +64,21 @@ class SentinelSetup:
         binary = shutil.which("redis-sentinel")
         if binary is None:
             raise RuntimeError("redis-sentinel is not installed")
-        self.master.start()
-        self.replica.start()
-        for port in self.sentinel_ports:
-            self.sentinels.append(subprocess.Popen([binary, str(self._sentinel_config(port))],
-                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._ready():
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("the sentinel setup did not become ready in time")
+        try:
+            self.master.start()
+            self.replica.start()
+            for port in self.sentinel_ports:
+                self.sentinels.append(subprocess.Popen([binary, str(self._sentinel_config(port))],
+                                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self._ready():
+                    return self
+                time.sleep(0.1)
+            raise RuntimeError("the sentinel setup did not become ready in time")
+        except BaseException:
+            self.cleanup()  # never leave servers behind when the setup fails
+            raise
 
     def _ready(self) -> bool:
         try:
