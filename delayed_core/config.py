@@ -55,7 +55,7 @@ PLUGINS: Setting[list[str]] = Setting("plugins", list, [], "extra plugin modules
 #: The core's settings. Plugins declare theirs in ``delayed_add_settings`` (retry backoff, child
 #: recycling, the metrics port ...); ``delayed config`` lists them under their plugin.
 CORE_SETTINGS: tuple[Setting[Any], ...] = (
-    Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://"),
+    Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://, redis+sentinel://"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
     Setting("serializer", str, "msgpack", "serializer component name"),
     Setting("executor", str, "thread", "where tasks run: thread, fork, subprocess or asyncio", per_queue=True),
@@ -83,6 +83,8 @@ CORE_SETTINGS: tuple[Setting[Any], ...] = (
 
 #: DELAYED_* variables that are not settings but switches read elsewhere
 ENV_SWITCHES = frozenset({"DELAYED_CONFIG", "DELAYED_DISABLE_PLUGINS", "DELAYED_TRACE_HOOKS",
+                          # set by `delayed worker --processes N` in its worker processes (supervisor.py)
+                          "DELAYED_SUPERVISED",
                           # the crash-point harness (delayed_core/testing/crashpoint_plugin.py)
                           "DELAYED_CRASHPOINT", "DELAYED_CRASHPOINT_MODE", "DELAYED_CRASHPOINT_AFTER",
                           "DELAYED_CRASHPOINT_PID"})
