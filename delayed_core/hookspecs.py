@@ -46,22 +46,8 @@ def delayed_register_components(registry: ComponentRegistry) -> None:
 
 @hookspec
 def delayed_add_settings(settings: SettingsRegistry) -> None:
-    """Declare the plugin's settings, so that they are configured like the core's.
-
-    Runs in: every process that resolves a configuration (creating a ``Delayed`` app, ``delayed
-    config``, a subprocess executor's child), before any value is read; possibly more than once per
-    process, so it must only declare. Only plugins loaded when the configuration is resolved take part:
-    modules named by ``plugins`` or ``--plugin``, entry points, objects passed to ``Delayed(plugins=...)``;
-    not objects registered later (``delayed_app_created``).
-
-    A declared setting is read from keyword arguments, ``DELAYED_<NAME>``, the config file and, when
-    ``per_queue``, ``[queues.NAME]`` tables, is checked like the core's (an unknown key fails with a
-    "did you mean"), and is listed by ``delayed config`` under the plugin. Read it back with the typed
-    accessor ``config.get(SETTING)``.
-
-    :param settings: call ``settings.add(Setting(name, kind, default, help, check, per_queue))`` on it
-        (``delayed_core.settings``); a name another plugin or the core already declared is an error.
-    """
+    """Declare the plugin's settings (``settings.add(Setting(...))``); read them with ``config.get(SETTING)``.
+    Runs in: every process that resolves a configuration, before any value is read (see docs/hooks.md)."""
 
 
 @hookspec
@@ -72,10 +58,9 @@ def delayed_app_created(app: Delayed) -> None:
     children of executors that build an app of their own), once per app, at the end of its creation.
     An exception propagates: a plugin that cannot set itself up stops the app at start-up.
 
-    A plugin loaded by module name (``plugins = ["pkg.mod"]``) reads the settings it declared in
-    ``delayed_add_settings`` here (``app.config.get(SETTING)``, ``app.config.for_queue(name)``) and may
-    register a configured plugin object with ``app.register_plugin(...)``, so it keeps no module-level
-    state.
+    A plugin loaded by module name (``plugins = ["pkg.mod"]``) reads its settings here
+    (``app.config.get(SETTING)``, ``app.config.for_queue(name)``) and may register a configured plugin
+    object with ``app.register_plugin(...)``, so it keeps no module-level state.
 
     :param app: the new app.
     """

@@ -108,6 +108,7 @@ def test_the_shipped_plugins_own_their_settings() -> None:
     assert owners["max_tasks_per_child"] == owners["max_memory_per_child"] == "delayed_plugins.executors.plugin"
     assert owners["retry_backoff"] == owners["retry_backoff_max"] == "delayed_plugins.retry_policy"
     assert owners["metrics_port"] == "delayed_plugins.metrics"
+    assert owners["wait_replicas"] == owners["replica_wait_timeout"] == "delayed_redis.plugin"
     assert {name for name, owner in owners.items() if owner == ""} >= {"broker_url", "plugins", "log_format"}
     assert config.settings.get("max_tasks_per_child") is MAX_TASKS_PER_CHILD
 
