@@ -136,10 +136,16 @@ class Delayed:
         self.notifier.refresh()
 
     # -- producers -------------------------------------------------------------------------------
-    def queue(self, name: str | None = None) -> Queue:
-        """A handle for enqueueing on queue ``name`` (default: the ``queue`` setting)."""
+    def queue(self, name: str | None = None, *, max_length: int | None = None) -> Queue:
+        """A handle for enqueueing on queue ``name`` (default: the ``queue`` setting).
+
+        :param max_length: bound the tasks waiting in the queue (default: the queue's ``max_length``
+            setting; 0 = unbounded); enqueueing past it raises QueueFull.
+        """
         name = name or self.config["queue"]
-        return Queue(name, self.broker(name), self.serializer, self.notifier)
+        if max_length is None:
+            max_length = self.config.for_queue(name)["max_length"]
+        return Queue(name, self.broker(name), self.serializer, self.notifier, max_length)
 
     def async_queue(self, name: str | None = None) -> AsyncQueue:
         """An asyncio handle for enqueueing on queue ``name``; close it with ``await q.close()``."""

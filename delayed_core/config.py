@@ -74,6 +74,8 @@ CORE_SETTINGS: tuple[Setting[Any], ...] = (
         "dead-letter it; 0 = no limit",
         not_negative, per_queue=True,
     ),
+    Setting("max_length", int, 0, "tasks a queue may hold before enqueue raises QueueFull; 0 = unbounded",
+            not_negative, per_queue=True),
     Setting("dead_letter_max", int, 10000, "newest dead letters kept per queue", positive, per_queue=True),
     Setting("dead_letter_failed", bool, True, "keep failed tasks as dead letters", per_queue=True),
     PLUGINS,

@@ -36,3 +36,7 @@ class TaskTimeout(DelayedError):
 
 class WorkerIdTaken(DelayedError):
     """No free worker id could be claimed (practically impossible with 128-bit ids)."""
+
+
+class QueueFull(DelayedError):
+    """A bounded queue had no room for the tasks (``app.queue(name, max_length=...)``); none was added."""

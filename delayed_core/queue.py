@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
+from .bounded import check_max_length, push_bounded
 from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .scheduling import due_time
@@ -15,26 +16,36 @@ class Queue:
     """Enqueues tasks on one named queue. Thread-safe; create it with ``app.queue(name)``.
 
     Every call is one broker round trip: ``enqueue_many`` writes its whole batch at once.
+
+    :param max_length: bound on the tasks waiting in the queue (None: unbounded). Enqueueing past it
+        raises :class:`~delayed_core.errors.QueueFull`; tasks scheduled for later are not counted.
     """
 
-    def __init__(self, name: str, broker: Broker, serializer: Serializer, notifier: Notifier) -> None:
+    def __init__(self, name: str, broker: Broker, serializer: Serializer, notifier: Notifier,
+                 max_length: int | None = None) -> None:
+        self.max_length = check_max_length(max_length)
         self.name = name
         self.broker = broker
         self.serializer = serializer
         self._notifier = notifier
 
-    def enqueue(self, task: Task, *, delay: float | None = None, eta: dt.datetime | None = None) -> None:
+    def enqueue(self, task: Task, *, delay: float | None = None, eta: dt.datetime | None = None,
+                block: float | None = None) -> None:
         """Add one task; with ``delay`` (seconds) or ``eta`` (datetime) it waits until then.
 
-        Raises BrokerUnavailable when the broker cannot be reached: the task was then not enqueued.
+        Raises BrokerUnavailable when the broker cannot be reached: the task was then not enqueued. On a
+        bounded queue that is full, raises QueueFull at once, or after waiting up to ``block`` seconds
+        for room.
         """
-        self.enqueue_many((task,), delay=delay, eta=eta)
+        self.enqueue_many((task,), delay=delay, eta=eta, block=block)
 
     def enqueue_many(
-        self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None
+        self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None,
+        block: float | None = None,
     ) -> None:
         """Add many tasks in one round trip, atomically: the Redis broker writes the whole batch in one
-        MULTI/EXEC, so either every task is enqueued or none is."""
+        MULTI/EXEC, so either every task is enqueued or none is. On a bounded queue the whole batch must
+        fit (else QueueFull, and none is enqueued); ``block`` waits up to that many seconds for room."""
         tasks = with_plugin_meta(self._notifier, self.name, tasks)
         if not tasks:
             return
@@ -42,7 +53,9 @@ class Queue:
         try:
             data = [dumps(task) for task in tasks]
             due = due_time(delay, eta)
-            if due is None:
+            if due is None and self.max_length is not None:
+                push_bounded(self.broker, data, self.max_length, block)
+            elif due is None:
                 self.broker.enqueue(data)
             else:
                 self.broker.schedule(data, due)

@@ -29,6 +29,7 @@ class _QueueState:
     scheduled: list[tuple[float, int, bytes]] = field(default_factory=list)
     dead: deque[bytes] = field(default_factory=deque)
     recoveries: dict[bytes, int] = field(default_factory=dict)
+    max_length: int | None = None
 
 
 class _Store:
@@ -78,6 +79,15 @@ class MemoryBroker(Broker):
     def enqueue(self, tasks: Sequence[bytes]) -> None:
         with self.store.cond:
             self._push(self._state, tasks)
+
+    def enqueue_bounded(self, tasks: Sequence[bytes], max_length: int) -> bool:
+        with self.store.cond:
+            state = self._state
+            if len(state.tasks) + len(tasks) > max_length:
+                return False
+            state.max_length = max_length
+            self._push(state, tasks)
+            return True
 
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         with self.store.cond:
@@ -245,7 +255,7 @@ class MemoryBroker(Broker):
             held = {wid: (task, self.store.alive(wid)) for wid, task in state.processing.items()}
             live = [wid for wid in self.store.alive_until if self.store.alive(wid)]
             return QueueInfo(self.name, len(state.tasks), state.notifications, len(state.scheduled),
-                             len(state.dead), held, live)
+                             len(state.dead), held, live, state.max_length)
 
     def dead_letters(self, start: int = 0, stop: int = -1) -> list[bytes]:
         with self.store.cond:

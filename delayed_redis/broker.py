@@ -31,7 +31,7 @@ from .async_broker import AsyncRedisBroker
 from .connection import client_from_url, longest_block, unavailable_as_broker_error
 from .direct import DirectCaller
 from .errors import translate
-from .keys import QueueKeys
+from .keys import BOUNDS, QueueKeys
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .schedule_watcher import RedisScheduleWatcher
 from .several_queues import SeveralQueues
@@ -109,6 +109,17 @@ class RedisBroker(SeveralQueues, Broker):
                 pipe.execute()
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
+
+    def enqueue_bounded(self, tasks: Sequence[bytes], max_length: int) -> bool:
+        """One round trip: the enqueue_bounded script checks the length and pushes, or refuses the batch."""
+        try:
+            length = scripts.ENQUEUE_BOUNDED(self._call, (*self._take_keys[:2], BOUNDS),
+                                             (max_length, self.name, *tasks))
+            if length >= 0 and self.replica_wait:
+                self.replica_wait.after(self._call)  # +1 round trip, only with wait_replicas
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+        return bool(length >= 0)
 
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         """The schedule script (1 round trip): ZADD at the server's time plus the delay, PUBLISH the due
@@ -265,8 +276,8 @@ class RedisBroker(SeveralQueues, Broker):
         with unavailable_as_broker_error():
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.llen(k.queue).llen(k.notifications).zcard(k.scheduled).llen(k.dead)
-                pipe.hgetall(k.processing).zrange(k.workers, 0, -1)
-                length, notifications, scheduled, dead, processing, registered = pipe.execute()
+                pipe.hgetall(k.processing).zrange(k.workers, 0, -1).hget(BOUNDS, self.name)
+                length, notifications, scheduled, dead, processing, registered, bound = pipe.execute()
             holders = [key.decode() for key in processing]
             registered_ids = [member.decode() for member in registered]
             ids = holders + registered_ids
@@ -278,7 +289,8 @@ class RedisBroker(SeveralQueues, Broker):
                     alive = [bool(flag) for flag in pipe.execute()]
         held = {worker_id: (processing[worker_id.encode()], alive[i]) for i, worker_id in enumerate(holders)}
         live = [worker_id for worker_id, ok in zip(registered_ids, alive[len(holders):], strict=True) if ok]
-        return QueueInfo(self.name, int(length), int(notifications), int(scheduled), int(dead), held, live)
+        return QueueInfo(self.name, int(length), int(notifications), int(scheduled), int(dead), held, live,
+                         None if bound is None else int(bound))
 
     def discover_queues(self) -> list[str]:
         """Names of the queues on this Redis database, found by SCAN (an admin command, not a hot path)."""
@@ -310,6 +322,7 @@ class RedisBroker(SeveralQueues, Broker):
         """Delete every key of this queue."""
         with unavailable_as_broker_error():
             self.client.delete(*self.keys.all())
+            self.client.hdel(BOUNDS, self.name)
 
     def close(self) -> None:
         """Disconnect the shared pool and this thread's direct connection (both reconnect on next use)."""

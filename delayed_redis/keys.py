@@ -15,6 +15,10 @@ pydelayed adds keys beside them (go-delayed processes never read them):
 - ``N_recoveries``: hash sha1(task) -> how often a sweeper recovered it (poison-task cap);
 - ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``).
 
+and one key shared by every queue:
+
+- ``delayed:bounds``: hash queue name -> the ``max_length`` its producers last enqueued with.
+
 A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is
 the notification list of ``jobs``), and tasks would vanish silently: such names are refused.
 """
@@ -25,6 +29,8 @@ from dataclasses import dataclass
 
 from delayed_core.errors import ConfigError
 
+#: hash queue name -> bound of a bounded queue (written by bounded enqueues, read by ``delayed info``)
+BOUNDS = "delayed:bounds"
 #: Suffixes of the keys beside a queue's list; a queue name may not end in one.
 RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers")
 

@@ -41,6 +41,7 @@ def as_dict(app: Delayed, info: QueueInfo) -> dict[str, Any]:
         "notifications": info.notifications,
         "scheduled": info.scheduled,
         "dead": info.dead,
+        "max_length": info.max_length,
         "processing": [
             {"worker": worker_id, "alive": alive, "task": describe_task(app, raw)}
             for worker_id, (raw, alive) in sorted(info.processing.items())
@@ -65,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
     if not report:
         print(f"no queues found at {config.redacted_broker_url}")
     for queue in report:
-        print(f"queue {queue['queue']}: {queue['length']} waiting, {queue['scheduled']} scheduled, "
+        bound = queue["max_length"]
+        full = f" of max {bound} ({100 * queue['length'] / bound:.0f}% full)" if bound else ""
+        print(f"queue {queue['queue']}: {queue['length']} waiting{full}, {queue['scheduled']} scheduled, "
               f"{len(queue['processing'])} processing, {queue['dead']} dead, "
               f"{len(queue['workers'])} live worker(s) (notifications: {queue['notifications']})")
         for held in queue["processing"]:

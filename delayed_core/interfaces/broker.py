@@ -21,6 +21,7 @@ class QueueInfo:
     """A snapshot of one queue, for ``delayed info``.
 
     :param processing: worker id -> (task bytes, whether that worker is alive).
+    :param max_length: the bound producers last enqueued with (bounded queues), else None.
     """
 
     name: str
@@ -30,6 +31,7 @@ class QueueInfo:
     dead: int
     processing: dict[str, tuple[bytes, bool]] = field(default_factory=dict)
     workers: list[str] = field(default_factory=list)
+    max_length: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,12 @@ class Broker(abc.ABC):
     @abc.abstractmethod
     def enqueue(self, tasks: Sequence[bytes]) -> None:
         """Append tasks to the queue, atomically for each batch, in as few round trips as possible."""
+
+    def enqueue_bounded(self, tasks: Sequence[bytes], max_length: int) -> bool:
+        """Append tasks only if the queue then holds at most ``max_length`` waiting tasks, checking and
+        pushing in one atomic operation; False (and nothing added) when the whole batch does not fit.
+        Brokers that cannot check atomically leave this default, which refuses to bound a queue."""
+        raise NotImplementedError(f"{type(self).__name__} cannot bound a queue (max_length)")
 
     @abc.abstractmethod
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
