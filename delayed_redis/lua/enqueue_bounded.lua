@@ -13,7 +13,8 @@ local count = #ARGV - 2
 if length + count > bound then
     return -1 - length
 end
-redis.call('hset', KEYS[3], ARGV[2], ARGV[1])
+-- written only when it changes: a read costs less than a write replicated on every enqueue
+if redis.call('hget', KEYS[3], ARGV[2]) ~= ARGV[1] then redis.call('hset', KEYS[3], ARGV[2], ARGV[1]) end
 for first = 3, #ARGV, 1000 do
     local last = math.min(first + 999, #ARGV)
     redis.call('rpush', KEYS[1], unpack(ARGV, first, last))
