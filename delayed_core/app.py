@@ -21,6 +21,7 @@ from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .plugins import make_plugin_manager
 from .queue import Queue
+from .rate_limit import parse_rate_limit
 from .redact import redact_url
 from .registry import ComponentRegistry
 from .task_function import TaskFunction
@@ -162,7 +163,7 @@ class Delayed:
     @overload
     def task(
         self, *, queue: str | None = None, retry: int = 0, timeout: float | None = None,
-        name: str | None = None,
+        name: str | None = None, rate_limit: str | None = None,
     ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
     def task(
@@ -173,6 +174,7 @@ class Delayed:
         retry: int = 0,
         timeout: float | None = None,
         name: str | None = None,
+        rate_limit: str | None = None,
     ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
         """Decorator registering a task function: ``f(...)`` calls it, ``f.delay(...)`` enqueues it.
 
@@ -184,10 +186,13 @@ class Delayed:
         :param retry: retries after a failure; negative retries forever.
         :param timeout: seconds a run may take, overriding the worker's default.
         :param name: the path workers know it by (default ``"module:qualname"``).
+        :param rate_limit: ``"100/m"`` (also ``/s``, ``/h``): starts allowed, evenly spaced, shared by
+            every worker (see docs/periodic.md); a task that comes early is scheduled for its turn.
         """
+        options = TaskOptions(timeout=timeout, rate_limit=parse_rate_limit(rate_limit))
 
         def decorate(function: Callable[P, R]) -> TaskFunction[P, R]:
-            path = self.functions.register(function, name, TaskOptions(timeout=timeout))
+            path = self.functions.register(function, name, options)
             return TaskFunction(self, function, path, queue or self.config["queue"], retry)
 
         return decorate(func) if func is not None else decorate

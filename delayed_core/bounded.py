@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 
 from .errors import ConfigError, QueueFull
-from .interfaces import Broker
+from .interfaces import Broker, FlowControl
 
 #: first and longest pause between two tries while waiting for room (seconds)
 FIRST_PAUSE = 0.01
@@ -27,11 +27,20 @@ def check_max_length(max_length: int | None) -> int | None:
     return max_length
 
 
-def push_bounded(broker: Broker, data: Sequence[bytes], max_length: int, block: float | None) -> None:
+def bounded_broker(broker: Broker) -> FlowControl:
+    """``broker`` as a :class:`FlowControl`, or ConfigError naming the broker that cannot bound a queue."""
+    if not isinstance(broker, FlowControl):
+        raise ConfigError(f"the {type(broker).__name__} broker cannot bound a queue (max_length needs a "
+                          "broker implementing FlowControl)")
+    return broker
+
+
+def push_bounded(broker: FlowControl, max_length: int, name: str, data: Sequence[bytes],
+                 block: float | None) -> None:
     """Push ``data`` if it fits under ``max_length``; else wait up to ``block`` seconds for room, then
     raise QueueFull. A batch larger than the bound can never fit and fails at once."""
     if len(data) > max_length:
-        raise QueueFull(f"queue {broker.name!r}: a batch of {len(data)} tasks cannot fit under "
+        raise QueueFull(f"queue {name!r}: a batch of {len(data)} tasks cannot fit under "
                         f"max_length={max_length}")
     deadline = time.monotonic() + (block or 0.0)
     pause = FIRST_PAUSE
@@ -39,7 +48,7 @@ def push_bounded(broker: Broker, data: Sequence[bytes], max_length: int, block: 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             waited = f" after waiting {block:g} s" if block else ""
-            raise QueueFull(f"queue {broker.name!r} is full (max_length={max_length}){waited}; "
+            raise QueueFull(f"queue {name!r} is full (max_length={max_length}){waited}; "
                             f"{len(data)} task(s) not enqueued")
         time.sleep(min(pause, remaining))
         pause = min(pause * 2, LONGEST_PAUSE)

@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from .errors import ConfigError, TaskNotAllowed
+from .rate_limit import RateLimit
 from .task import PATH_SEPARATOR, function_path
 
 logger = logging.getLogger("delayed.functions")
@@ -31,9 +32,14 @@ class TaskOptions:
     """Per-function options given to ``@app.task``.
 
     :param timeout: seconds the function may run (None: the worker's default).
+    :param rate_limit: starts allowed per period, shared by every worker (None: no limit).
     """
 
     timeout: float | None = None
+    rate_limit: RateLimit | None = None
+
+
+NO_OPTIONS = TaskOptions()
 
 
 class FunctionRegistry:
@@ -100,7 +106,7 @@ class FunctionRegistry:
 
     def options(self, path: str) -> TaskOptions:
         """Options registered for ``path`` (defaults when none were given)."""
-        return self._options.get(path) or TaskOptions()
+        return self._options.get(path) or NO_OPTIONS
 
     def check_allowed(self, path: str) -> None:
         """Raise TaskNotAllowed unless ``path`` may run; cheap, and never imports anything.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from .bounded import check_max_length, push_bounded
+from .bounded import bounded_broker, check_max_length, push_bounded
 from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .scheduling import due_time
@@ -24,6 +24,8 @@ class Queue:
     def __init__(self, name: str, broker: Broker, serializer: Serializer, notifier: Notifier,
                  max_length: int | None = None) -> None:
         self.max_length = check_max_length(max_length)
+        # checked here, not at the first enqueue: a broker that cannot bound a queue fails at once
+        self._bound = None if self.max_length is None else (bounded_broker(broker), self.max_length)
         self.name = name
         self.broker = broker
         self.serializer = serializer
@@ -53,8 +55,8 @@ class Queue:
         try:
             data = [dumps(task) for task in tasks]
             due = due_time(delay, eta)
-            if due is None and self.max_length is not None:
-                push_bounded(self.broker, data, self.max_length, block)
+            if due is None and self._bound is not None:
+                push_bounded(*self._bound, self.name, data, block)
             elif due is None:
                 self.broker.enqueue(data)
             else:

@@ -20,6 +20,8 @@ from delayed_core import hookimpl
 from delayed_core.interfaces import Broker, QueueInfo, Sweeper, SweepReport
 from delayed_core.registry import ComponentRegistry
 
+from .memory_flow import MemoryFlowControl
+
 
 @dataclass
 class _QueueState:
@@ -29,7 +31,7 @@ class _QueueState:
     scheduled: list[tuple[float, int, bytes]] = field(default_factory=list)
     dead: deque[bytes] = field(default_factory=deque)
     recoveries: dict[bytes, int] = field(default_factory=dict)
-    max_length: int | None = None
+    max_length: int | None = None  # the bound of the last bounded enqueue, for info()
 
 
 class _Store:
@@ -41,6 +43,8 @@ class _Store:
         self.alive_until: dict[str, float] = {}
         self.woken: set[str] = set()
         self.order = itertools.count()
+        self.rate_free: dict[str, float] = {}  # rate limit -> next free start time (see memory_flow.py)
+        self.rate_reserved: dict[tuple[str, bytes], int] = {}  # (limit, sha1 of task) -> reserved starts
 
     def queue(self, name: str) -> _QueueState:
         return self.queues.setdefault(name, _QueueState())
@@ -49,7 +53,7 @@ class _Store:
         return self.alive_until.get(worker_id, 0.0) > time.monotonic()
 
 
-class MemoryBroker(Broker):
+class MemoryBroker(MemoryFlowControl, Broker):
     """One queue in process memory."""
 
     def __init__(self, name: str, store: _Store | None = None) -> None:
@@ -79,15 +83,6 @@ class MemoryBroker(Broker):
     def enqueue(self, tasks: Sequence[bytes]) -> None:
         with self.store.cond:
             self._push(self._state, tasks)
-
-    def enqueue_bounded(self, tasks: Sequence[bytes], max_length: int) -> bool:
-        with self.store.cond:
-            state = self._state
-            if len(state.tasks) + len(tasks) > max_length:
-                return False
-            state.max_length = max_length
-            self._push(state, tasks)
-            return True
 
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         with self.store.cond:

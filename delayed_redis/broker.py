@@ -31,6 +31,7 @@ from .async_broker import AsyncRedisBroker
 from .connection import client_from_url, longest_block, unavailable_as_broker_error
 from .direct import DirectCaller
 from .errors import translate
+from .flow import RedisFlowControl
 from .keys import BOUNDS, QueueKeys
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .schedule_watcher import RedisScheduleWatcher
@@ -50,7 +51,7 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-class RedisBroker(SeveralQueues, Broker):
+class RedisBroker(SeveralQueues, RedisFlowControl, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker
@@ -109,17 +110,6 @@ class RedisBroker(SeveralQueues, Broker):
                 pipe.execute()
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
-
-    def enqueue_bounded(self, tasks: Sequence[bytes], max_length: int) -> bool:
-        """One round trip: the enqueue_bounded script checks the length and pushes, or refuses the batch."""
-        try:
-            length = scripts.ENQUEUE_BOUNDED(self._call, (*self._take_keys[:2], BOUNDS),
-                                             (max_length, self.name, *tasks))
-            if length >= 0 and self.replica_wait:
-                self.replica_wait.after(self._call)  # +1 round trip, only with wait_replicas
-        except redis.exceptions.RedisError as exc:
-            raise translate(exc) from exc
-        return bool(length >= 0)
 
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         """The schedule script (1 round trip): ZADD at the server's time plus the delay, PUBLISH the due

@@ -1,7 +1,9 @@
-"""The four component interfaces plugins implement: Broker, Serializer, Executor, Sweeper."""
+"""The four component interfaces plugins implement: Broker, Serializer, Executor, Sweeper; and the
+optional broker role FlowControl (bounded queues, rate limits)."""
 
 from .broker import AsyncBroker, Broker, QueueInfo, ScheduleWatcher, SweepReport
 from .executor import Executor, ExecutorContext
+from .flow import FlowControl
 from .serializer import Serializer
 from .sweeper import Sweeper
 
@@ -10,6 +12,7 @@ __all__ = [
     "Broker",
     "Executor",
     "ExecutorContext",
+    "FlowControl",
     "QueueInfo",
     "ScheduleWatcher",
     "Serializer",

@@ -90,12 +90,6 @@ class Broker(abc.ABC):
     def enqueue(self, tasks: Sequence[bytes]) -> None:
         """Append tasks to the queue, atomically for each batch, in as few round trips as possible."""
 
-    def enqueue_bounded(self, tasks: Sequence[bytes], max_length: int) -> bool:
-        """Append tasks only if the queue then holds at most ``max_length`` waiting tasks, checking and
-        pushing in one atomic operation; False (and nothing added) when the whole batch does not fit.
-        Brokers that cannot check atomically leave this default, which refuses to bound a queue."""
-        raise NotImplementedError(f"{type(self).__name__} cannot bound a queue (max_length)")
-
     @abc.abstractmethod
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         """Keep tasks aside until unix time ``due``, then make them available (see :meth:`promote_due`)."""
