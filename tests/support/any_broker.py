@@ -1,0 +1,47 @@
+"""The ``target`` fixture: apps on each broker a worker test runs on, through the public API only."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+
+from delayed_core import Delayed
+from tests.conftest import Backend
+from tests.support.fake_broker import FakeBrokerPlugin, fake_client
+
+_ids = itertools.count()
+
+
+@dataclass
+class Target:
+    """Where a test's apps keep their queues: the memory broker or a Redis ``Backend``."""
+
+    name: str
+    backend: Backend | None = None
+    _apps: list[Delayed] = field(default_factory=list)
+
+    def app(self, **settings: object) -> Delayed:
+        """A new app on this target; every app of one test sees the same queues."""
+        if self.backend is not None:
+            return self.backend.app(**settings)
+        plugins = tuple(settings.pop("plugins", ()))  # type: ignore[call-overload]
+        app = Delayed(f"memory://worker-test-{id(self)}", plugins=plugins, load_entry_points=False, **settings)
+        if self._apps:
+            # Memory queues live in an app's broker cache; share the first app's, as apps of one Redis
+            # URL share the server.
+            app._shared = self._apps[0]._shared
+        self._apps.append(app)
+        return app
+
+
+@pytest.fixture(name="target", params=["memory", "fake", "real"])
+def broker_target(request: pytest.FixtureRequest) -> Target:
+    """Each test using it runs three times: on the memory broker, fakeredis and a real redis-server."""
+    if request.param == "memory":
+        return Target("memory")
+    if request.param == "fake":
+        url = f"fakeredis://worker-test-{next(_ids)}"
+        return Target("fake", Backend("fake", url, fake_client(url), (FakeBrokerPlugin(),), {"broker": "fakeredis"}))
+    return Target("real", request.getfixturevalue("real_backend"))
