@@ -67,7 +67,8 @@ def _log_format(value: Any) -> str | None:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://"),
+    Setting("broker_url", str, "redis://localhost:6379/0",
+            "where the broker is (the default plugin, Redis: redis://, rediss://, unix://)"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
     Setting("serializer", str, "msgpack", "serializer component name"),
     Setting("executor", str, "thread", "where tasks run: thread, fork, subprocess or asyncio", per_queue=True),

@@ -1,7 +1,7 @@
 """Hiding passwords before anything is printed or logged.
 
-A broker URL carries its password in one of two places: ``redis://user:PASSWORD@host`` or the query
-string ``redis://host/0?password=PASSWORD``. Every output (log lines, error messages, ``delayed config``,
+A broker URL of the default plugin (Redis) carries its password in one of two places:
+``redis://user:PASSWORD@host`` or the query string ``redis://host/0?password=PASSWORD``. Every output (log lines, error messages, ``delayed config``,
 ``info``, ``dead`` ...) goes through :func:`redact_url` or :func:`redact`, so there is one rule to audit.
 
 Both functions work on text, not on a parsed URL: a URL that does not parse (``redis://:s3cret@host:
@@ -14,7 +14,8 @@ import re
 
 MASK = "***"
 
-#: ``password=...`` in a query string (redis-py reads it from there), up to the next parameter.
+#: ``password=...`` in a query string (the default plugin's client reads it from there), up to the next
+#: parameter.
 _QUERY_PASSWORD = re.compile(r"([?&;]password=)[^&;#\s'\"]*", re.IGNORECASE)
 #: A URL inside free text: a scheme, ``://`` and everything up to a blank or a quote.
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
@@ -23,7 +24,8 @@ _BARE_USERINFO = re.compile(r"(?<![\w/:])([\w.%\-]*:)[^\s'\"<>@/]+@(?=[\w\[])")
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``: ``redis://user:***@host:6379/0?password=***``.
+    """``url`` with its password replaced by ``***``: ``redis://user:***@host:6379/0?password=***`` (a URL
+    of the default plugin, Redis).
 
     The user name stays visible (it helps to debug an ACL). A password may hold ``@``, ``/`` or ``?``
     unencoded, so everything between the first ``:`` of the user part and the *last* ``@`` is hidden.
