@@ -2,7 +2,8 @@
 
 A broker URL of the default plugin (Redis) carries its password in one of two places:
 ``redis://user:PASSWORD@host`` or the query string ``redis://host/0?password=PASSWORD``. Every output
-(log lines, error messages, ``delayed config``, ``info``, ``dead`` ...) goes through :func:`redact_url` or :func:`redact`, so there is one rule to audit.
+(log lines, error messages, ``delayed config``, ``info``, ``dead`` ...) goes through :func:`redact_url`
+or :func:`redact`, so there is one rule to audit.
 
 Both functions work on text, not on a parsed URL: a URL that does not parse (``redis://:s3cret@host:
 notaport/0``) must be hidden as well as a valid one. When in doubt they hide too much, never too little.

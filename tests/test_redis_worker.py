@@ -6,25 +6,11 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from delayed_core import DeadLetter, PyTask
 from delayed_plugins.msgpack_serializer import MsgpackSerializer
 from tests import worker_tasks
 from tests.conftest import Backend
-
-MODULE = "tests.worker_tasks"
-
-
-@pytest.fixture(autouse=True)
-def _reset_calls() -> None:
-    worker_tasks.reset()
-
-
-def drain(backend: Backend, queue: str = "default", **settings: object) -> None:
-    """Run a burst worker until the queue is empty."""
-    app = backend.app(imports=[MODULE], dequeue_timeout=0.2, **settings)
-    app.worker(queue).run(burst=True, install_signals=False)
+from tests.support.any_broker import MODULE, _reset_calls, drain  # noqa: F401 - a fixture
 
 
 def test_decorated_function_enqueues_delayed12_bytes_in_the_queue_list(backend: Backend) -> None:

@@ -12,20 +12,7 @@ import pytest
 from delayed_core import DeadLetter, Delayed, GoTask, PyTask, hookimpl
 from delayed_plugins.msgpack_serializer import MsgpackSerializer
 from tests import worker_tasks
-from tests.support.any_broker import Target, broker_target  # noqa: F401 - the "target" fixture
-
-MODULE = "tests.worker_tasks"
-
-
-@pytest.fixture(autouse=True)
-def _reset_calls() -> None:
-    worker_tasks.reset()
-
-
-def drain(target: Target, queue: str = "default", **settings: object) -> None:
-    """Run a burst worker (of an app of its own, as before) until the queue is empty."""
-    app = target.app(imports=[MODULE], dequeue_timeout=0.2, **settings)
-    app.worker(queue).run(burst=True, install_signals=False)
+from tests.support.any_broker import MODULE, Target, _reset_calls, broker_target, drain  # noqa: F401 - fixtures
 
 
 def letters(app: Delayed, queue: str = "default") -> list[DeadLetter]:

@@ -10,12 +10,9 @@
 -- LREM must come first (it says whether the task is still there), so the types are checked before it:
 -- the writes after it cannot fail on a key of another type.
 local bad = wrong_type(KEYS[1], 'list', KEYS[2], 'list')
-if bad then
-    return redis.error_reply(bad)
-end
-if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 0 then
-    return 0
-end
+if bad then return redis.error_reply(bad) end
+local found = redis.call('lrem', KEYS[1], 1, ARGV[1])
+if found == 0 then return 0 end
 redis.call('lpush', KEYS[2], ARGV[2])
 redis.call('ltrim', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 return 1

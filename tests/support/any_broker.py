@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 import pytest
 
 from delayed_core import Delayed
+from tests import worker_tasks
 from tests.conftest import Backend
 from tests.support.fake_broker import FakeBrokerPlugin, fake_client
 
 _ids = itertools.count()
+#: the module of the tasks worker tests run
+MODULE = "tests.worker_tasks"
 
 
 @dataclass
@@ -45,3 +48,15 @@ def broker_target(request: pytest.FixtureRequest) -> Target:
         url = f"fakeredis://worker-test-{next(_ids)}"
         return Target("fake", Backend("fake", url, fake_client(url), (FakeBrokerPlugin(),), {"broker": "fakeredis"}))
     return Target("real", request.getfixturevalue("real_backend"))
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls() -> None:
+    """Worker tests start with no recorded calls (autouse in the modules that import it)."""
+    worker_tasks.reset()
+
+
+def drain(where: Target | Backend, queue: str = "default", **settings: object) -> None:
+    """Run a burst worker, of an app of its own, until the queue is empty."""
+    app = where.app(imports=[MODULE], dequeue_timeout=0.2, **settings)
+    app.worker(queue).run(burst=True, install_signals=False)
