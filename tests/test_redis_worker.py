@@ -10,7 +10,7 @@ from delayed_core import DeadLetter, PyTask
 from delayed_plugins.msgpack_serializer import MsgpackSerializer
 from tests import worker_tasks
 from tests.conftest import Backend
-from tests.support.any_broker import MODULE, _reset_calls, drain  # noqa: F401 - a fixture
+from tests.support.any_broker import MODULE, _reset_calls, drain, start_idle  # noqa: F401 - a fixture
 
 
 def test_decorated_function_enqueues_delayed12_bytes_in_the_queue_list(backend: Backend) -> None:
@@ -59,11 +59,7 @@ def test_bytes_pushed_by_another_program_are_dead_lettered_when_undecodable(back
 
 def test_slot_ids_are_liveness_keys_deleted_at_stop(backend: Backend) -> None:
     worker = backend.app(imports=[MODULE], dequeue_timeout=0.2).worker()
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not worker.slots and time.monotonic() < deadline:
-        time.sleep(0.01)
+    thread = start_idle(worker)
     ids = worker.worker_ids
     assert ids and all(backend.client.get(worker_id) == b"1" for worker_id in ids)
     worker.stop()

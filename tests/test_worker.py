@@ -4,7 +4,6 @@ release, retry, dead-letter, hooks. (What it leaves in Redis keys: test_redis_wo
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from delayed_core import DeadLetter, Delayed, GoTask, PyTask, hookimpl
 from delayed_plugins.msgpack_serializer import MsgpackSerializer
 from tests import worker_tasks
-from tests.support.any_broker import MODULE, Target, _reset_calls, broker_target, drain  # noqa: F401 - fixtures
+from tests.support.any_broker import MODULE, Target, _reset_calls, broker_target, drain, start_idle  # noqa: F401 - fixtures
 
 
 def letters(app: Delayed, queue: str = "default") -> list[DeadLetter]:
@@ -165,11 +164,7 @@ def test_lifecycle_hooks_fire_in_order(target: Target) -> None:
 def test_stop_while_idle_returns_promptly(target: Target) -> None:
     app = target.app()
     worker = app.worker(imports=[MODULE], dequeue_timeout=0.2)
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while not worker.slots and time.monotonic() < deadline:
-        time.sleep(0.01)
+    thread = start_idle(worker)
     ids = worker.worker_ids
     broker = app.broker("default")
     assert ids and not any(broker.claim_worker_id(worker_id, 60) for worker_id in ids)  # alive: taken
@@ -197,11 +192,7 @@ def test_stop_unblocks_idle_slots_at_once(where: str, request: pytest.FixtureReq
         app = Delayed("memory://stop", imports=[MODULE], load_entry_points=False)
     assert app.config["dequeue_timeout"] == 5.0
     worker = app.worker(slots=3)
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 5
-    while len(worker.slots) < 3 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    thread = start_idle(worker, slots=3)
     time.sleep(0.3)  # let every slot reach its blocking dequeue
     started = time.monotonic()
     worker.stop()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
 
 from delayed_core import Delayed
+from delayed_core.worker import Worker
 from tests import worker_tasks
 from tests.conftest import Backend
 from tests.support.fake_broker import FakeBrokerPlugin, fake_client
@@ -60,3 +63,13 @@ def drain(where: Target | Backend, queue: str = "default", **settings: object) -
     """Run a burst worker, of an app of its own, until the queue is empty."""
     app = where.app(imports=[MODULE], dequeue_timeout=0.2, **settings)
     app.worker(queue).run(burst=True, install_signals=False)
+
+
+def start_idle(worker: Worker, slots: int = 1) -> threading.Thread:
+    """Run ``worker`` in a daemon thread; return once ``slots`` of its slots are up (5 s at most)."""
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while len(worker.slots) < slots and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return thread
