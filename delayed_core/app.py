@@ -65,7 +65,8 @@ class Delayed:
         for module_name in self.config["imports"]:
             self.functions.allow_module(module_name)
         self._lock = threading.Lock()
-        self._shared: dict[str, object] = {}
+        # Connections shared by this app's brokers; the config too, for broker-level settings.
+        self._shared: dict[str, object] = {"config": self.config}
         self._brokers: dict[str, Broker] = {}
         self._serializer: Serializer | None = None
         self.check_components()

@@ -31,6 +31,7 @@ from .direct import DirectCaller
 from .keys import QueueKeys
 from .liveness import RedisLiveness
 from .producer import RedisProducer
+from .replicas import ReplicaWait
 from .several_queues import SeveralQueues
 from .sweeper import RedisSweeper
 
@@ -50,6 +51,8 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         self.keys = QueueKeys.for_queue(name)
         # The server's clock minus ours, in seconds, as last seen by a promotion (see promote_and_peek).
         self.clock_offset = 0.0
+        #: WAIT for this many replicas after an enqueue (off unless the wait_replicas setting asks)
+        self.replica_wait = ReplicaWait()
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
@@ -59,7 +62,11 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         if client is None:
             client = shared[key] = client_from_url(url)
         assert isinstance(client, redis.Redis)
-        return cls(name, client)
+        broker = cls(name, client)
+        config = shared.get("config")
+        if config is not None:
+            broker.replica_wait = ReplicaWait(config["wait_replicas"], config["replica_wait_timeout"])
+        return broker
 
     def close(self) -> None:
         """Disconnect the shared pool and this thread's direct connection (both reconnect on next use)."""

@@ -11,5 +11,7 @@ from .doctor import delayed_doctor_checks  # noqa: F401 - a hook of this plugin,
 
 @hookimpl
 def delayed_register_components(registry: ComponentRegistry) -> None:
-    """Register the Redis broker as ``redis``, picked by ``redis://``, ``rediss://`` and ``unix://`` URLs."""
-    registry.add_broker("redis", RedisBroker, schemes=("redis", "rediss", "unix"))
+    """Register the Redis broker as ``redis``, picked by ``redis://``, ``rediss://``, ``unix://`` and the
+    Sentinel URLs ``redis+sentinel://`` and ``rediss+sentinel://``."""
+    registry.add_broker("redis", RedisBroker, schemes=("redis", "rediss", "unix", "redis+sentinel",
+                                                       "rediss+sentinel"))

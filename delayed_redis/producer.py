@@ -15,6 +15,7 @@ from . import scripts
 from .connection import unavailable_as_broker_error
 from .errors import translate
 from .keys import QueueKeys
+from .replicas import ReplicaWait
 
 #: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
 CHUNK = 5000
@@ -27,12 +28,21 @@ class RedisProducer(Producer):
     client: redis.Redis
     _call: Callable[..., Any]
     keys: QueueKeys
+    replica_wait: ReplicaWait
 
     def enqueue(self, tasks: Sequence[bytes]) -> None:
         """One round trip: a script call for one task, one MULTI/EXEC for a batch."""
         try:
             if len(tasks) == 1:
                 scripts.ENQUEUE(self._call, (self.keys.queue, self.keys.notifications), (tasks[0],))
+                if self.replica_wait:
+                    self.replica_wait.after(self._call)  # +1 round trip, only with wait_replicas
+                return
+            if self.replica_wait:
+                self.replica_wait.push_batch(self.client, [
+                    command for first in range(0, len(tasks), CHUNK) for command in (
+                        ("RPUSH", self.keys.queue, *tasks[first:first + CHUNK]),
+                        ("RPUSH", self.keys.notifications, *(b"1",) * len(tasks[first:first + CHUNK])))])
                 return
             with self.client.pipeline(transaction=True) as pipe:
                 for first in range(0, len(tasks), CHUNK):
