@@ -9,6 +9,7 @@ import time
 from delayed_core import DeadLetter, PyTask
 from delayed_plugins.msgpack_serializer import MsgpackSerializer
 from tests import worker_tasks
+from tests.chaos.inproc import start_worker_thread, stop_worker_thread
 from tests.conftest import Backend
 from tests.support.any_broker import MODULE, _reset_calls, drain, start_idle  # noqa: F401 - a fixture
 
@@ -108,3 +109,20 @@ def test_an_idle_worker_does_not_poll_for_scheduled_tasks(real_backend: Backend)
     thread.join(5)
     assert set(delta) <= {"cmdstat_blpop"}, delta
     assert delta.get("cmdstat_blpop", 0) <= 2 * 4  # 2 slots x 3 s / 1 s, plus one in flight each
+
+
+def test_a_worker_of_several_queues_registers_and_hands_back_in_redis_keys(real_backend: Backend) -> None:
+    client = real_backend.client
+    app = real_backend.app(imports=["tests.worker_tasks"], dequeue_timeout=0.2, shutdown_timeout=0.2)
+    app.queue("low").enqueue(PyTask("tests.worker_tasks:sleep", [30]))
+    worker = app.worker(["high", "low"])
+    thread = start_worker_thread(worker)
+    deadline = time.monotonic() + 5
+    while not client.hlen("low_processing"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert client.zcard("high_workers") == 1 and client.zcard("low_workers") == 1
+    stop_worker_thread(worker, thread)
+    assert client.lrange("low", 0, -1) == [app.serializer.dumps(PyTask("tests.worker_tasks:sleep", [30]))]
+    assert client.llen("high") == 0 and client.hlen("low_processing") == 0
+    assert client.zcard("high_workers") == 0 and client.zcard("low_workers") == 0

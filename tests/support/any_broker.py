@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from delayed_core import Delayed
+from delayed_core.interfaces import Broker
 from delayed_core.worker import Worker
 from tests import worker_tasks
 from tests.conftest import Backend
@@ -27,6 +28,13 @@ class Target:
     name: str
     backend: Backend | None = None
     _apps: list[Delayed] = field(default_factory=list)
+    _probe: Delayed | None = None
+
+    def broker(self, queue: str = "default") -> Broker:
+        """The broker of ``queue`` in one app kept for assertions (no new app, no new pool, per call)."""
+        if self._probe is None:
+            self._probe = self.app()
+        return self._probe.broker(queue)
 
     def app(self, **settings: object) -> Delayed:
         """A new app on this target; every app of one test sees the same queues."""
