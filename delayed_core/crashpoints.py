@@ -15,6 +15,10 @@ Points, in the order a task meets them (``docs/reliability.md`` gives the duplic
   so there is no point between them: this is the nearest one);
 - ``before_retry_requeue``: a failed task's retry is about to be requeued;
 - ``before_hand_back``: at a shutdown timeout, a running task is about to be handed back.
+
+Sweeper points (:data:`SWEEPER_POINTS`, reached in a sweeper process, not in a worker):
+
+- ``before_bury``: a sweep set poison tasks aside; their dead letters are not stored yet.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ POINTS: tuple[str, ...] = (
     "before_retry_requeue",
     "before_hand_back",
 )
+#: points a sweeper process reaches (kept apart: the worker harness runs every point of POINTS)
+SWEEPER_POINTS: tuple[str, ...] = ("before_bury",)
 
 _action: Callable[[str], None] | None = None
 

@@ -20,6 +20,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from . import crashpoints
 from .backoff import Backoff
 from .config import Config
 from .deadletter import poison_letter
@@ -40,6 +41,8 @@ def sweep_queue(sweeper: Sweeper, queue: str, max_recoveries: int = 0, dead_keep
     letters stored by this call.
     """
     report = sweeper.sweep(max_recoveries)
+    if report.poison:
+        crashpoints.reached("before_bury")
     buried = sum(sweeper.bury(poisoned, poison_letter(queue, poisoned).to_json(), dead_keep)
                  for poisoned in report.poison)
     return dataclasses.replace(report, poisoned=buried, poison=(), promoted=sweeper.promote_due())
