@@ -33,10 +33,10 @@ def test_tasks_of_a_dead_worker_are_recovered_at_least_once(broker_factory: Fact
     report = sweep_queue(broker, "contract")
     assert (report.queue, report.requeued, report.poisoned) == ("contract", 2, 0)
     assert broker.held(dead) is None and broker.held(never_claimed) is None
-    again = []
+    again: list[bytes] = []
     for _ in range(3):
         worker = fresh_id()
-        again.append(broker.dequeue(worker, 1.0))
+        again.append(broker.dequeue(worker, 1.0) or b"nothing")
         broker.release(worker)
     assert sorted(again) == [b"lost", b"orphan", b"waiting"]  # every task once more, none lost
     assert sweep_queue(broker, "contract").requeued == 0
