@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pluggy
 
 from .async_queue import AsyncQueue
-from .config import SETTINGS_BY_NAME, Config, load_config
+from .config import CORE_SETTINGS, Config, load_config
 from .errors import ConfigError
 from .functions import FunctionRegistry, TaskOptions
 from .interfaces import Broker, Serializer
@@ -30,7 +30,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: the scheme of the default broker URL (the default plugin's), for the hint on a URL without one
-DEFAULT_SCHEME = urlsplit(str(SETTINGS_BY_NAME["broker_url"].default)).scheme
+DEFAULT_SCHEME = urlsplit(next(str(s.default) for s in CORE_SETTINGS if s.name == "broker_url")).scheme
 
 
 class Delayed:
@@ -54,7 +54,10 @@ class Delayed:
         load_entry_points: bool = True,
         **settings: Any,
     ) -> None:
-        self.config = config if config is not None else load_config({"broker_url": broker_url, **settings})
+        if config is None:
+            config = load_config({"broker_url": broker_url, **settings}, plugins=plugins,
+                                 load_entry_points=load_entry_points)
+        self.config = config
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             [*self.config["plugins"], *plugins], load_entry_points
         )
@@ -203,7 +206,7 @@ class Delayed:
         if overrides:
             merged = {key: config[key] for key in config.explicit}
             merged.update(overrides)
-            config = load_config(merged)
+            config = load_config(merged, settings=config.settings)
         return config.for_queue(queue) if queue else config
 
     def close(self) -> None:

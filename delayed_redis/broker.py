@@ -31,7 +31,7 @@ from .direct import DirectCaller
 from .keys import QueueKeys
 from .liveness import RedisLiveness
 from .producer import RedisProducer
-from .replicas import ReplicaWait
+from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .several_queues import SeveralQueues
 from .sweeper import RedisSweeper
 
@@ -65,7 +65,7 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         broker = cls(name, client)
         config = shared.get("config")
         if config is not None:
-            broker.replica_wait = ReplicaWait(config["wait_replicas"], config["replica_wait_timeout"])
+            broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
         return broker
 
     def close(self) -> None:
