@@ -45,9 +45,9 @@ class Queue:
         self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None,
         block: float | None = None,
     ) -> None:
-        """Add many tasks in one round trip, atomically: the Redis broker writes the whole batch in one
-        MULTI/EXEC, so either every task is enqueued or none is. On a bounded queue the whole batch must
-        fit (else QueueFull, and none is enqueued); ``block`` waits up to that many seconds for room."""
+        """Add many tasks in one round trip, atomically: the default plugin (Redis) writes the whole batch
+        in one MULTI/EXEC, so either every task is enqueued or none is. On a bounded queue the whole batch
+        must fit (else QueueFull, and none is enqueued); ``block`` waits up to that many seconds for room."""
         tasks = with_plugin_meta(self._notifier, self.name, tasks)
         if not tasks:
             return

@@ -39,7 +39,7 @@ def test_full_queue_raises_and_adds_nothing(app: Delayed) -> None:
         q.enqueue(task(9))
     assert len(q) == 3
     info = app.broker("emails").info()
-    assert (info.length, info.notifications, info.max_length) == (3, 3, 3)
+    assert (info.length, info.extra["notifications"], info.max_length) == (3, 3, 3)
 
 
 def test_enqueue_many_is_all_or_nothing(app: Delayed) -> None:

@@ -1,18 +1,30 @@
-"""The four component interfaces plugins implement: Broker, Serializer, Executor, Sweeper; and the
-optional broker role FlowControl (bounded queues, rate limits)."""
+"""The component interfaces plugins implement: Broker (with its roles), Serializer, Executor.
 
-from .broker import AsyncBroker, Broker, QueueInfo, ScheduleWatcher, SweepReport
+A broker is composed of five roles: Producer, Consumer, Liveness, Sweeper (its maintenance) and Admin.
+FlowControl is an optional sixth (bounded queues, rate limits).
+"""
+
+from .admin import Admin, QueueInfo
+from .broker import Broker
+from .consumer import Consumer
 from .executor import Executor, ExecutorContext
 from .flow import FlowControl
+from .liveness import Liveness
+from .producer import AsyncBroker, Producer
 from .serializer import Serializer
-from .sweeper import Sweeper
+from .sweeper import Poisoned, ScheduleWatcher, Sweeper, SweepReport
 
 __all__ = [
+    "Admin",
     "AsyncBroker",
     "Broker",
+    "Consumer",
     "Executor",
     "ExecutorContext",
     "FlowControl",
+    "Liveness",
+    "Poisoned",
+    "Producer",
     "QueueInfo",
     "ScheduleWatcher",
     "Serializer",
