@@ -3,6 +3,7 @@ lua/throttle.lua). Mixed into :class:`~delayed_redis.broker.RedisBroker`."""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,7 +40,7 @@ class RedisFlowControl(FlowControl):
 
     def throttle(self, worker_id: str, task: bytes, limit_key: str, interval: float) -> float:
         """The throttle script, whether the task starts now or is put aside for its reserved start."""
-        args = (worker_id, task, f"{interval * 1000:.3f}", secrets.token_hex(8))
+        args = (worker_id, task, f"{interval * 1000:.3f}", secrets.token_hex(8), hashlib.sha1(task).hexdigest())
         keys = (limit_key, f"{limit_key}:reserved", self.keys.processing, self.keys.scheduled)
         try:
             wait_ms = scripts.THROTTLE(self._call, keys, args)

@@ -9,12 +9,13 @@
 -- KEYS[3]  N_processing  hash worker_id -> task bytes (HDEL when the task is put aside)
 -- KEYS[4]  N_scheduled   sorted set, score = due time in ms, member = 16 hex chars + task bytes (ZADD)
 -- ARGV[1]  the worker id of the slot; ARGV[2] the task bytes; ARGV[3] the interval in ms (may be
---          fractional); ARGV[4] 16 unique hex chars
+--          fractional); ARGV[4] 16 unique hex chars; ARGV[5] the sha1 of the task bytes (computed by
+--          the caller: not every Lua host has redis.sha1hex)
 -- Channel  N_scheduled: PUBLISH the due time, as the requeue script does
 -- Returns  0 when the task may start now, else the ms until its reserved start
 local now = server_ms()
 local interval = tonumber(ARGV[3])
-local digest = redis.sha1hex(ARGV[2])
+local digest = ARGV[5]
 local reserved = tonumber(redis.call('hget', KEYS[2], digest) or '0')
 if reserved > 0 then
     redis.call('hincrby', KEYS[2], digest, -1)
