@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .functions import FunctionRegistry, TaskOptions
 from .interfaces import Broker, Serializer
 from .notify import Notifier
+from .periodic import make_spec
 from .plugins import make_plugin_manager
 from .queue import Queue
 from .rate_limit import parse_rate_limit
@@ -195,6 +196,36 @@ class Delayed:
             return TaskFunction(self, function, path, queue or self.config["queue"], retry)
 
         return decorate(func) if func is not None else decorate
+
+    def periodic(
+        self, *, cron: str | None = None, every: float | None = None, tz: str | None = None,
+        args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None, missed: str | None = None,
+        catch_up: bool = False, queue: str | None = None, name: str | None = None,
+        timeout: float | None = None,
+    ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]:
+        """Decorator making a task function run on a schedule, enqueued by the workers and sweepers that
+        know it (no scheduler process, no leader; each tick enqueued exactly once). See docs/periodic.md.
+
+        :param cron: a cron expression (``"*/5 * * * *"``; six fields put seconds first), or
+        :param every: seconds between runs (ticks at the multiples of it since the epoch).
+        :param tz: the time zone of ``cron`` (IANA name, default UTC).
+        :param args: positional arguments of every run; ``kwargs`` its keyword arguments.
+        :param missed: ticks missed while every process was down: ``"latest"`` (default) runs the
+            latest once, ``"all"`` runs each, ``"skip"`` runs none; ``catch_up=True`` means ``"all"``.
+        :param queue: the queue its runs go to (default: the ``queue`` setting).
+
+        Bad expressions, unknown zones and ``every <= 0`` raise ConfigError here, at decoration.
+        """
+        target = queue or self.config["queue"]
+        spec = make_spec(cron=cron, every=every, tz=tz, queue=target, missed=missed, catch_up=catch_up,
+                         args=args, kwargs=kwargs)
+        options = TaskOptions(timeout=timeout, periodic=spec)
+
+        def decorate(function: Callable[P, R]) -> TaskFunction[P, R]:
+            path = self.functions.register(function, name, options)
+            return TaskFunction(self, function, path, target, 0)
+
+        return decorate
 
     # -- processes -------------------------------------------------------------------------------
     def worker(self, queue: str | Sequence[str] | None = None, **overrides: Any) -> Any:

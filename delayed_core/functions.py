@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any
 
 from .errors import ConfigError, TaskNotAllowed
+from .periodic import PeriodicSpec
 from .rate_limit import RateLimit
 from .task import PATH_SEPARATOR, function_path
 
@@ -33,10 +34,12 @@ class TaskOptions:
 
     :param timeout: seconds the function may run (None: the worker's default).
     :param rate_limit: starts allowed per period, shared by every worker (None: no limit).
+    :param periodic: the schedule of a function registered with ``@app.periodic``.
     """
 
     timeout: float | None = None
     rate_limit: RateLimit | None = None
+    periodic: PeriodicSpec | None = None
 
 
 NO_OPTIONS = TaskOptions()
@@ -103,6 +106,12 @@ class FunctionRegistry:
             if (isinstance(value, TaskFunction) and value.app.functions is not self
                     and getattr(value.func, "__module__", None) == module.__name__):
                 self.register(value.func, value.path, value.app.functions.options(value.path))
+
+    def periodic(self) -> dict[str, PeriodicSpec]:
+        """Path -> schedule of every function registered with ``@app.periodic`` (or adopted from an
+        imported module), sorted by path."""
+        return {path: options.periodic for path, options in sorted(self._options.items())
+                if options.periodic is not None}
 
     def options(self, path: str) -> TaskOptions:
         """Options registered for ``path`` (defaults when none were given)."""

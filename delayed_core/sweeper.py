@@ -26,6 +26,7 @@ from .config import Config
 from .deadletter import poison_letter
 from .interfaces import Sweeper, SweepReport
 from .maintenance import one_line
+from .periodic_loop import PeriodicLoop
 
 if TYPE_CHECKING:
     from .app import Delayed
@@ -110,6 +111,8 @@ class SweepLoop:
             previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         backoffs = {queue: Backoff() for queue in self.sweepers}
         due = dict.fromkeys(self.sweepers, 0.0)
+        # A sweeper whose app knows periodic functions takes part in scheduling them, like workers do.
+        periodic = PeriodicLoop(self.app).start()
         try:
             while True:
                 for queue in self.sweepers:
@@ -128,6 +131,7 @@ class SweepLoop:
                 if self.stopping.wait(max(0.0, min(due.values()) - time.monotonic())):
                     return
         finally:
+            periodic.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

@@ -20,6 +20,7 @@ from delayed_core.interfaces import Broker, Poisoned, QueueInfo, SweepReport
 from delayed_core.registry import ComponentRegistry
 
 from .memory_flow import MemoryFlowControl
+from .memory_periodic import MemoryPeriodicStore
 
 
 @dataclass
@@ -45,6 +46,7 @@ class _Store:
         self.order = itertools.count()
         self.rate_free: dict[str, float] = {}  # rate limit -> next free start time (see memory_flow.py)
         self.rate_reserved: dict[tuple[str, bytes], int] = {}  # (limit, sha1 of task) -> reserved starts
+        self.periodic: dict[str, dict[str, str]] = {}  # periodic schedule -> its record
 
     def queue(self, name: str) -> _QueueState:
         return self.queues.setdefault(name, _QueueState())
@@ -53,7 +55,7 @@ class _Store:
         return self.alive_until.get(worker_id, 0.0) > time.monotonic()
 
 
-class MemoryBroker(MemoryFlowControl, Broker):
+class MemoryBroker(MemoryFlowControl, MemoryPeriodicStore, Broker):
     """One queue in process memory."""
 
     process_local = True

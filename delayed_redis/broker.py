@@ -2,7 +2,8 @@
 
 The class is composed of one mixin per role of the Broker interface: ``producer.py``, ``consumer.py``
 with ``several_queues.py``, ``liveness.py``, ``sweeper.py`` and ``admin.py``. Key names come from
-``keys.py`` alone. ``flow.py`` adds the optional FlowControl role (bounded queues, rate limits).
+``keys.py`` alone. ``flow.py`` and ``periodic.py`` add the optional roles FlowControl (bounded queues,
+rate limits) and PeriodicStore (periodic tasks).
 
 Round trips per operation (the hot paths):
 
@@ -31,6 +32,7 @@ from .direct import DirectCaller
 from .flow import RedisFlowControl
 from .keys import QueueKeys
 from .liveness import RedisLiveness
+from .periodic import RedisPeriodicStore
 from .producer import RedisProducer
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .several_queues import SeveralQueues
@@ -38,7 +40,7 @@ from .sweeper import RedisSweeper
 
 
 class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, RedisAdmin, RedisFlowControl,
-                  Broker):
+                  RedisPeriodicStore, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker

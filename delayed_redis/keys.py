@@ -17,9 +17,13 @@ pydelayed adds keys beside them (go-delayed processes never read them):
   (empty but for a moment, or after a sweeper was killed at that moment: the next sweep finishes it);
 - ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``).
 
-and one key shared by every queue:
+and keys shared by every queue:
 
-- ``delayed:bounds``: hash queue name -> the ``max_length`` its producers last enqueued with.
+- ``delayed:bounds``: hash queue name -> the ``max_length`` its producers last enqueued with;
+- ``delayed:periodic``: set of periodic schedule names; ``delayed:periodic:<name>``: hash, the record
+  of one schedule (last claimed tick, facts for ``delayed periodic list``);
+- ``delayed:rate:<function>``: the next free start time of a rate-limited function, and
+  ``delayed:rate:<function>:reserved``: hash of the starts reserved for tasks put aside.
 
 A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is
 the notification list of ``jobs``), and tasks would vanish silently: such names are refused.
@@ -33,6 +37,14 @@ from delayed_core.errors import ConfigError
 
 #: hash queue name -> bound of a bounded queue (written by bounded enqueues, read by ``delayed info``)
 BOUNDS = "delayed:bounds"
+#: set of periodic schedule names
+PERIODIC = "delayed:periodic"
+
+
+def periodic_key(name: str) -> str:
+    """The hash holding the record of periodic schedule ``name``."""
+    return f"{PERIODIC}:{name}"
+
 #: Suffixes of the keys beside a queue's list; a queue name may not end in one.
 RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers", "_poison")
 

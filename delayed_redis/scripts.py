@@ -62,6 +62,7 @@ def load_script(name: str) -> Script:
 ENQUEUE = load_script("enqueue")
 ENQUEUE_BOUNDED = load_script("enqueue_bounded")
 THROTTLE = load_script("throttle")
+PERIODIC_CLAIM = load_script("periodic_claim")
 DEQUEUE = load_script("dequeue")
 RELEASE_TAKE = load_script("release_take")
 DEQUEUE_FIRST = load_script("dequeue_first")

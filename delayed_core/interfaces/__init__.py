@@ -1,7 +1,7 @@
 """The component interfaces plugins implement: Broker (with its roles), Serializer, Executor.
 
 A broker is composed of five roles: Producer, Consumer, Liveness, Sweeper (its maintenance) and Admin.
-FlowControl is an optional sixth (bounded queues, rate limits).
+FlowControl (bounded queues, rate limits) and PeriodicStore (periodic tasks) are optional roles.
 """
 
 from .admin import Admin, QueueInfo
@@ -10,6 +10,7 @@ from .consumer import Consumer
 from .executor import Executor, ExecutorContext
 from .flow import FlowControl
 from .liveness import Liveness
+from .periodic import PeriodicStore
 from .producer import AsyncBroker, Producer
 from .serializer import Serializer
 from .sweeper import Poisoned, ScheduleWatcher, Sweeper, SweepReport
@@ -23,6 +24,7 @@ __all__ = [
     "ExecutorContext",
     "FlowControl",
     "Liveness",
+    "PeriodicStore",
     "Poisoned",
     "Producer",
     "QueueInfo",
