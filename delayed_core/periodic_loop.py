@@ -103,7 +103,10 @@ class PeriodicLoop:
     def _step(self, entry: _Entry, now: float) -> None:
         spec, store = entry.spec, self._store(entry)
         if entry.cursor is None:
-            entry.cursor = store.periodic_start(entry.name, tick_text(now))
+            # next_run as seen from now; a claim of missed ticks right after this rewrites it
+            facts = {"schedule": spec.schedule.describe(), "queue": spec.queue, "missed": spec.missed,
+                     "next_run": tick_text(spec.schedule.next_after(now))}
+            entry.cursor = store.periodic_start(entry.name, tick_text(now), facts)
         cursor = float(entry.cursor)
         due, run = self._due(spec, cursor, now)
         if not due:
@@ -117,8 +120,8 @@ class PeriodicLoop:
                  "next_run": tick_text(spec.schedule.next_after(last))}
         if run:
             facts.update(last_enqueued_tick=tick_text(run[-1]), last_enqueued_at=tick_text(now))
-        stored = store.periodic_claim(entry.name, entry.cursor, tick_text(last), tasks, facts)
-        if stored == tick_text(last):
+        claimed, stored = store.periodic_claim(entry.name, entry.cursor, tick_text(last), tasks, facts)
+        if claimed:
             skipped = len(due) - len(run)
             logger.info("periodic %s: enqueued %d run(s) for tick %s%s", entry.name, len(run), tick_text(last),
                         f" ({skipped} missed tick(s) not run, missed={spec.missed!r})" if skipped else "")

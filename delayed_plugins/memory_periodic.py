@@ -16,22 +16,24 @@ class MemoryPeriodicStore(PeriodicStore):
     _state: Any
     _push: Any
 
-    def periodic_start(self, name: str, now: str) -> str:
+    def periodic_start(self, name: str, now: str, facts: Mapping[str, str]) -> str:
         with self.store.cond:
-            return self.store.periodic.setdefault(name, {"last_tick": now})["last_tick"]
+            record = self.store.periodic.setdefault(name, {"last_tick": now})
+            record.update(facts)
+            return record["last_tick"]
 
     def periodic_claim(self, name: str, expected: str, last: str, tasks: Sequence[bytes],
-                       facts: Mapping[str, str]) -> str:
+                       facts: Mapping[str, str]) -> tuple[bool, str]:
         with self.store.cond:
             record = self.store.periodic.get(name)
             if record is None or record["last_tick"] != expected:
-                return "" if record is None else record["last_tick"]
+                return False, "" if record is None else record["last_tick"]
             if tasks:
                 self._push(self._state, tasks)
                 record["enqueued"] = str(int(record.get("enqueued", "0")) + len(tasks))
             record.update(facts)
             record["last_tick"] = last
-            return last
+            return True, last
 
     def periodic_note(self, name: str, facts: Mapping[str, str]) -> None:
         with self.store.cond:

@@ -30,22 +30,23 @@ class RedisPeriodicStore(PeriodicStore):
     keys: QueueKeys
     client: redis.Redis
 
-    def periodic_start(self, name: str, now: str) -> str:
-        """HSETNX the last tick, SADD the name, HGET the last tick: one MULTI/EXEC."""
+    def periodic_start(self, name: str, now: str, facts: Mapping[str, str]) -> str:
+        """HSETNX the last tick, HSET the facts, SADD the name, HGET the last tick: one MULTI/EXEC."""
         key = periodic_key(name)
         with unavailable_as_broker_error(), self.client.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "last_tick", now).sadd(PERIODIC, name).hget(key, "last_tick")
-            return _text(pipe.execute()[2])
+            pipe.hsetnx(key, "last_tick", now).hset(key, mapping=dict(facts)).sadd(PERIODIC, name)
+            pipe.hget(key, "last_tick")
+            return _text(pipe.execute()[3])
 
     def periodic_claim(self, name: str, expected: str, last: str, tasks: Sequence[bytes],
-                       facts: Mapping[str, str]) -> str:
+                       facts: Mapping[str, str]) -> tuple[bool, str]:
         """The periodic_claim script: 1 round trip."""
         pairs = [item for field, value in facts.items() for item in (field, value)]
         keys = (periodic_key(name), PERIODIC, self.keys.queue, self.keys.notifications)
         with unavailable_as_broker_error():
-            reply = scripts.PERIODIC_CLAIM(self.client.execute_command, keys,
-                                           (name, expected, last, len(facts), *pairs, *tasks))
-        return _text(reply)
+            claimed, stored = scripts.PERIODIC_CLAIM(self.client.execute_command, keys,
+                                                     (name, expected, last, len(facts), *pairs, *tasks))
+        return bool(claimed), _text(stored)
 
     def periodic_note(self, name: str, facts: Mapping[str, str]) -> None:
         """HSET the facts if the record exists (a script-free check-and-set is not needed: the record is

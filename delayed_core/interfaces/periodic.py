@@ -17,17 +17,18 @@ class PeriodicStore(abc.ABC):
     """Records of periodic schedules, shared by every process (the keys are global, not per queue)."""
 
     @abc.abstractmethod
-    def periodic_start(self, name: str, now: str) -> str:
-        """Create the record of schedule ``name`` with ``now`` as its last tick if it has none; return
-        the last tick it holds (``now`` for a new schedule: ticks before its first start never ran)."""
+    def periodic_start(self, name: str, now: str, facts: Mapping[str, str]) -> str:
+        """Create the record of schedule ``name`` with ``now`` as its last tick if it has none, store
+        ``facts`` (what the schedule is, its next run), and return the last tick the record holds (``now``
+        for a new schedule: ticks before its first start never ran)."""
 
     @abc.abstractmethod
     def periodic_claim(self, name: str, expected: str, last: str, tasks: Sequence[bytes],
-                       facts: Mapping[str, str]) -> str:
+                       facts: Mapping[str, str]) -> tuple[bool, str]:
         """If the record's last tick is still ``expected``: set it to ``last``, store ``facts``, and
-        append ``tasks`` to this broker's queue, all atomically. Return the last tick the record holds
-        afterwards (``last`` when this call claimed, another value when a process was faster, ``""``
-        when the record is gone)."""
+        append ``tasks`` to this broker's queue, all atomically. Return whether this call claimed, and
+        the last tick the record holds afterwards (``""`` when the record is gone). A process that lost
+        the race to an equal claim sees ``(False, last)``."""
 
     @abc.abstractmethod
     def periodic_note(self, name: str, facts: Mapping[str, str]) -> None:

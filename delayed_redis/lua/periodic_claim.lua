@@ -8,10 +8,10 @@
 -- KEYS[4]  N_noti   list of notifications (RPUSH)
 -- ARGV[1]  the schedule name; ARGV[2] the last tick the caller saw; ARGV[3] the new last tick
 -- ARGV[4]  number of fact pairs F; ARGV[5 .. 4+2F] field, value; then the task bytes
--- Returns  the last tick the record holds afterwards (ARGV[3] when this call claimed), "" if none
+-- Returns  {1, ARGV[3]} when this call claimed; else {0, the last tick the record holds or ""}
 local stored = redis.call('hget', KEYS[1], 'last_tick')
 if stored ~= ARGV[2] then
-    return stored or ''
+    return {0, stored or ''}
 end
 local bad = wrong_type(KEYS[3], 'list', KEYS[4], 'list')
 if bad then
@@ -31,4 +31,4 @@ for i = 5, first_task - 1, 2 do
 end
 redis.call('hset', KEYS[1], 'last_tick', ARGV[3])
 redis.call('sadd', KEYS[2], ARGV[1])
-return ARGV[3]
+return {1, ARGV[3]}
