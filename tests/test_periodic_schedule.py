@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import time
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -137,3 +139,22 @@ def test_adopted_from_an_imported_module() -> None:
     registry.allow_module("tests.periodic_tasks")
     spec = registry.periodic()["tests.periodic_tasks:every_second"]
     assert spec.schedule.describe() == "every 1s" and spec.queue == "periodicq"
+
+
+def test_a_sweeper_takes_part_in_scheduling() -> None:
+    """A sweeper whose app knows a periodic function claims its ticks too (no worker running)."""
+    import threading
+
+    app = periodic_app("sweeper", every=0.2)
+    sweeper = app.sweeper()
+    thread = threading.Thread(target=sweeper.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(app.broker("default")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sweeper.stop()
+        thread.join(10)
+    ticks = enqueued_ticks(app)
+    assert len(ticks) >= 3 and all(round(b - a, 3) == 0.2 for a, b in itertools.pairwise(ticks))
