@@ -26,6 +26,7 @@ from .async_broker import AsyncRedisBroker
 from .connection import UNAVAILABLE, client_from_url, describe, unavailable_as_broker_error
 from .direct import DirectCaller
 from .keys import QueueKeys
+from .monitoring import RedisMonitoring
 from .schedule_watcher import RedisScheduleWatcher
 
 #: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
@@ -40,7 +41,7 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-class RedisBroker(Broker):
+class RedisBroker(RedisMonitoring, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker

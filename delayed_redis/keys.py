@@ -13,7 +13,11 @@ pydelayed adds keys beside them (go-delayed processes never read them):
   on which their due times are announced to workers;
 - ``N_dead``: list of JSON dead-letter entries, newest first;
 - ``N_recoveries``: hash sha1(task) -> how often a sweeper recovered it (poison-task cap);
-- ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``).
+- ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``);
+- ``N_worker_info``: hash worker id -> JSON details (host, pid, start time, queues), written once when a
+  worker starts, for the dashboard;
+- ``N_stats``: hash ``d:<minute>`` / ``f:<minute>`` -> tasks done / dead-lettered in that unix minute,
+  counted by the release and dead-letter scripts, for the dashboard's chart.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ class QueueKeys:
     dead: str
     recoveries: str
     workers: str
+    worker_info: str
+    stats: str
 
     @classmethod
     def for_queue(cls, name: str) -> QueueKeys:
@@ -44,9 +50,11 @@ class QueueKeys:
             dead=f"{name}_dead",
             recoveries=f"{name}_recoveries",
             workers=f"{name}_workers",
+            worker_info=f"{name}_worker_info",
+            stats=f"{name}_stats",
         )
 
     def all(self) -> tuple[str, ...]:
         """Every key, for ``clear``."""
         return (self.queue, self.notifications, self.processing, self.scheduled, self.dead,
-                self.recoveries, self.workers)
+                self.recoveries, self.workers, self.worker_info, self.stats)

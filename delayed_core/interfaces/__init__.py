@@ -2,6 +2,7 @@
 
 from .broker import AsyncBroker, Broker, QueueInfo, ScheduleWatcher, SweepReport
 from .executor import Executor, ExecutorContext
+from .monitoring import Monitoring, Throughput
 from .serializer import Serializer
 from .sweeper import Sweeper
 
@@ -10,9 +11,11 @@ __all__ = [
     "Broker",
     "Executor",
     "ExecutorContext",
+    "Monitoring",
     "QueueInfo",
     "ScheduleWatcher",
     "Serializer",
     "SweepReport",
     "Sweeper",
+    "Throughput",
 ]
