@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlsplit
 
 import pluggy
@@ -21,14 +21,18 @@ from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .plugins import make_plugin_manager
 from .queue import Queue
+from .redact import redact_url
 from .registry import ComponentRegistry
 from .task_function import TaskFunction
 
 logger = logging.getLogger("delayed")
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 #: URL scheme -> broker name, when the ``broker`` setting is empty
 SCHEME_BROKERS = {"redis": "redis", "rediss": "redis", "unix": "redis", "memory": "memory"}
+#: brokers whose queues live in process memory: another process can never see them
+PROCESS_LOCAL_BROKERS = frozenset({"memory"})
 
 
 class Delayed:
@@ -75,12 +79,27 @@ class Delayed:
         """The broker component in use: the ``broker`` setting, else chosen by URL scheme."""
         if self.config["broker"]:
             return self.config["broker"]
-        scheme = urlsplit(self.config.broker_url).scheme
+        url = self.config.broker_url
+        scheme = urlsplit(url).scheme if "://" in url else ""
         try:
             return SCHEME_BROKERS[scheme]
         except KeyError:
             schemes = ", ".join(f"{s}://" for s in SCHEME_BROKERS)
-            raise ConfigError(f"unsupported broker URL scheme {scheme!r}; use one of {schemes}") from None
+            # "localhost:6379" parses as scheme "localhost": the likeliest mistake is a missing redis://.
+            hint = f"; did you mean {redact_url('redis://' + url)}?" if ":/" not in url else ""
+            raise ConfigError(
+                f"unsupported broker URL {redact_url(url)!r}: use one of {schemes}{hint}"
+            ) from None
+
+    def require_shared_broker(self) -> None:
+        """Refuse a broker whose data lives in this process (``memory://``): a command that runs in its
+        own process (``delayed worker``, ``info`` ...) would only ever see an empty queue."""
+        if self.broker_name in PROCESS_LOCAL_BROKERS:
+            raise ConfigError(
+                f"the {self.broker_name} broker ({redact_url(self.config.broker_url)}) lives inside one "
+                "Python process, so this command cannot share it; use a redis:// URL "
+                "(memory:// is for tests and 'delayed demo')"
+            )
 
     def check_components(self, queue: str | None = None) -> None:
         """Fail now, with the valid names, if a configured component name is unknown."""
@@ -127,24 +146,28 @@ class Delayed:
         return AsyncQueue(name, async_broker, self.serializer, self.notifier)
 
     @overload
-    def task(self, func: F) -> TaskFunction[..., Any]: ...
+    def task(self, func: Callable[P, R]) -> TaskFunction[P, R]: ...
 
     @overload
     def task(
         self, *, queue: str | None = None, retry: int = 0, timeout: float | None = None,
         name: str | None = None,
-    ) -> Callable[[F], TaskFunction[..., Any]]: ...
+    ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
     def task(
         self,
-        func: Callable[..., Any] | None = None,
+        func: Callable[P, R] | None = None,
         *,
         queue: str | None = None,
         retry: int = 0,
         timeout: float | None = None,
         name: str | None = None,
-    ) -> Any:
+    ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
         """Decorator registering a task function: ``f(...)`` calls it, ``f.delay(...)`` enqueues it.
+
+        Both forms keep the function's signature for type checkers: ``@app.task`` and
+        ``@app.task(retry=3)``. A function defined in a script run as ``python tasks.py`` is registered
+        under its importable name (``tasks:f``), so a worker started with ``--import tasks`` runs it.
 
         :param queue: queue used by ``delay`` (default: the ``queue`` setting).
         :param retry: retries after a failure; negative retries forever.
@@ -152,7 +175,7 @@ class Delayed:
         :param name: the path workers know it by (default ``"module:qualname"``).
         """
 
-        def decorate(function: Callable[..., Any]) -> TaskFunction[..., Any]:
+        def decorate(function: Callable[P, R]) -> TaskFunction[P, R]:
             path = self.functions.register(function, name, TaskOptions(timeout=timeout))
             return TaskFunction(self, function, path, queue or self.config["queue"], retry)
 
@@ -188,4 +211,4 @@ class Delayed:
             self._brokers.clear()
 
     def __repr__(self) -> str:
-        return f"<Delayed broker={self.config.broker_url!r}>"
+        return f"<Delayed broker={self.config.redacted_broker_url!r}>"

@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
+from .redact import redact_url
 from .registry import did_you_mean
 
 if sys.version_info >= (3, 11):
@@ -45,6 +45,8 @@ class Setting:
     help: str
     check: Callable[[Any], str | None] | None = None
     per_queue: bool = False
+    #: what the setting needs to take effect: ``"executor:NAME"`` or ``"plugin:MODULE"``; empty: always
+    needs: str = ""
 
 
 def _positive(value: Any) -> str | None:
@@ -82,15 +84,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("dead_letter_max", int, 10000, "newest dead letters kept per queue", _positive, per_queue=True),
     Setting("dead_letter_failed", bool, True, "keep failed tasks as dead letters", per_queue=True),
     Setting("max_tasks_per_child", int, 0, "subprocess executor: restart a child after N tasks; 0 = never",
-            _not_negative, per_queue=True),
+            _not_negative, per_queue=True, needs="executor:subprocess"),
     Setting("max_memory_per_child", int, 0, "subprocess executor: restart a child above N MiB; 0 = never",
-            _not_negative, per_queue=True),
+            _not_negative, per_queue=True, needs="executor:subprocess"),
     Setting("retry_backoff", float, 1.0, "retry plugin: first retry delay in seconds", _not_negative,
             per_queue=True),
     Setting("retry_backoff_max", float, 300.0, "retry plugin: longest retry delay in seconds", _not_negative,
             per_queue=True),
     Setting("retry_jitter", bool, True, "retry plugin: randomise delays to spread retries", per_queue=True),
-    Setting("metrics_port", int, 0, "metrics plugin: port of the Prometheus endpoint; 0 = off", _not_negative),
+    Setting("metrics_port", int, 0, "metrics plugin: port of the Prometheus endpoint; 0 = off", _not_negative,
+            needs="plugin:delayed_plugins.metrics"),
     Setting("plugins", list, [], "extra plugin modules to load"),
     Setting("log_level", str, "INFO", "logging level", _log_level),
 )
@@ -251,11 +254,9 @@ class Config:
 
     @property
     def redacted_broker_url(self) -> str:
-        """The broker URL with its password replaced by ``***``, for logs and command output."""
-        parts = urlsplit(self.broker_url)
-        if parts.password is None:
-            return self.broker_url
-        return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+        """The broker URL with its password (``user:pass@`` or ``?password=``) replaced by ``***``, for
+        logs and command output."""
+        return redact_url(self.broker_url)
 
     def for_queue(self, queue: str) -> Config:
         """This config with ``[queues.<queue>]`` applied (explicit values still win)."""

@@ -140,7 +140,10 @@ def delayed_task_released(queue: str, task: Task, worker_id: str) -> None:
 
 @hookspec
 def delayed_task_requeued(queue: str, task: Task, worker_id: str, delay: float) -> None:
-    """A task was put back: a retry (``task`` is the new attempt) or a hand-back at shutdown.
+    """A failed task was put back for a retry (``task`` is the new attempt).
+
+    It does not fire when a worker stopping hands an unfinished task back to the queue: that is logged
+    (a WARNING line), not a retry, and the task's attempt count does not change.
 
     Runs in: the worker process, in the slot's thread.
 

@@ -1,8 +1,9 @@
 """Firing lifecycle notifications cheaply and safely.
 
 A hook with no implementation costs one set lookup, not a pluggy call: the worker's hot path fires
-seven notifications per task. A notification that raises is logged and swallowed *with a log line*, so
-a broken metrics plugin can never stop a worker.
+several notifications per task (dequeued, started, then succeeded or failed, released ...). A
+notification that raises is logged and swallowed *with a log line*, so a broken metrics plugin can never
+stop a worker.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ class Queue:
     def enqueue_many(
         self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None
     ) -> None:
-        """Add many tasks in one round trip (atomically per chunk of a few thousand)."""
+        """Add many tasks in one round trip, atomically: the Redis broker writes the whole batch in one
+        MULTI/EXEC, so either every task is enqueued or none is."""
         tasks = list(tasks)
         if not tasks:
             return

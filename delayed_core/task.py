@@ -26,13 +26,11 @@ def function_path(func: Callable[..., Any]) -> str:
     if "<locals>" in name or "<lambda>" in name:
         raise ValueError(f"{module}.{name} is not a module-level function; a worker could not import it")
     if module == "__main__":
-        # A worker in another process cannot import the producer's __main__; when the script runs as
-        # `python -m pkg.mod` its real name is still known.
-        import sys
+        # A worker in another process cannot import the producer's __main__: use the name it can import
+        # (`python -m pkg.mod` or `python tasks.py`); "__main__" stays only when there is none.
+        from .main_module import main_module_name
 
-        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-        if spec is not None and spec.name:
-            module = spec.name
+        module = main_module_name() or module
     return module + PATH_SEPARATOR + name
 
 

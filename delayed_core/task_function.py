@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
 
-from .task import PyTask
+from .errors import DelayedError
+from .task import PATH_SEPARATOR, PyTask
 
 if TYPE_CHECKING:
     from .app import Delayed
@@ -15,9 +16,15 @@ if TYPE_CHECKING:
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: the module part of a path no worker can import (a function defined in an interactive session)
+UNIMPORTABLE_MODULE = "__main__"
+
 
 class TaskFunction(Generic[P, R]):
     """A registered task function. ``f(1, 2)`` calls it now; ``f.delay(1, 2)`` enqueues it.
+
+    It keeps the function's parameters for type checkers: ``f.delay("x")`` is an error for
+    ``def f(n: int)``, as ``f("x")`` is.
 
     :param app: the app whose queues it enqueues on.
     :param func: the wrapped function.
@@ -37,19 +44,32 @@ class TaskFunction(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
 
-    def task(self, *args: Any, **kwargs: Any) -> PyTask:
-        """Build the task for this call without enqueueing it (for ``queue.enqueue_many``)."""
+    def task(self, *args: P.args, **kwargs: P.kwargs) -> PyTask:
+        """Build the task for this call without enqueueing it (for ``queue.enqueue_many``).
+
+        Raises DelayedError when no worker could import the function (see :meth:`check_importable`).
+        """
+        self.check_importable()
         return PyTask(self.path, args, kwargs, self.retry)
+
+    def check_importable(self) -> None:
+        """Refuse a function that no worker can import, rather than enqueue a task that can never run."""
+        if self.path.partition(PATH_SEPARATOR)[0] == UNIMPORTABLE_MODULE:
+            raise DelayedError(
+                f"cannot enqueue {self.func.__qualname__}: it is defined in __main__ of an interactive session "
+                "or 'python -c', which no worker can import; define it in a module (e.g. tasks.py), import "
+                "it from there and start the worker with --import <module>"
+            )
 
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> None:
         """Enqueue a call of this function."""
         self.app.queue(self.queue).enqueue(self.task(*args, **kwargs))
 
-    def delay_in(self, seconds: float, *args: Any, **kwargs: Any) -> None:
+    def delay_in(self, seconds: float, *args: P.args, **kwargs: P.kwargs) -> None:
         """Enqueue a call that becomes due after ``seconds``."""
         self.app.queue(self.queue).enqueue(self.task(*args, **kwargs), delay=seconds)
 
-    def delay_at(self, eta: dt.datetime, *args: Any, **kwargs: Any) -> None:
+    def delay_at(self, eta: dt.datetime, *args: P.args, **kwargs: P.kwargs) -> None:
         """Enqueue a call that becomes due at ``eta``."""
         self.app.queue(self.queue).enqueue(self.task(*args, **kwargs), eta=eta)
 

@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+#: Signals that stop a worker gracefully. Read by name: Windows has no SIGHUP, and producers there must
+#: still be able to import the package.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 MAINTENANCE_TICK = 0.5  # longest single wait of the keep-alive thread, so that it notices a stop
 
 

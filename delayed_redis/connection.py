@@ -16,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from delayed_core.errors import BrokerUnavailable, ConfigError
+from delayed_core.redact import redact
 
 #: Socket read timeout. Longer than any BLPOP a worker sends, short enough to notice a dead server.
 SOCKET_TIMEOUT = 30.0
@@ -46,7 +47,7 @@ def client_from_url(url: str) -> redis.Redis:
     try:
         return redis.Redis.from_url(url, **_options())
     except ValueError as exc:
-        raise ConfigError(f"invalid broker URL {url!r}: {exc}") from None
+        raise ConfigError(redact(f"invalid broker URL {url!r}: {exc}")) from None
 
 
 def async_client_from_url(url: str) -> redis.asyncio.Redis:
@@ -54,13 +55,13 @@ def async_client_from_url(url: str) -> redis.asyncio.Redis:
     try:
         return redis.asyncio.Redis.from_url(url, **_options())
     except ValueError as exc:
-        raise ConfigError(f"invalid broker URL {url!r}: {exc}") from None
+        raise ConfigError(redact(f"invalid broker URL {url!r}: {exc}")) from None
 
 
 def describe(exc: BaseException) -> str:
     """One line for logs: redis-py's messages can span lines."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return text
+    return redact(text)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from ..app import Delayed
 from ..config import Config, load_config
+from ..redact import redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -43,14 +44,28 @@ def build_config(args: argparse.Namespace, names: tuple[str, ...]) -> Config:
 
 
 def build_app(config: Config) -> Delayed:
-    """The app for a command, with logging set up from the config."""
+    """The app for a command that talks to a shared broker, with logging set up from the config.
+
+    Every command that uses it runs in its own process, so a broker held in process memory is refused.
+    """
     setup_logging(config["log_level"])
-    return Delayed(config=config)
+    app = Delayed(config=config)
+    app.require_shared_broker()
+    return app
+
+
+class RedactingFormatter(logging.Formatter):
+    """The log format, with any password in a URL hidden, whoever wrote the line (redis-py included)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
 
 
 def setup_logging(level: str) -> None:
     """Log to stderr in one format for every command."""
-    logging.basicConfig(level=level.upper(), format=LOG_FORMAT, stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 def _number(kind: type, minimum: float, strict: bool) -> Callable[[str], Any]:

@@ -17,6 +17,7 @@ from ..app import Delayed
 from ..deadletter import DeadLetter
 from ..errors import DelayedError, TaskDecodeError
 from ..interfaces import Broker
+from ..redact import redact
 from .common import ArgumentParser, add_broker_flag, build_app, build_config, non_negative_int
 
 
@@ -68,10 +69,12 @@ def describe_task(app: Delayed, raw: bytes) -> str:
 
 def as_dict(app: Delayed, index: int, letter: DeadLetter) -> dict[str, Any]:
     """The JSON shape of one entry (the task both decoded and as hex bytes)."""
+    # Error, traceback and arguments are free text: a URL with a password in them is hidden.
     return {
-        "index": index, "reason": letter.reason, "func": letter.func, "error": letter.error,
+        "index": index, "reason": letter.reason, "func": letter.func, "error": redact(letter.error),
         "attempts": letter.attempts, "time": letter.time, "worker": letter.worker, "queue": letter.queue,
-        "task": describe_task(app, letter.task), "task_hex": letter.task.hex(), "traceback": letter.traceback,
+        "task": redact(describe_task(app, letter.task)), "task_hex": letter.task.hex(),
+        "traceback": redact(letter.traceback),
     }
 
 
@@ -104,7 +107,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     for i, letter in enumerate(letters):
         print(f"{i:>4}  {when(letter.time)}  {letter.reason:<14} {letter.func or '?'}  "
-              f"(attempts {letter.attempts}) {letter.error}")
+              f"(attempts {letter.attempts}) {redact(letter.error)}")
     return 0
 
 

@@ -19,7 +19,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                "live workers and dead letters.")
     add_broker_flag(parser)
     parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
-                        help="queue to show (repeatable; default: every queue found in the broker)")
+                        help="queue to show (repeatable; default: every queue found in the broker, else "
+                             "the 'queue' setting's)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(run=run)
 
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     queues = args.queues
     if not queues:
         discover = getattr(app.broker(config["queue"]), "discover_queues", None)
-        queues = discover() if discover else [config["queue"]]
+        # An empty queue leaves no keys to discover: show the configured one rather than nothing.
+        queues = (discover() if discover else []) or [config["queue"]]
     report = [as_dict(app, app.broker(name).info()) for name in sorted(queues)]
     if args.json:
         print(json.dumps({"broker": config.redacted_broker_url, "queues": report}, indent=2))

@@ -1,22 +1,36 @@
-"""``delayed``: entry point. Every error a user can cause ends as one line on stderr, never a traceback."""
+"""``delayed``: entry point. Every error a user can cause ends as one line on stderr, never a traceback,
+and never with a password in it (every message goes through :func:`delayed_core.redact.redact`).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 
 from ..errors import BrokerUnavailable, ConfigError, DelayedError
+from ..redact import redact
 from . import config_cmd, dead, demo, info, sweeper, worker
 from .common import ArgumentParser
 
 COMMANDS = (worker, sweeper, info, dead, demo, config_cmd)
 
 
+def version() -> str:
+    """The installed pydelayed version, from the package metadata."""
+    try:
+        return metadata.version("pydelayed")
+    except metadata.PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> ArgumentParser:
     """The top-level parser with one subparser per command module."""
     parser = ArgumentParser(prog="delayed", description="pydelayed: a robust Redis task queue, "
                                                         "wire-compatible with go-delayed and delayed 1.x.")
+    parser.add_argument("--version", action="version", version=f"delayed (pydelayed) {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     subparsers.required = True
     for command in COMMANDS:
@@ -24,19 +38,31 @@ def build_parser() -> ArgumentParser:
     return parser
 
 
+def put_cwd_on_path() -> None:
+    """Make modules in the working directory importable (``--import tasks``), as ``python -m`` does.
+
+    A console script's ``sys.path[0]`` is the directory of the script (``.venv/bin``), not the working
+    directory, so without this ``delayed worker --import tasks`` could not find ``./tasks.py``.
+    """
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit status."""
+    put_cwd_on_path()
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
     except ConfigError as exc:
-        print(f"delayed {args.command}: configuration error: {exc}", file=sys.stderr)
+        fail(args.command, f"configuration error: {exc}")
         return 2
     except BrokerUnavailable as exc:
-        print(f"delayed {args.command}: cannot reach the broker: {exc}", file=sys.stderr)
+        fail(args.command, f"cannot reach the broker: {exc}")
         return 1
     except DelayedError as exc:
-        print(f"delayed {args.command}: error: {exc}", file=sys.stderr)
+        fail(args.command, f"error: {exc}")
         return 1
     except KeyboardInterrupt:
         return 130
@@ -47,10 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         # Still one line for the user; the traceback is there for whoever asks for it.
         logging.getLogger("delayed").debug("unexpected error in delayed %s", args.command, exc_info=True)
-        message = " ".join(str(exc).split())
-        print(f"delayed {args.command}: unexpected error: {type(exc).__name__}: {message} "
-              "(--log-level DEBUG shows the traceback)", file=sys.stderr)
+        fail(args.command, f"unexpected error: {type(exc).__name__}: {exc} (--log-level DEBUG shows the "
+                           "traceback)")
         return 1
+
+
+def fail(command: str, message: str) -> None:
+    """Print ``message`` as one line on stderr, with any password in it hidden."""
+    print(redact(f"delayed {command}: {' '.join(message.split())}"), file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ from .broker import Broker, SweepReport
 class Sweeper(abc.ABC):
     """Recovers the lost work of dead workers and does other periodic upkeep for one queue.
 
-    The default implementation asks the broker to requeue lost tasks and promote due scheduled tasks;
-    a broker plugin may register a sweeper that does more (or does it differently).
+    There is no default implementation: each broker plugin registers its own under the broker's name
+    (``RedisSweeper`` in ``delayed_redis/sweeper.py``, ``MemorySweeper`` for ``memory://``), which the
+    sweep loop picks by the broker in use.
     """
 
     #: name used in configuration; by convention the broker's name
