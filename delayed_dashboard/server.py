@@ -12,6 +12,7 @@ import uvicorn
 
 from delayed_core.app import Delayed
 from delayed_core.errors import DelayedError
+from delayed_core.redact import redact_url
 
 from .reader import Reader
 from .security import Guard, SecurityHeaders
@@ -27,7 +28,7 @@ def create_app(app: Delayed, queues: Sequence[str] = (), token: str | None = Non
     :param token: the action token; required unless ``read_only``.
     :param broker_label: the broker as shown on every page (default: the URL, password hidden).
     """
-    label = broker_label if broker_label is not None else app.config.redacted_broker_url
+    label = broker_label if broker_label is not None else redact_url(app.config.broker_url)
     return Dashboard(app, Reader(app, queues), Guard(token, read_only), label, refresh).asgi()
 
 
@@ -69,7 +70,7 @@ def serve(app: Delayed, queues: Sequence[str] = (), host: str = "127.0.0.1", por
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     mode = "read-only" if read_only else "actions need the token"
-    print(f"delayed dashboard: serving {app.config.redacted_broker_url} at http://{shown}:{bound_port}/ ({mode})",
+    print(f"delayed dashboard: serving {redact_url(app.config.broker_url)} at http://{shown}:{bound_port}/ ({mode})",
           file=sys.stderr, flush=True)
     if not is_loopback(host):
         print(f"delayed dashboard: warning: listening on {host}, not only this machine: anyone who can reach it "

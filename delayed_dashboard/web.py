@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from delayed_core.app import Delayed
 from delayed_core.deadletter import Reason
 from delayed_core.errors import BrokerUnavailable
+from delayed_core.redact import redact
 
 from . import dead
 from .chart import chart
@@ -70,6 +72,7 @@ class Dashboard:
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """The page, or only its live block when the page's script asks for it."""
         session = self.guard.session(request)
+        context.setdefault("page", "")
         context.update(
             request=request, broker=self.broker_label, read_only=self.guard.read_only,
             signed_in=session is not None, csrf=self.guard.csrf(session), refresh_ms=int(self.refresh * 1000),
@@ -82,43 +85,44 @@ class Dashboard:
             html = template.render(context)
         return HTMLResponse(html, status_code=status)
 
-    def page(self, request: Request, name: str, read: Any, **context: Any) -> HTMLResponse:
-        """Render ``name`` with what ``read()`` returns as ``data``; a broker outage is a 503 page."""
+    def page(self, request: Request, name: str, read: Callable[[], dict[str, Any]]) -> HTMLResponse:
+        """Render ``name`` with the context ``read()`` returns; a broker outage is a 503 page."""
         try:
-            data = read()
+            context = read()
         except BrokerUnavailable as exc:
-            return self.render(request, "unavailable.html", status=503, error=str(exc), **context)
-        return self.render(request, name, data=data, **context)
+            return self.render(request, "unavailable.html", status=503, error=redact(str(exc)))
+        return self.render(request, name, **context)
 
     # -- pages -----------------------------------------------------------------------------------
     def overview(self, request: Request) -> Response:
         """Every queue's counts and chart."""
-        return self.page(request, "overview.html", self.reader.overview)
+        return self.page(request, "overview.html", lambda: {"data": self.reader.overview()})
 
     def workers(self, request: Request) -> Response:
         """Every worker id."""
-        return self.page(request, "workers.html", self.reader.workers)
+        return self.page(request, "workers.html", lambda: {"data": self.reader.workers()})
 
     def scheduled(self, request: Request) -> Response:
         """The next scheduled tasks of each queue."""
-        return self.page(request, "scheduled.html", self.reader.scheduled)
+        return self.page(request, "scheduled.html", lambda: {"data": self.reader.scheduled()})
 
     def dead_letters(self, request: Request) -> Response:
         """A page of dead letters, filtered by function and reason."""
         params = request.query_params
-        queues = self.reader.queue_names()
-        queue = params.get("queue") or (queues[0] if queues else "")
         func, reason = params.get("func", "").strip(), params.get("reason", "")
         offset = max(0, int(params["offset"])) if params.get("offset", "").isdigit() else 0
 
-        def read() -> dead.Search | None:
-            if not self.reader.has(queue):
-                return None
-            broker = self.reader.broker(queue)
-            return dead.search(broker, self.app.serializer, broker.info().dead, func, reason, offset)
+        def read() -> dict[str, Any]:
+            queues = self.reader.queue_names()
+            queue = params.get("queue") or (queues[0] if queues else "")
+            data = None
+            if queue in queues:
+                broker = self.reader.broker(queue)
+                data = dead.search(broker, self.app.serializer, broker.info().dead, func, reason, offset)
+            return {"data": data, "queues": queues, "queue": queue, "func": func, "reason": reason,
+                    "reasons": REASONS, "offset": offset, "page_size": dead.PAGE, "window": dead.SEARCH_WINDOW}
 
-        return self.page(request, "dead.html", read, queues=queues, queue=queue, func=func, reason=reason,
-                         reasons=REASONS, offset=offset, page_size=dead.PAGE, window=dead.SEARCH_WINDOW)
+        return self.page(request, "dead.html", read)
 
     def dead_letter(self, request: Request) -> Response:
         """One dead letter in full (traceback, whole task)."""
@@ -126,13 +130,12 @@ class Dashboard:
         queue, wanted = params.get("queue", ""), params.get("digest", "")
         index = int(params["index"]) if params.get("index", "").isdigit() else 0
 
-        def read() -> Any:
-            if not self.reader.has(queue):
-                return None
-            found = dead.find(self.reader.broker(queue), index, wanted)
-            return None if found is None else dead.parse(queue, found[0], found[1], self.app.serializer, full=True)
+        def read() -> dict[str, Any]:
+            found = dead.find(self.reader.broker(queue), index, wanted) if self.reader.has(queue) else None
+            data = None if found is None else dead.parse(queue, found[0], found[1], self.app.serializer, full=True)
+            return {"data": data, "queue": queue}
 
-        return self.page(request, "dead_show.html", read, queue=queue)
+        return self.page(request, "dead_show.html", read)
 
     # -- signing in ------------------------------------------------------------------------------
     def sign_in_page(self, request: Request) -> Response:
@@ -144,7 +147,9 @@ class Dashboard:
         form = await read_form(request)
         if form is None:
             return PlainTextResponse("form too large", status_code=413)
-        session = self.guard.sign_in(form.get("token", "")) if not self.guard.read_only else None
+        if self.guard.read_only:
+            return PlainTextResponse("forbidden: this dashboard is read-only", status_code=403)
+        session = self.guard.sign_in(form.get("token", ""))
         if session is None:
             return RedirectResponse("/login?done=bad-token", status_code=303)
         response = RedirectResponse("/?done=signed-in", status_code=303)
@@ -173,7 +178,7 @@ class Dashboard:
         try:
             outcome = await run_in_threadpool(self.apply, action, queue, form)
         except BrokerUnavailable as exc:
-            return PlainTextResponse(f"cannot reach the broker: {exc}", status_code=503)
+            return PlainTextResponse(f"cannot reach the broker: {redact(str(exc))}", status_code=503)
         if outcome is None:
             return PlainTextResponse("unknown action", status_code=404)
         query = urllib.parse.urlencode({"queue": queue, "done": outcome})
