@@ -66,7 +66,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
     Setting("serializer", str, "msgpack", "serializer component name"),
-    Setting("executor", str, "thread", "where tasks run: thread, fork or subprocess", per_queue=True),
+    Setting("executor", str, "thread", "where tasks run: thread, fork, subprocess or asyncio", per_queue=True),
     Setting("queue", str, "default", "queue a worker serves by default"),
     Setting("slots", int, 1, "tasks a worker process runs at once", _positive, per_queue=True),
     Setting("imports", list, [], "modules whose functions workers may run"),
@@ -78,7 +78,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("shutdown_timeout", float, 30.0, "seconds running tasks get to finish at stop", _not_negative),
     Setting("sweeper_interval", float, 60.0, "seconds between two sweeps", _positive),
     Setting(
-        "max_recoveries", int, 5, "dead-letter a task after it killed this many workers; 0 = never",
+        "max_recoveries", int, 5, "recover a task at most this many times from workers that stopped holding it, then "
+        "dead-letter it; 0 = no limit",
         _not_negative, per_queue=True,
     ),
     Setting("dead_letter_max", int, 10000, "newest dead letters kept per queue", _positive, per_queue=True),
@@ -100,7 +101,10 @@ SETTINGS: tuple[Setting, ...] = (
 
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 #: DELAYED_* variables that are not settings but switches read elsewhere
-ENV_SWITCHES = frozenset({"DELAYED_CONFIG", "DELAYED_DISABLE_PLUGINS", "DELAYED_TRACE_HOOKS"})
+ENV_SWITCHES = frozenset({"DELAYED_CONFIG", "DELAYED_DISABLE_PLUGINS", "DELAYED_TRACE_HOOKS",
+                          # the crash-point harness (delayed_core/testing/crashpoint_plugin.py)
+                          "DELAYED_CRASHPOINT", "DELAYED_CRASHPOINT_MODE", "DELAYED_CRASHPOINT_AFTER",
+                          "DELAYED_CRASHPOINT_PID"})
 DEFAULT = "default"
 
 

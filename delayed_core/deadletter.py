@@ -12,6 +12,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .errors import DelayedError
+
 
 class Reason:
     """The ``reason`` values a dead letter can carry (strings on the wire, so plugins may add more)."""
@@ -58,9 +60,37 @@ class DeadLetter:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> DeadLetter:
-        """Decode an entry; unknown fields (from newer versions) are ignored."""
-        data = json.loads(raw)
-        known = {name for name in cls.__dataclass_fields__}
-        values = {key: value for key, value in data.items() if key in known}
-        values["task"] = bytes.fromhex(values.get("task", ""))
+        """Decode an entry; unknown fields (from newer versions) are ignored.
+
+        :raises MalformedDeadLetter: not a JSON object with fields of the right types (written by hand,
+            by another program, or cut short), in one line.
+        """
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise MalformedDeadLetter(f"not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise MalformedDeadLetter(f"a JSON {type(data).__name__}, not an object")
+        values = {key: value for key, value in data.items() if key in _FIELD_TYPES}
+        for key, value in values.items():
+            if not isinstance(value, _FIELD_TYPES[key]) or isinstance(value, bool):
+                raise MalformedDeadLetter(f"field {key!r} is {value!r}, not {_FIELD_NAMES[key]}")
+        if "reason" not in values:
+            raise MalformedDeadLetter("no 'reason' field")
+        try:
+            values["task"] = bytes.fromhex(values.get("task", ""))
+        except ValueError:
+            raise MalformedDeadLetter("field 'task' is not hex") from None
         return cls(**values)
+
+
+class MalformedDeadLetter(DelayedError):
+    """A dead-letter entry that cannot be decoded; ``delayed dead`` shows it as such and goes on."""
+
+
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "task": str, "reason": str, "error": str, "traceback": str, "queue": str, "worker": str,
+    "attempts": int, "time": (int, float), "func": str,
+}
+_FIELD_NAMES = {key: "a number" if key == "time" else "an integer" if key == "attempts" else "a string"
+                for key in _FIELD_TYPES}

@@ -63,8 +63,47 @@ def clip_traceback(text: str, limit: int = TRACEBACK_LIMIT) -> str:
     return "...\n" + text[-(limit - 4) :]
 
 
+#: Longest exception message kept in outcomes (a task may raise with megabytes of text).
+ERROR_LIMIT = 2000
+
+#: C0 and C1 control characters other than whitespace, shown escaped so a message cannot drive a terminal.
+_CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)] if not chr(code).isspace()}
+
+
+def printable(text: str) -> str:
+    """``text`` as one clean line: whitespace runs collapsed, controls and lone surrogates escaped.
+
+    What comes out is always encodable as UTF-8, so msgpack (child processes), JSON and logs can carry it.
+    """
+    line = " ".join(text.split()).translate(_CONTROLS)
+    return line.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def describe_exception(exc: BaseException) -> tuple[str, str]:
+    """``(type name, message)`` of an exception, whatever its ``__str__`` does (raise, return a non-str,
+    return megabytes). Never raises: an unprintable exception is ``<unprintable T: str() raised E>``."""
+    name = printable(_type_name(exc))
+    try:
+        message = str(exc)
+        # A str subclass could override the methods used below; work on a plain copy.
+        message = str.__str__(message)
+    except BaseException as error:  # even KeyboardInterrupt: it comes from the task's object, not the user
+        return name, f"<unprintable {name}: str() raised {printable(_type_name(error))}>"
+    line = printable(message[:ERROR_LIMIT])
+    if len(message) > ERROR_LIMIT or len(line) > ERROR_LIMIT:  # escapes can lengthen it too
+        line = line[: ERROR_LIMIT - 3] + "..."
+    return name, line
+
+
+def _type_name(exc: BaseException) -> str:
+    try:
+        return str.__str__(type(exc).__qualname__)
+    except BaseException:  # a metaclass can make even this fail
+        return "<unnamed exception type>"
+
+
 def failure_outcome(exc: BaseException, duration: float, call_frame_only: bool) -> Outcome:
-    """The outcome of a task whose function raised ``exc``.
+    """The outcome of a task whose function raised ``exc``. Never raises, whatever ``exc`` is.
 
     :param call_frame_only: True when the traceback ends in the executor's own frame, i.e. the call
         itself failed before the function ran (wrong arguments). Such a ``TypeError`` is not retryable,
@@ -72,6 +111,14 @@ def failure_outcome(exc: BaseException, duration: float, call_frame_only: bool) 
     """
     import traceback
 
-    text = clip_traceback("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    retryable = not (call_frame_only and isinstance(exc, TypeError))
-    return Outcome(Status.FAILED, duration, type(exc).__qualname__, " ".join(str(exc).split()), text, retryable)
+    error_type, message = describe_exception(exc)
+    try:
+        # Each part bounded, so that a huge message cannot push the stack out of the clipped excerpt.
+        parts = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        text = "".join(part if len(part) <= ERROR_LIMIT else part[: ERROR_LIMIT - 4] + "...\n" for part in parts)
+    except BaseException as error:  # a hostile object along the chain (``__notes__``, a cause)
+        text = "".join(traceback.format_tb(exc.__traceback__)) + f"{error_type}: {message}\n" + \
+            f"(the full traceback could not be formatted: {describe_exception(error)[0]})\n"
+    text = clip_traceback(text).encode("utf-8", "backslashreplace").decode("utf-8")
+    retryable = not (call_frame_only and issubclass(type(exc), TypeError))
+    return Outcome(Status.FAILED, duration, error_type, message, text, retryable)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from .backoff import Backoff
 from .config import Config
-from .errors import BrokerUnavailable
 from .interfaces import Sweeper, SweepReport
+from .maintenance import one_line
 
 if TYPE_CHECKING:
     from .app import Delayed
@@ -43,38 +44,67 @@ class SweepLoop:
                 app.broker(queue), queue_config["max_recoveries"], queue_config["dead_letter_max"])
 
     def sweep_once(self) -> list[SweepReport]:
-        """Sweep every queue once; return the reports. Raises BrokerUnavailable."""
-        reports = []
-        for queue, sweeper in self.sweepers.items():
-            report = sweeper.sweep()
-            reports.append(report)
-            if report.requeued or report.poisoned or report.notifications:
-                logger.info(
-                    "queue %s: requeued %d lost task(s), dead-lettered %d poison task(s), "
-                    "notifications %+d, promoted %d", queue, report.requeued, report.poisoned,
-                    report.notifications, report.promoted,
-                )
-            self.app.notifier.emit("delayed_sweep_finished", queue=queue, report=report)
+        """Sweep every queue once; return the reports of the queues that succeeded.
+
+        A queue that fails (the broker unreachable, read-only, out of memory, a key of the wrong type...)
+        does not stop the others; then the first error is raised, and any later one is logged in one line
+        (so that a single failure is reported once).
+        """
+        reports: list[SweepReport] = []
+        first_error: Exception | None = None
+        for queue in self.sweepers:
+            try:
+                reports.append(self._sweep(queue))
+            except Exception as exc:
+                if first_error is not None:
+                    logger.error("queue %s: sweep failed (%s)", queue, one_line(exc))
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
         return reports
 
+    def _sweep(self, queue: str) -> SweepReport:
+        report = self.sweepers[queue].sweep()
+        if report.requeued or report.poisoned or report.notifications:
+            logger.info(
+                "queue %s: requeued %d lost task(s), dead-lettered %d poison task(s), "
+                "notifications %+d, promoted %d", queue, report.requeued, report.poisoned,
+                report.notifications, report.promoted,
+            )
+        self.app.notifier.emit("delayed_sweep_finished", queue=queue, report=report)
+        return report
+
     def run(self, once: bool = False, install_signals: bool = True) -> None:
-        """Sweep now, then every interval, until stopped. With ``once``, sweep once and return."""
+        """Sweep now, then every interval, until stopped. With ``once``, sweep once and return.
+
+        Each queue has its own schedule: a queue whose sweep fails, for whatever reason, is logged in one
+        line and retried with backoff, while the other queues keep their interval. Nothing but a stop
+        ends the loop.
+        """
+        if once:
+            self.sweep_once()
+            return
         previous = {}
         if install_signals and threading.current_thread() is threading.main_thread():
             previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        backoff = Backoff()
+        backoffs = {queue: Backoff() for queue in self.sweepers}
+        due = dict.fromkeys(self.sweepers, 0.0)
         try:
             while True:
-                try:
-                    self.sweep_once()
-                    backoff.reset()
-                    wait = self.config["sweeper_interval"]
-                except BrokerUnavailable as exc:
-                    if once:
-                        raise
-                    wait = backoff.next_delay()
-                    logger.error("broker unavailable (%s); sweeping again in %.1fs", exc, wait)
-                if once or self.stopping.wait(wait):
+                for queue in self.sweepers:
+                    if time.monotonic() < due[queue] or self.stopping.is_set():
+                        continue
+                    try:
+                        self._sweep(queue)
+                    except Exception as exc:
+                        wait = backoffs[queue].next_delay()
+                        logger.error("queue %s: sweep failed (%s); sweeping it again in %.1fs",
+                                     queue, one_line(exc), wait)
+                    else:
+                        backoffs[queue].reset()
+                        wait = self.config["sweeper_interval"]
+                    due[queue] = time.monotonic() + wait
+                if self.stopping.wait(max(0.0, min(due.values()) - time.monotonic())):
                     return
         finally:
             for sig, handler in previous.items():

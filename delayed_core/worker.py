@@ -26,6 +26,7 @@ from .backoff import Backoff
 from .config import Config
 from .errors import BrokerUnavailable, WorkerIdTaken
 from .interfaces import ExecutorContext
+from .maintenance import Maintenance
 from .slot import Slot
 
 if TYPE_CHECKING:
@@ -148,8 +149,11 @@ class Worker:
             try:
                 worker_id = self._claim_one(ttl)
             except BrokerUnavailable as exc:
+                # Unreachable, or reachable but refusing for now (read-only, busy, out of memory): wait,
+                # it may pass (at maxmemory, other workers draining the queue free memory).
                 delay = backoff.next_delay()
-                logger.error("cannot reach the broker at %s (%s); retrying in %.1fs",
+                what = "cannot reach" if type(exc) is BrokerUnavailable else "cannot go online on"
+                logger.error("%s the broker at %s (%s); retrying in %.1fs", what,
                              self.config.redacted_broker_url, exc, delay)
                 self.stopping.wait(delay)
                 continue
@@ -165,43 +169,10 @@ class Worker:
         raise WorkerIdTaken("could not claim a free worker id in 100 tries")
 
     def _maintain(self) -> None:
-        """Keep the ids alive and promote scheduled tasks when they fall due, until the worker stops.
-
-        Between keep-alives an idle worker sends nothing for scheduled tasks: it sleeps until the next
-        due time it knows of, and the broker's watcher wakes it when a producer schedules an earlier one.
-        Every keep-alive also polls, which catches announcements lost while disconnected.
-        """
-        interval, ttl = self.config["keep_alive_interval"], self.config["keep_alive_timeout"]
-        watcher = self.broker.watch_schedule()
-        next_keep_alive = time.monotonic() + interval
-        next_due: float | None = None
-        poll = True
-        try:
-            while not self.stopping.is_set():
-                try:
-                    if poll or (next_due is not None and time.time() >= next_due):
-                        _, next_due = self.broker.promote_and_peek()
-                        poll = False
-                    if time.monotonic() >= next_keep_alive:
-                        self.broker.keep_alive(self.worker_ids, ttl)
-                        next_keep_alive = time.monotonic() + interval
-                        poll = True
-                    wait = min(MAINTENANCE_TICK, max(0.0, next_keep_alive - time.monotonic()))
-                    if next_due is not None:
-                        wait = min(wait, max(0.0, next_due - time.time()))
-                    announced = watcher.wait(wait)
-                    if announced is not None:
-                        next_due = announced if next_due is None else min(next_due, announced)
-                except BrokerUnavailable as exc:
-                    logger.error("keep-alive failed, broker unavailable: %s", exc)
-                    poll = True
-                    self.stopping.wait(MAINTENANCE_TICK)
-                except Exception:
-                    logger.exception("keep-alive failed")
-                    poll = True
-                    self.stopping.wait(MAINTENANCE_TICK)
-        finally:
-            watcher.close()
+        """Keep the ids alive and promote scheduled tasks, each on its own schedule, until the worker
+        stops (see :mod:`delayed_core.maintenance`: a failing promotion never delays a keep-alive)."""
+        Maintenance(self.broker, lambda: self.worker_ids, self.config["keep_alive_interval"],
+                    self.config["keep_alive_timeout"], self.stopping).run()
 
     def _wait_for_slots(self) -> None:
         """Join the slots; after a stop request, give running tasks ``shutdown_timeout`` to finish."""

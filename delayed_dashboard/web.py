@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from delayed_core.app import Delayed
 from delayed_core.deadletter import Reason
-from delayed_core.errors import BrokerUnavailable
+from delayed_core.errors import DelayedError
 from delayed_core.redact import redact
 
 from . import dead
@@ -86,10 +86,10 @@ class Dashboard:
         return HTMLResponse(html, status_code=status)
 
     def page(self, request: Request, name: str, read: Callable[[], dict[str, Any]]) -> HTMLResponse:
-        """Render ``name`` with the context ``read()`` returns; a broker outage is a 503 page."""
+        """Render ``name`` with the context ``read()`` returns; a broker outage or error is a 503 page."""
         try:
             context = read()
-        except BrokerUnavailable as exc:
+        except DelayedError as exc:
             return self.render(request, "unavailable.html", status=503, error=redact(str(exc)))
         return self.render(request, name, **context)
 
@@ -177,7 +177,7 @@ class Dashboard:
             return PlainTextResponse("no such queue", status_code=404)
         try:
             outcome = await run_in_threadpool(self.apply, action, queue, form)
-        except BrokerUnavailable as exc:
+        except DelayedError as exc:
             return PlainTextResponse(f"cannot reach the broker: {redact(str(exc))}", status_code=503)
         if outcome is None:
             return PlainTextResponse("unknown action", status_code=404)

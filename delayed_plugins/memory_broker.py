@@ -170,7 +170,7 @@ class MemoryBroker(Broker):
                     del state.recoveries[task]
                     entry = {"task": task.hex(), "reason": "poison", "queue": self.name, "worker": worker_id,
                              "attempts": count, "time": time.time(),
-                             "error": f"its worker died while running it {count} times"}
+                             "error": f"recovered {count - 1} times from workers that stopped holding it"}
                     state.dead.appendleft(json.dumps(entry).encode())
                     poisoned += 1
                 else:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Sequence
 
-from delayed_core.errors import BrokerUnavailable
+import redis
+
 from delayed_core.interfaces import AsyncBroker
 
-from .connection import UNAVAILABLE, async_client_from_url, describe
+from . import scripts
+from .connection import async_client_from_url
+from .errors import translate
 from .keys import QueueKeys
 
 
@@ -32,29 +36,24 @@ class AsyncRedisBroker(AsyncBroker):
                 pipe.rpush(self.keys.queue, *tasks)
                 pipe.rpush(self.keys.notifications, *(b"1",) * len(tasks))
                 await pipe.execute()
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
 
     async def schedule(self, tasks: Sequence[bytes], due: float) -> None:
-        """ZADD into the scheduled set (same member format as RedisBroker.schedule)."""
-        score = max(1, int(due * 1000))
-        members = {secrets.token_hex(8).encode() + task: score for task in tasks}
+        """The schedule script, like RedisBroker.schedule: the delay counts from the server's clock."""
+        delay = max(1, int((due - time.time()) * 1000))
+        members = [secrets.token_hex(8).encode() + task for task in tasks]
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                pipe.zadd(self.keys.scheduled, members)
-                pipe.publish(self.keys.scheduled, score)
-                added, _announced = await pipe.execute(raise_on_error=False)
-            if isinstance(added, Exception):  # the announcement is only a hint; the ZADD is not
-                raise added
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+            await scripts.SCHEDULE.call_async(self.client, (self.keys.scheduled,), (delay, *members))
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
 
     async def length(self) -> int:
         """LLEN of the queue."""
         try:
             return int(await self.client.llen(self.keys.queue))
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
 
     async def close(self) -> None:
         """Close the client's connections."""

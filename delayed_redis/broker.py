@@ -7,10 +7,14 @@ Round trips per operation (the hot paths):
 - ``release(take_next=True)`` while busy: 1, and it returns the next task, so a busy slot spends one
   round trip per task;
 - ``keep_alive``: 1 for all the slots of a process.
+
+Every redis-py error leaves as a pydelayed error of one line (see ``errors.py``). Due times of scheduled
+tasks follow the Redis server's clock; workers read announced ones with the offset seen at promotion.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Iterable, Sequence
@@ -18,13 +22,13 @@ from collections.abc import Iterable, Sequence
 import redis
 
 from delayed_core import crashpoints
-from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces import Broker, QueueInfo, SweepReport
 
 from . import scripts
 from .async_broker import AsyncRedisBroker
-from .connection import UNAVAILABLE, client_from_url, describe, unavailable_as_broker_error
+from .connection import client_from_url, longest_block, unavailable_as_broker_error
 from .direct import DirectCaller
+from .errors import translate
 from .keys import QueueKeys
 from .monitoring import RedisMonitoring
 from .schedule_watcher import RedisScheduleWatcher
@@ -35,6 +39,8 @@ CHUNK = 5000
 PROMOTE_LIMIT = 1000
 #: forget worker registry entries silent for this long (seconds)
 WORKER_REGISTRY_TTL = 3600
+
+logger = logging.getLogger("delayed.sweeper")
 
 
 def _ms(seconds: float) -> int:
@@ -57,6 +63,8 @@ class RedisBroker(RedisMonitoring, Broker):
         k = self.keys
         self._take_keys = (k.queue, k.notifications, k.processing)
         self._requeue_keys = (k.queue, k.notifications, k.processing, k.scheduled)
+        # The server's clock minus ours, in seconds, as last seen by a promotion (see promote_and_peek).
+        self.clock_offset = 0.0
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
@@ -81,21 +89,16 @@ class RedisBroker(RedisMonitoring, Broker):
                     pipe.rpush(self.keys.queue, *chunk)
                     pipe.rpush(self.keys.notifications, *(b"1",) * len(chunk))
                 pipe.execute()
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
 
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
-        """ZADD (each member gets a unique prefix so that equal tasks stay separate) and PUBLISH the due
-        time to the workers, pipelined: one round trip."""
-        score = _ms(due)
-        members = {secrets.token_hex(8).encode() + task: score for task in tasks}
-        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
-            pipe.zadd(self.keys.scheduled, members)
-            pipe.publish(self.keys.scheduled, score)
-            added, _announced = pipe.execute(raise_on_error=False)
-        # The announcement is a hint (an ACL may forbid PUBLISH; workers then poll); the ZADD is not.
-        if isinstance(added, Exception):
-            raise added
+        """The schedule script (1 round trip): ZADD at the server's time plus the delay, PUBLISH the due
+        time. ``due`` becomes a delay by this process's clock, so clocks that disagree do not matter."""
+        delay = _ms(due - time.time())
+        members = [secrets.token_hex(8).encode() + task for task in tasks]
+        with unavailable_as_broker_error():
+            scripts.SCHEDULE(self.client.execute_command, (self.keys.scheduled,), (delay, *members))
 
     # -- workers ---------------------------------------------------------------------------------
     def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
@@ -106,12 +109,14 @@ class RedisBroker(RedisMonitoring, Broker):
                 client_id = self._call.client_id()
                 if client_id is not None:
                     self._blocking_clients[worker_id] = client_id
-            if self._call("BLPOP", self.keys.notifications, timeout) is None:
+            # Capped inside the socket timeout: a longer block would read as a dead server. The slot simply
+            # blocks again.
+            if self._call("BLPOP", self.keys.notifications, min(timeout, longest_block())) is None:
                 return None
             crashpoints.reached("after_blpop")
             return scripts.DEQUEUE(self._call, self._take_keys, (worker_id,))
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
 
     def wake(self, worker_ids: Iterable[str]) -> None:
         """``CLIENT UNBLOCK`` the connections the slots' BLPOPs wait on (a no-op for a slot not blocked)."""
@@ -131,8 +136,8 @@ class RedisBroker(RedisMonitoring, Broker):
                 return scripts.RELEASE_TAKE(self._call, self._take_keys, (worker_id,))
             self._call("HDEL", self.keys.processing, worker_id)
             return None
-        except UNAVAILABLE as exc:
-            raise BrokerUnavailable(describe(exc)) from exc
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
 
     def held(self, worker_id: str) -> bytes | None:
         """HGET the slot's entry in N_processing."""
@@ -140,9 +145,9 @@ class RedisBroker(RedisMonitoring, Broker):
             return self.client.hget(self.keys.processing, worker_id)
 
     def requeue(self, worker_id: str, task: bytes, delay: float = 0.0, front: bool = False) -> None:
-        """Release and put back in one script (delayed 1.2 did it in two calls and could lose the task)."""
-        due = _ms(time.time() + delay) if delay > 0 else 0
-        args = (worker_id, task, due, "1" if front else "0", secrets.token_hex(8))
+        """Release and put back in one script (delayed 1.2 did it in two calls and could lose the task).
+        A delay counts from the server's clock."""
+        args = (worker_id, task, _ms(delay) if delay > 0 else 0, "1" if front else "0", secrets.token_hex(8))
         with unavailable_as_broker_error():
             scripts.REQUEUE(self.client.execute_command, self._requeue_keys, args)
 
@@ -154,28 +159,25 @@ class RedisBroker(RedisMonitoring, Broker):
 
     # -- liveness --------------------------------------------------------------------------------
     def claim_worker_id(self, worker_id: str, ttl: float) -> bool:
-        """``SET id 1 NX PX ttl``: go-delayed's liveness key, claimed so that no two workers share it.
+        """The claim script: go-delayed's liveness key (``id`` = "1" with a TTL), set only if no one holds
+        it, plus the registry entry, in one round trip. It works at maxmemory too (see claim.lua).
 
         Milliseconds keep sub-second and fractional timeouts exact (go-delayed and delayed 1.2 sent
         "1.5" to SETEX, which Redis rejects).
         """
         with unavailable_as_broker_error():
-            if not self.client.set(worker_id, b"1", nx=True, px=_ms(ttl)):
-                return False
-            self.client.zadd(self.keys.workers, {worker_id: _ms(time.time())})
-            return True
+            return bool(scripts.CLAIM(self.client.execute_command, (worker_id, self.keys.workers),
+                                      (_ms(ttl), _ms(time.time()))))
 
     def keep_alive(self, worker_ids: Iterable[str], ttl: float) -> None:
-        """Refresh every id and the worker registry in one pipelined round trip."""
+        """The keep-alive script: PEXPIRE every id (allowed at maxmemory, unlike SET) and refresh the
+        registry, in one round trip."""
         ids = list(worker_ids)
         if not ids:
             return
-        now = _ms(time.time())
-        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
-            for worker_id in ids:
-                pipe.set(worker_id, b"1", px=_ms(ttl))
-            pipe.zadd(self.keys.workers, dict.fromkeys(ids, now))
-            pipe.execute()
+        with unavailable_as_broker_error():
+            scripts.KEEP_ALIVE(self.client.execute_command, (self.keys.workers, *ids),
+                               (_ms(ttl), _ms(time.time())))
 
     def go_offline(self, worker_ids: Iterable[str]) -> None:
         """Delete the liveness keys and registry entries (one round trip)."""
@@ -196,9 +198,14 @@ class RedisBroker(RedisMonitoring, Broker):
         now = time.time()
         args = (max_recoveries, f"{now:.3f}", dead_keep, self.name, _ms(now - WORKER_REGISTRY_TTL))
         with unavailable_as_broker_error():
-            requeued, poisoned, notifications = scripts.SWEEP(
+            requeued, poisoned, notifications, skipped = scripts.SWEEP(
                 self.client.execute_command,
                 (k.queue, k.notifications, k.processing, k.dead, k.recoveries, k.workers), args)
+        if skipped:  # once per sweep, one line; they stay held until someone removes the foreign keys
+            ids = ", ".join(worker_id.decode(errors="replace") for worker_id in skipped)
+            logger.warning("queue %s: skipped %d entr%s of %s whose worker id names a key that is not a string "
+                           "(another program's key?): %s", self.name, len(skipped),
+                           "y" if len(skipped) == 1 else "ies", k.processing, ids)
         return SweepReport(self.name, int(requeued), int(poisoned), int(notifications))
 
     def promote_due(self, now: float | None = None) -> int:
@@ -206,20 +213,26 @@ class RedisBroker(RedisMonitoring, Broker):
         return self.promote_and_peek(now)[0]
 
     def promote_and_peek(self, now: float | None = None) -> tuple[int, float | None]:
-        """Move due scheduled tasks (1000 per script call); also return when the next one falls due."""
-        now_ms = _ms(time.time() if now is None else now)
+        """Move due scheduled tasks (1000 per script call); also return when the next one falls due, in
+        this process's clock. Due times follow the server's clock unless ``now`` is given (tests)."""
         keys = (self.keys.queue, self.keys.notifications, self.keys.scheduled)
+        now_arg = "" if now is None else _ms(now)
         moved = 0
         with unavailable_as_broker_error():
             while True:
-                count, next_due = scripts.PROMOTE(self.client.execute_command, keys, (now_ms, PROMOTE_LIMIT))
+                count, wait_ms, server_ms = scripts.PROMOTE(self.client.execute_command, keys,
+                                                            (now_arg, PROMOTE_LIMIT))
+                local = time.time()
+                if now is None:
+                    self.clock_offset = int(server_ms) / 1000 - local
                 moved += int(count)
                 if int(count) < PROMOTE_LIMIT:
-                    return moved, (int(next_due) / 1000 if int(next_due) >= 0 else None)
+                    return moved, (local + int(wait_ms) / 1000 if int(wait_ms) >= 0 else None)
 
     def watch_schedule(self) -> RedisScheduleWatcher:
-        """A pub/sub watcher on this queue's announcements of scheduled tasks."""
-        return RedisScheduleWatcher(self.client, self.keys.scheduled)
+        """A pub/sub watcher on this queue's announcements of scheduled tasks (due times in the server's
+        clock, read in ours with the offset the last promotion saw)."""
+        return RedisScheduleWatcher(self.client, self.keys.scheduled, lambda: self.clock_offset)
 
     # -- inspection ------------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -1,4 +1,4 @@
-"""Making redis-py clients from broker URLs, and turning connection failures into BrokerUnavailable.
+"""Making redis-py clients from broker URLs, and turning redis-py errors into pydelayed errors.
 
 URLs: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS (options such as
 ``?ssl_cert_reqs=required&ssl_ca_certs=/path/ca.pem`` in the query string), and
@@ -15,18 +15,24 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from delayed_core.errors import BrokerUnavailable, ConfigError
+from delayed_core.errors import ConfigError
 from delayed_core.redact import redact
 
-#: Socket read timeout. Longer than any BLPOP a worker sends, short enough to notice a dead server.
-SOCKET_TIMEOUT = 30.0
+from .errors import UNAVAILABLE, describe, translate
 
-#: Errors that mean "Redis is not reachable right now", as opposed to a bug in a command.
-UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
-               redis.exceptions.BusyLoadingError,
-               # An ACL that forbids a command is an operator's fix away, like a wrong password: report
-               # it in one line and keep retrying rather than crash.
-               redis.exceptions.NoPermissionError)
+__all__ = [
+    "UNAVAILABLE",
+    "async_client_from_url",
+    "client_from_url",
+    "describe",
+    "longest_block",
+    "translate",
+    "unavailable_as_broker_error",
+]
+
+#: Socket read timeout: long enough for any BLPOP a worker sends (see :func:`longest_block`), short
+#: enough to notice a dead server.
+SOCKET_TIMEOUT = 30.0
 
 
 def _options() -> dict[str, object]:
@@ -58,16 +64,16 @@ def async_client_from_url(url: str) -> redis.asyncio.Redis:
         raise ConfigError(redact(f"invalid broker URL {url!r}: {exc}")) from None
 
 
-def describe(exc: BaseException) -> str:
-    """One line for logs: redis-py's messages can span lines."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return redact(text)
+def longest_block() -> float:
+    """The longest a blocking command may wait server-side: well inside the socket timeout, so that a
+    long ``dequeue_timeout`` never reads as a dead server. A slot blocking longer just blocks again."""
+    return SOCKET_TIMEOUT * 5 / 6
 
 
 @contextlib.contextmanager
 def unavailable_as_broker_error() -> Iterator[None]:
-    """Re-raise connection-level redis errors as BrokerUnavailable."""
+    """Re-raise redis-py errors as pydelayed errors (see :func:`delayed_redis.errors.translate`)."""
     try:
         yield
-    except UNAVAILABLE as exc:
-        raise BrokerUnavailable(describe(exc)) from exc
+    except redis.exceptions.RedisError as exc:
+        raise translate(exc) from exc

@@ -16,13 +16,33 @@ pydelayed adds keys beside them (go-delayed processes never read them):
 - ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``);
 - ``N_worker_info``: hash worker id -> JSON details (host, pid, start time, queues), written once when a
   worker starts, for the dashboard;
-- ``N_stats``: hash ``d:<minute>`` / ``f:<minute>`` -> tasks done / dead-lettered in that unix minute,
-  counted by the release and dead-letter scripts, for the dashboard's chart.
+- ``N_throughput``: hash ``d:<minute>`` / ``f:<minute>`` -> tasks done / dead-lettered in that unix
+  minute (server clock), counted by the release and dead-letter scripts, for the dashboard's chart.
+
+A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is
+the notification list of ``jobs``), and tasks would vanish silently: such names are refused.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from delayed_core.errors import ConfigError
+
+#: Suffixes of the keys beside a queue's list; a queue name may not end in one.
+RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers", "_worker_info",
+                     "_throughput")
+
+
+def check_queue_name(name: str) -> str:
+    """Return ``name``, or raise ConfigError when it would clash with another queue's keys."""
+    for suffix in RESERVED_SUFFIXES:
+        if name.endswith(suffix):
+            raise ConfigError(
+                f"queue name {name!r} ends in {suffix!r}, which names a key of queue "
+                f"{name[: -len(suffix)]!r}; pick a name that does not end in any of "
+                f"{', '.join(RESERVED_SUFFIXES)}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -37,11 +57,12 @@ class QueueKeys:
     recoveries: str
     workers: str
     worker_info: str
-    stats: str
+    throughput: str
 
     @classmethod
     def for_queue(cls, name: str) -> QueueKeys:
-        """The keys of queue ``name``."""
+        """The keys of queue ``name``; ConfigError when the name ends in a reserved suffix."""
+        check_queue_name(name)
         return cls(
             queue=name,
             notifications=f"{name}_noti",
@@ -51,10 +72,10 @@ class QueueKeys:
             recoveries=f"{name}_recoveries",
             workers=f"{name}_workers",
             worker_info=f"{name}_worker_info",
-            stats=f"{name}_stats",
+            throughput=f"{name}_throughput",
         )
 
     def all(self) -> tuple[str, ...]:
         """Every key, for ``clear``."""
         return (self.queue, self.notifications, self.processing, self.scheduled, self.dead,
-                self.recoveries, self.workers, self.worker_info, self.stats)
+                self.recoveries, self.workers, self.worker_info, self.throughput)

@@ -59,7 +59,7 @@ class RedisMonitoring(Monitoring):
         """TIME and HGETALL of the stats hash, pipelined: the minutes follow the server's clock, as the
         scripts that count do."""
         with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
-            pipe.time().hgetall(self.keys.stats)
+            pipe.time().hgetall(self.keys.throughput)
             (seconds, _micros), counters = pipe.execute()
         now = int(seconds) // 60
         window = list(range(now - minutes + 1, now + 1))

@@ -4,6 +4,9 @@ Producers (and retries) PUBLISH the due time, in unix ms, on the channel named l
 ``N_scheduled`` sorted set. A worker's keep-alive thread waits on the subscription: an idle worker then
 sends no command for scheduled tasks at all between keep-alives, and still promotes each one at its due
 time. Announcements missed while disconnected are caught by the poll every keep-alive interval.
+
+Announced due times are in the Redis server's clock; the watcher turns them into this process's clock
+with the offset its broker last measured, so a worker whose clock is off still wakes up on time.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 
 import redis
 
-from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces import ScheduleWatcher
 
-from .connection import UNAVAILABLE, describe
+from .errors import UNAVAILABLE, translate
 
 logger = logging.getLogger("delayed.worker")
 
@@ -25,10 +28,11 @@ logger = logging.getLogger("delayed.worker")
 class RedisScheduleWatcher(ScheduleWatcher):
     """Waits on the ``N_scheduled`` channel; the subscription is made lazily, on the first wait."""
 
-    def __init__(self, client: redis.Redis, channel: str) -> None:
+    def __init__(self, client: redis.Redis, channel: str, clock_offset: Callable[[], float] = lambda: 0.0) -> None:
         super().__init__()
         self._client = client
         self._channel = channel
+        self._clock_offset = clock_offset
         self._pubsub: redis.client.PubSub | None = None
         self._polling = False  # SUBSCRIBE refused (an ACL): fall back to the base class's polling
 
@@ -52,11 +56,11 @@ class RedisScheduleWatcher(ScheduleWatcher):
         except UNAVAILABLE as exc:
             # The subscription is gone with the connection: subscribe afresh on the next wait.
             self.close()
-            raise BrokerUnavailable(describe(exc)) from exc
+            raise translate(exc) from exc
         if message is None:
             return None
         try:
-            return int(message["data"]) / 1000
+            return int(message["data"]) / 1000 - self._clock_offset()
         except (TypeError, ValueError):
             return time.time()  # an announcement we cannot read: check at once
 

@@ -1,4 +1,8 @@
-"""Loading the Lua scripts in ``lua/`` and calling them by SHA, loading them again on NOSCRIPT."""
+"""Loading the Lua scripts in ``lua/`` and calling them by SHA, loading them again on NOSCRIPT.
+
+Every script is sent with ``lua/_prelude.lua`` in front of it: the key type checks and the server clock
+that several scripts share.
+"""
 
 from __future__ import annotations
 
@@ -31,10 +35,22 @@ class Script:
             call("SCRIPT", "LOAD", self.source)
             return call("EVALSHA", self.sha, len(keys), *keys, *args)
 
+    async def call_async(self, client: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
+        """The same with a redis.asyncio client."""
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+def _read(name: str) -> str:
+    return (resources.files("delayed_redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+
 
 def load_script(name: str) -> Script:
-    """Read ``lua/<name>.lua``."""
-    source = (resources.files("delayed_redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    """Read ``lua/<name>.lua``, with the prelude in front."""
+    source = _read("_prelude") + _read(name)
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
@@ -46,4 +62,7 @@ DEAD_LETTER = load_script("dead_letter")
 PROMOTE = load_script("promote")
 SWEEP = load_script("sweep")
 REVIVE = load_script("revive")
+SCHEDULE = load_script("schedule")
+CLAIM = load_script("claim")
+KEEP_ALIVE = load_script("keep_alive")
 ANNOUNCE = load_script("announce")

@@ -3,6 +3,11 @@
 Starts its own redis-server on a free port (never a shared one), runs the chaos harness of
 ``tests/chaos`` (workers SIGKILLed every 5-300 ms and restarted, a sweeper, a producer), then prints tasks,
 kills, duplicates and lost. Exits 1 if any task was lost.
+
+``--storm`` runs issue 10's storm instead (``tests/chaos/storm.py``): by default 5,000 tasks over 60 s,
+4 workers of mixed executors (thread, fork, subprocess) stopped by SIGKILL or SIGTERM, 2 sweepers killed
+now and then, a 15 s SIGSTOP of redis-server and a 10 s read-only spell. Any of those can be overridden,
+for example a smoke run: ``--storm --seconds 10 --tasks 500 --redis-stop 2 --read-only 2``.
 """
 
 from __future__ import annotations
@@ -16,20 +21,53 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.chaos.harness import ChaosRun, ChaosSettings
+from tests.chaos.storm import StormRun, StormSettings
 from tests.support.redis_server import RedisServer
+
+#: defaults of a plain chaos run, and of a storm (issue 10)
+DEFAULTS = {"tasks": 50000, "seconds": 300.0, "workers": 4}
+STORM_DEFAULTS = {"tasks": 5000, "seconds": 60.0, "workers": 4}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tasks", type=int, default=50000, help="tasks to enqueue (default 50000)")
-    parser.add_argument("--seconds", type=float, default=300, help="length of the kill window (default 300)")
-    parser.add_argument("--workers", type=int, default=4, help="worker processes (default 4)")
+    parser.add_argument("--tasks", type=int, help="tasks to enqueue (default 50000; storm 5000)")
+    parser.add_argument("--seconds", type=float, help="length of the kill window (default 300; storm 60)")
+    parser.add_argument("--workers", type=int, help="worker processes (default 4)")
     parser.add_argument("--slots", type=int, default=2, help="slots per worker (default 2)")
     parser.add_argument("--drain-timeout", type=float, default=300, help="seconds allowed to drain (default 300)")
     parser.add_argument("--appendonly", action="store_true", help="run redis-server with appendonly yes")
     parser.add_argument("--seed", type=int, default=None, help="random seed, to replay a run's kill pattern")
-    return parser.parse_args(argv)
+    storm = parser.add_argument_group("storm")
+    storm.add_argument("--storm", action="store_true", help="run the storm: mixed executors, SIGTERMs, "
+                       "several sweepers, a stopped and a read-only Redis")
+    storm.add_argument("--executors", default="thread,fork,subprocess",
+                       help="executors the workers use in turn (default thread,fork,subprocess)")
+    storm.add_argument("--sweepers", type=int, default=2, help="sweeper processes (default 2)")
+    storm.add_argument("--sigterm-share", type=float, default=0.3,
+                       help="share of worker stops that are SIGTERM instead of SIGKILL (default 0.3)")
+    storm.add_argument("--redis-stop", type=float, default=15.0, help="seconds redis-server stays SIGSTOPped "
+                       "(default 15)")
+    storm.add_argument("--read-only", type=float, default=10.0, help="seconds redis-server refuses writes "
+                       "(default 10)")
+    args = parser.parse_args(argv)
+    for name, value in (STORM_DEFAULTS if args.storm else DEFAULTS).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def build_run(args: argparse.Namespace, server: RedisServer) -> ChaosRun:
+    """A plain chaos run or a storm, from the command line."""
+    common = {"tasks": args.tasks, "workers": args.workers, "slots": args.slots, "seconds": args.seconds,
+              "drain_timeout": args.drain_timeout, "seed": args.seed}
+    if not args.storm:
+        return ChaosRun(server.url, ChaosSettings(**common))
+    settings = StormSettings(**common, executors=tuple(args.executors.split(",")), sweepers=args.sweepers,
+                             sigterm_share=args.sigterm_share, redis_stop=args.redis_stop,
+                             read_only=args.read_only)
+    return StormRun(server, settings)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,18 +78,24 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(130))
     server = RedisServer(appendonly=args.appendonly).start()
-    settings = ChaosSettings(tasks=args.tasks, workers=args.workers, slots=args.slots, seconds=args.seconds,
-                             drain_timeout=args.drain_timeout, seed=args.seed)
-    print(f"redis-server on port {server.port}; {args.workers} workers x {args.slots} slots, "
-          f"keep_alive_timeout {settings.keep_alive_timeout}s, interval {settings.keep_alive_interval}s, "
-          f"sweeper every {settings.sweeper_interval}s, kills every {settings.kill_gap_ms[0]:g}-"
-          f"{settings.kill_gap_ms[1]:g} ms", flush=True)
     started = time.monotonic()
     try:
-        run = ChaosRun(server.url, settings)
+        try:
+            run = build_run(args, server)
+        except ValueError as exc:
+            print(f"chaos.py: error: {exc}", file=sys.stderr)
+            return 2
+        s = run.settings
+        print(f"redis-server on port {server.port}; {s.workers} workers x {s.slots} slots, "
+              f"keep_alive_timeout {s.keep_alive_timeout}s, interval {s.keep_alive_interval}s, "
+              f"sweeper every {s.sweeper_interval}s, kills every {s.kill_gap_ms[0]:g}-"
+              f"{s.kill_gap_ms[1]:g} ms" + (f"; storm: {run.storm}" if isinstance(run, StormRun) else ""),
+              flush=True)
         report = run.run()
         print(report.summary())
         print(f"total          {time.monotonic() - started:.1f}s; logs in {run.log_dir}")
+        if run.enqueue_errors:
+            print(f"enqueue errors {sorted(run.enqueue_errors)}")
         if report.lost:
             print(f"LOST: {report.lost[:50]}\n{run.diagnose()}")
     finally:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
 from delayed_core import DeadLetter, PyTask, hookimpl
 from delayed_core.cli.main import main
+from tests.chaos.processes import CliProcess
 from tests.conftest import Backend
 
 MODULE = __name__
@@ -142,6 +145,45 @@ def test_show_an_undecodable_task(real_backend: Backend, capsys: pytest.CaptureF
     drain(real_backend)
     status, out, _ = cli(real_backend, capsys, "show", "0")
     assert status == 0 and "undecodable" in out and b"not msgpack at all".hex() in out
+
+
+#: entries a person or another program may leave in N_dead; each must show as undecodable, not stop a listing
+MALFORMED = [b"not json", b"[1, 2]", b'{"task": "zz", "reason": "failed"}', b'{"reason": "failed", "time": "soon"}',
+             b'{"task": "00"}', b"\xff\xfe"]
+
+
+def test_malformed_entries_are_shown_as_undecodable_and_skipped(
+        real_backend: Backend, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    real_backend.app().queue().enqueue_many([PyTask(f"{MODULE}:flaky", [i]) for i in range(2)])
+    drain(real_backend)
+    client = real_backend.client
+    client.lpush("default_dead", *reversed(MALFORMED))  # entry #i is MALFORMED[i]; then the 2 real ones
+    bad = len(MALFORMED)
+    # the CLI a user runs, in a subprocess
+    listing = subprocess.run([*CliProcess.command_prefix(), "dead", "list", "--broker", real_backend.url],
+                             capture_output=True, text=True, timeout=30, cwd=tmp_path,
+                             env=CliProcess.environment({}))
+    lines = listing.stdout.splitlines()
+    assert listing.returncode == 0 and listing.stderr == "" and len(lines) == bad + 2, listing
+    assert lines[0] == "   0  undecodable entry (not JSON (Expecting value: line 1 column 1 (char 0))): not json"
+    assert lines[bad - 1].startswith("   5  undecodable entry (not JSON (")
+    assert "failed" in lines[bad] and "flaky" in lines[bad]
+    status, out, _ = cli(real_backend, capsys, "list", "--json")
+    entries = json.loads(out)
+    assert status == 0 and [entry["reason"] for entry in entries] == ["malformed_entry"] * bad + ["failed"] * 2
+    assert entries[3]["error"] == "undecodable entry: field 'time' is 'soon', not a number"
+    assert entries[2]["error"] == "undecodable entry: field 'task' is not hex"
+    assert entries[1]["error"] == "undecodable entry: a JSON list, not an object"
+    status, out, _ = cli(real_backend, capsys, "show", "4")
+    assert status == 0 and "undecodable entry: no 'reason' field" in out and '{"task": "00"}' in out
+    status, _, err = cli(real_backend, capsys, "requeue", "4")
+    assert status == 1 and "is an undecodable entry" in err and len(err.splitlines()) == 1
+    status, out, _ = cli(real_backend, capsys, "requeue", "--all")
+    assert status == 1 and out.splitlines() == [
+        "requeued 2 dead letter(s) on queue 'default'",
+        f"skipped {bad} undecodable entries (#0, #1, #2, #3, #4, #5); see 'delayed dead show N'"]
+    assert client.lrange("default_dead", 0, -1) == MALFORMED  # left in place
+    assert client.llen("default") == 2
 
 
 class DeadLetterWatcher:

@@ -1,4 +1,4 @@
-"""One contract for every executor (thread, fork, subprocess), then what only isolated executors promise.
+"""One contract for every executor (thread, fork, subprocess, asyncio), then what only isolated executors promise.
 
 Unit tests drive an executor directly with a hand-built ExecutorContext; integration tests run a real
 Worker on the session's redis-server with ``executor=...``.
@@ -30,7 +30,7 @@ from tests import executor_tasks
 from tests.conftest import Backend, run_in_thread
 
 TASKS = "tests.executor_tasks"
-EXECUTORS = ["thread", "fork", "subprocess"]
+EXECUTORS = ["thread", "fork", "subprocess", "asyncio"]
 ISOLATED = ["fork", "subprocess"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,9 +149,10 @@ def test_arguments_round_trip(executor: Executor) -> None:
 
 
 def test_timeout_stops_the_task_and_the_slot_serves_on(executor: Executor, executor_name: str) -> None:
-    # The thread executor's limit is soft: it stops Python code (a busy loop) but not a blocking C call.
+    # The thread and asyncio executors limit a plain function softly: it stops Python code (a busy loop)
+    # but not a blocking C call.
     # Isolated executors kill the process, so even a task blocked in time.sleep stops.
-    task = "spin" if executor_name == "thread" else "sleep"
+    task = "sleep" if executor_name in ISOLATED else "spin"
     started = time.monotonic()
     outcome = run(executor, task, 30, timeout=1)
     elapsed = time.monotonic() - started
@@ -167,32 +168,37 @@ def test_child_started_hook_fires_in_the_child(executor: Executor, executor_name
         pid_file = tmp_path / f"pid-{slot}"
         assert run(executor, "write_pid", str(pid_file), slot=slot).ok
         task_pid = int(pid_file.read_text())
-        if executor_name == "thread":
+        if executor_name not in ISOLATED:
             assert task_pid == os.getpid()
         else:
             assert task_pid != os.getpid()
             # The hook ran in the very process that then ran the task, for that slot.
             assert (hook_dir / f"{executor_name}-{slot}-{task_pid}").exists(), sorted(os.listdir(hook_dir))
-    if executor_name == "thread":
+    if executor_name not in ISOLATED:
         assert os.listdir(hook_dir) == []  # no child, no hook
 
 
-def test_slots_run_concurrently(executor: Executor, executor_name: str, tmp_path: Path) -> None:
-    for slot in range(3):  # warm up: subprocess children start on their first task
+def run_in_every_slot(executor: Executor, name: str, seconds: float, tmp_path: Path, slots: int = 3) -> float:
+    """Run ``<name>(seconds, path)`` in every slot at once; assert each succeeded; return the wall time."""
+    for slot in range(slots):  # warm up: subprocess children start on their first task
         assert run(executor, "noop", slot=slot).ok
     outcomes: dict[int, Outcome] = {}
 
     def slot_thread(slot: int) -> None:
-        outcomes[slot] = run(executor, "sleep_then_touch", 1.0, str(tmp_path / f"slot-{slot}"), slot=slot)
+        outcomes[slot] = run(executor, name, seconds, str(tmp_path / f"slot-{slot}"), slot=slot)
 
     started = time.monotonic()
-    threads = [run_in_thread(lambda slot=slot: slot_thread(slot)) for slot in range(3)]
+    threads = [run_in_thread(lambda slot=slot: slot_thread(slot)) for slot in range(slots)]
     for thread in threads:
-        thread.join(10)
+        thread.join(10 + seconds)
     elapsed = time.monotonic() - started
-    assert [outcomes[slot].status for slot in range(3)] == [Status.SUCCEEDED] * 3
-    assert elapsed < 2.5  # one after another would take 3 s
-    assert all((tmp_path / f"slot-{slot}").read_text() == "started done" for slot in range(3))
+    assert [outcomes[slot].status for slot in range(slots)] == [Status.SUCCEEDED] * slots, outcomes
+    assert all((tmp_path / f"slot-{slot}").read_text() == "started done" for slot in range(slots))
+    return elapsed
+
+
+def test_slots_run_concurrently(executor: Executor, tmp_path: Path) -> None:
+    assert run_in_every_slot(executor, "sleep_then_touch", 1.0, tmp_path) < 2.5  # one after another: 3 s
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -358,13 +364,13 @@ def test_worker_hooks_run_in_the_worker_with_correct_counts(executor_name: str, 
     app = real_backend.app(executor=executor_name, imports=[TASKS], slots=2, plugins=[counter])
     queue = app.queue()
     tasks = [PyTask(f"{TASKS}:noop") for _ in range(3)] + [PyTask(f"{TASKS}:fail", ["no"]) for _ in range(2)]
-    if executor_name != "thread":
+    if executor_name in ISOLATED:
         tasks.append(PyTask(f"{TASKS}:exit_process", [5]))
     queue.enqueue_many(tasks)
     app.worker().run(burst=True, install_signals=False)
 
     expected = {"started": len(tasks), "succeeded": 3, "failed-failed": 2}
-    if executor_name != "thread":
+    if executor_name in ISOLATED:
         expected["failed-crashed"] = 1
     assert counter.counts == expected
     assert counter.pids == {os.getpid()}
@@ -372,7 +378,7 @@ def test_worker_hooks_run_in_the_worker_with_correct_counts(executor_name: str, 
     assert client.hlen("default_processing") == 0
     assert client.llen("default_dead") == len(tasks) - 3
     children = os.listdir(hook_dir)
-    if executor_name == "thread":
+    if executor_name not in ISOLATED:
         assert children == []
     else:
         # fork: one child per task; subprocess: one child per slot that ran something, plus the
@@ -459,7 +465,8 @@ def measure_overhead(name: str, count: int, rounds: int = 3) -> float:
 
 if __name__ == "__main__":
     base = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    for executor_name_, count_ in (("thread", base * 10), ("fork", max(base // 4, 100)), ("subprocess", base)):
+    for executor_name_, count_ in (("thread", base * 10), ("fork", max(base // 4, 100)), ("subprocess", base),
+                                   ("asyncio", base * 10)):
         rate = measure_overhead(executor_name_, count_)
         print(f"{executor_name_:10s} {rate:10.0f} tasks/s  {1e6 / rate:8.1f} us/task  ({count_} tasks x 3)")
 

@@ -24,7 +24,8 @@ ALLOWED = "tests.chaos.allowed_tasks"
 WORKER_ID_PATTERN = "[0-9a-f]" * 32
 #: the least-privilege ACL rule for a pydelayed user on queue "sec" (documented in docs/reliability.md)
 ACL_RULE = ["on", ">workerpass", "resetkeys", f"~{QUEUE}", f"~{QUEUE}_*", f"~{WORKER_ID_PATTERN}", "-@all",
-            "+@list", "+@hash", "+@sortedset", "+@string", "+del", "+exists", "+expire", "+evalsha",
+            "+@list", "+@hash", "+@sortedset", "+@string", "+del", "+exists", "+expire", "+pexpire", "+time",
+            "+evalsha",
             "+script|load"]
 
 

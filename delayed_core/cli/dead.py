@@ -4,6 +4,9 @@ Entries are numbered as ``list`` prints them: 0 is the newest. Requeueing remove
 enqueues its task in one atomic broker operation, so a task is never both dead and queued, and two
 people requeueing the same entry at once run it once. The task is put back exactly as it was
 dead-lettered (its ``retry`` count included), so it gets one more run.
+
+An entry that cannot be decoded (not written by pydelayed, or damaged) is shown as such, with its raw
+text, and skipped by ``requeue --all``; it never stops a listing or a requeue partway.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 from typing import Any
 
 from ..app import Delayed
-from ..deadletter import DeadLetter
+from ..deadletter import DeadLetter, MalformedDeadLetter
 from ..errors import DelayedError, TaskDecodeError
 from ..interfaces import Broker
 from ..redact import redact
@@ -78,9 +81,32 @@ def as_dict(app: Delayed, index: int, letter: DeadLetter) -> dict[str, Any]:
     }
 
 
+def malformed_dict(index: int, raw: bytes, exc: MalformedDeadLetter) -> dict[str, Any]:
+    """The JSON shape of an entry that cannot be decoded: why, and its raw text."""
+    return {"index": index, "reason": "malformed_entry", "error": f"undecodable entry: {exc}",
+            "raw": raw.decode(errors="replace")}
+
+
 def when(timestamp: float) -> str:
-    """A dead letter's time as local ISO 8601, to the second."""
-    return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds")
+    """A dead letter's time as local ISO 8601, to the second (as a plain number if out of range)."""
+    try:
+        return dt.datetime.fromtimestamp(timestamp).isoformat(sep=" ", timespec="seconds")
+    except (ValueError, OverflowError, OSError):
+        return str(timestamp)
+
+
+def parse(raw: bytes) -> DeadLetter | MalformedDeadLetter:
+    """The entry, or the error saying why it cannot be decoded."""
+    try:
+        return DeadLetter.from_json(raw)
+    except MalformedDeadLetter as exc:
+        return exc
+
+
+def shorten(raw: bytes, limit: int = 60) -> str:
+    """The start of an entry's raw text, on one line."""
+    text = " ".join(raw.decode(errors="replace").split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def entry_at(broker: Broker, queue: str, index: int) -> bytes:
@@ -98,14 +124,20 @@ def entry_at(broker: Broker, queue: str, index: int) -> bytes:
 def run_list(args: argparse.Namespace) -> int:
     """One line per entry, or a JSON array."""
     app, queue, broker = open_queue(args)
-    letters = [DeadLetter.from_json(raw) for raw in broker.dead_letters()]
+    entries = broker.dead_letters()
+    letters = [parse(raw) for raw in entries]
     if args.json:
-        print(json.dumps([as_dict(app, i, letter) for i, letter in enumerate(letters)], indent=2))
+        print(json.dumps([as_dict(app, i, letter) if isinstance(letter, DeadLetter)
+                          else malformed_dict(i, raw, letter)
+                          for i, (raw, letter) in enumerate(zip(entries, letters, strict=True))], indent=2))
         return 0
     if not letters:
         print(f"queue {queue!r} has no dead letters")
         return 0
-    for i, letter in enumerate(letters):
+    for i, (raw, letter) in enumerate(zip(entries, letters, strict=True)):
+        if isinstance(letter, MalformedDeadLetter):
+            print(f"{i:>4}  undecodable entry ({letter}): {shorten(raw)}")
+            continue
         print(f"{i:>4}  {when(letter.time)}  {letter.reason:<14} {letter.func or '?'}  "
               f"(attempts {letter.attempts}) {redact(letter.error)}")
     return 0
@@ -114,7 +146,12 @@ def run_list(args: argparse.Namespace) -> int:
 def run_show(args: argparse.Namespace) -> int:
     """Every field of one entry, its traceback and its decoded task."""
     app, queue, broker = open_queue(args)
-    letter = DeadLetter.from_json(entry_at(broker, queue, args.index))
+    raw = entry_at(broker, queue, args.index)
+    letter = parse(raw)
+    if isinstance(letter, MalformedDeadLetter):
+        for name, value in malformed_dict(args.index, raw, letter).items():
+            print(f"{name:<6}  {value}")
+        return 0
     fields = as_dict(app, args.index, letter)
     traceback = fields.pop("traceback")
     fields["time"] = when(letter.time)
@@ -132,7 +169,11 @@ def run_requeue(args: argparse.Namespace) -> int:
     _app, queue, broker = open_queue(args)
     if not args.all:
         raw = entry_at(broker, queue, args.index)
-        if not broker.remove_dead_letter(raw, requeue_task=DeadLetter.from_json(raw).task):
+        letter = parse(raw)
+        if isinstance(letter, MalformedDeadLetter):
+            raise DelayedError(f"dead letter #{args.index} of queue {queue!r} is an undecodable entry "
+                               f"({letter}): it has no task to requeue")
+        if not broker.remove_dead_letter(raw, requeue_task=letter.task):
             raise DelayedError(f"dead letter #{args.index} of queue {queue!r} changed meanwhile; "
                                "run 'delayed dead list' again")
         print(f"requeued dead letter #{args.index} on queue {queue!r}")
@@ -140,10 +181,21 @@ def run_requeue(args: argparse.Namespace) -> int:
     entries = broker.dead_letters()
     if not entries:
         raise DelayedError(f"queue {queue!r} has no dead letters")
-    # Oldest first, so the tasks go back in the order they died; an entry someone else took is skipped.
-    moved = sum(broker.remove_dead_letter(raw, requeue_task=DeadLetter.from_json(raw).task)
-                for raw in reversed(entries))
+    # Oldest first, so the tasks go back in the order they died; an entry someone else took is skipped,
+    # and so is an undecodable one (reported by its number, and left in place).
+    moved, undecodable = 0, []
+    for index in reversed(range(len(entries))):
+        letter = parse(entries[index])
+        if isinstance(letter, MalformedDeadLetter):
+            undecodable.append(index)
+            continue
+        moved += broker.remove_dead_letter(entries[index], requeue_task=letter.task)
     print(f"requeued {moved} dead letter(s) on queue {queue!r}")
+    if undecodable:
+        numbers = ", ".join(f"#{index}" for index in sorted(undecodable))
+        print(f"skipped {len(undecodable)} undecodable entr{'y' if len(undecodable) == 1 else 'ies'} "
+              f"({numbers}); see 'delayed dead show N'")
+        return 1
     return 0
 
 

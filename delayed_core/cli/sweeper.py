@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--interval", dest="sweeper_interval", type=positive_float, metavar="SECONDS",
                         help="seconds between sweeps (default 60)")
     parser.add_argument("--max-recoveries", type=non_negative_int, metavar="N",
-                        help="dead-letter a task after it killed N workers; 0 = never (default 5)")
+                        help="recover a task at most N times from workers that stopped holding it; "
+                             "at its next loss, dead-letter it as poison; 0 = no limit (default 5)")
     parser.add_argument("--once", action="store_true", help="sweep once and exit")
     parser.set_defaults(run=run)
 

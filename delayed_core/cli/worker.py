@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--slots", type=positive_int, metavar="N", help="tasks run at once (default 1)")
     parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                         help="allow the functions of this module (repeatable)")
-    parser.add_argument("--executor", metavar="NAME", help="thread (default), fork or subprocess")
+    parser.add_argument("--executor", metavar="NAME", help="thread (default), fork, subprocess or asyncio")
     parser.add_argument("--timeout", type=non_negative_float, metavar="SECONDS",
                         help="default time limit of a task; 0 = none")
     parser.add_argument("--keep-alive-timeout", type=positive_float, metavar="SECONDS",
@@ -38,7 +38,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--keep-alive-interval", type=positive_float, metavar="SECONDS",
                         help="seconds between keep-alive refreshes (default 15)")
     parser.add_argument("--dequeue-timeout", type=positive_float, metavar="SECONDS",
-                        help="seconds an idle slot blocks per call (default 5)")
+                        help="seconds an idle slot waits for a task per call (default 5; one Redis "
+                             "BLPOP blocks at most 25 s, then the slot blocks again)")
     parser.add_argument("--shutdown-timeout", type=non_negative_float, metavar="SECONDS",
                         help="seconds running tasks get to finish at stop (default 30)")
     parser.add_argument("--max-recoveries", type=non_negative_int, metavar="N", help=argparse.SUPPRESS)

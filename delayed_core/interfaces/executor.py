@@ -50,7 +50,8 @@ class Executor(abc.ABC):
 
     @abc.abstractmethod
     def execute(self, slot: int, task: PyTask, func: Callable[..., Any], timeout: float | None) -> Outcome:
-        """Run ``func(*task.args, **task.kwargs)`` and report how it went.
+        """Run ``func(*task.args, **task.kwargs)``, await its result when that is awaitable (an ``async def``
+        task), and report how it went. A coroutine left unawaited is never a success.
 
         :param func: the allowed callable, already resolved by the worker. Executors that run the task
             in another process resolve ``task.func_path`` again there.
@@ -58,7 +59,8 @@ class Executor(abc.ABC):
         """
 
     def interrupt(self, slot: int) -> None:  # noqa: B027 - optional
-        """Stop the task running in ``slot`` as soon as possible (shutdown past its timeout)."""
+        """Stop the task running in ``slot`` as soon as possible (shutdown past its timeout), from any thread,
+        without blocking. ``execute`` may then still return an outcome, which the worker ignores."""
 
     def stop(self) -> None:  # noqa: B027 - optional
         """Release child processes and threads. Called once when the worker stops."""

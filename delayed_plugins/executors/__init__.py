@@ -1,1 +1,1 @@
-"""Executors: where task functions run (thread, fork, subprocess)."""
+"""Executors: where task functions run (thread, fork, subprocess, asyncio)."""

@@ -1,36 +1,87 @@
-"""Running one task function inside a task process, and the outcomes a supervisor reports about it."""
+"""Calling a task function and the outcomes reported about it: the one routine every executor uses.
+
+:func:`call_task` runs in the slot thread (thread, asyncio) or in the task process (fork, subprocess).
+It calls the function, awaits what it returned when that is awaitable (an ``async def`` task, or a plain
+function that returned a coroutine or a future: a coroutine nobody awaits never counts as a success),
+and builds the outcome. The executor supplies how to await (:class:`Await`) and, for in-process
+executors, a soft limit for the synchronous part (:class:`Limit`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
+from delayed_core.errors import TaskTimeout
 from delayed_core.outcome import Outcome, Status, failure_outcome
 
+from .awaiting import CANCEL_GRACE, Interrupted
 
-def call_task(func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> Outcome:
-    """Call ``func(*args, **kwargs)`` and report how it went; never raises."""
+
+class Await(Protocol):
+    """Runs an awaitable to its end; raises TaskTimeout after ``timeout`` seconds (None: no limit)."""
+
+    def __call__(self, awaitable: Awaitable[Any], timeout: float | None) -> Any: ...
+
+
+class Limit(Protocol):
+    """A context manager factory that raises TaskTimeout in the block after ``seconds`` (the watchdog)."""
+
+    def __call__(self, seconds: float) -> AbstractContextManager[None]: ...
+
+
+def call_task(func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], *, run_awaitable: Await,
+              executor: str, timeout: float | None = None, limit: Limit | None = None) -> Outcome:
+    """Call ``func(*args, **kwargs)``, await its result if awaitable, and report how it went; never raises.
+
+    :param timeout: seconds for the whole run, or None. The synchronous part is bounded by ``limit``
+        (when given), the awaitable by cancellation at what remains of it (``run_awaitable``).
+    :param limit: a soft limit for the synchronous part; for the awaitable it is only a backstop,
+        :data:`~.awaiting.CANCEL_GRACE` seconds after the deadline, for a coroutine that blocks its loop.
+    """
     started = time.perf_counter()
+    result: Any = None
+    how = f"soft limit: {executor} executor"
     try:
-        func(*args, **kwargs)
+        with limit(timeout) if limit and timeout else contextlib.nullcontext():
+            result = func(*args, **kwargs)
+        if inspect.isawaitable(result):
+            how = f"cancelled by the {executor} executor"
+            remaining = None if not timeout else max(0.0, timeout - (time.perf_counter() - started))
+            backstop = None if remaining is None else remaining + 2 * CANCEL_GRACE
+            with limit(backstop) if limit and backstop else contextlib.nullcontext():
+                run_awaitable(result, remaining)
+    except TaskTimeout:
+        return Outcome(Status.TIMEOUT, time.perf_counter() - started, "Timeout",
+                       f"ran past its time limit of {timeout or 0:g}s ({how})")
+    except Interrupted:
+        return Outcome(Status.CRASHED, time.perf_counter() - started, "Crashed",
+                       f"the task was interrupted at shutdown ({executor} executor)")
     except BaseException as exc:  # a task's SystemExit or KeyboardInterrupt is its failure, not ours
         tb = exc.__traceback__
         return failure_outcome(exc, time.perf_counter() - started, tb is None or tb.tb_next is None)
+    finally:
+        if inspect.iscoroutine(result) and inspect.getcoroutinestate(result) == inspect.CORO_CREATED:
+            result.close()  # never started (a limit fired first): close it, without a "never awaited" warning
     return Outcome(Status.SUCCEEDED, time.perf_counter() - started)
 
 
-def run_requested(resolve: Callable[[str], Callable[..., Any]], request: Mapping[str, Any]) -> Outcome:
+def run_requested(resolve: Callable[[str], Callable[..., Any]], request: Mapping[str, Any], executor: str,
+                  run_awaitable: Await) -> Outcome:
     """In a task process: resolve the function a run request names, again on this side, and call it.
 
-    A function the child cannot resolve fails the task without retry: another attempt would meet the same
-    child setup.
+    The time limit is hard there (the supervisor kills the process), so none is passed on. A function the
+    child cannot resolve fails the task without retry: another attempt would meet the same child setup.
     """
     try:
         func = resolve(request["path"])
     except Exception as exc:
         return Outcome(Status.FAILED, 0.0, type(exc).__qualname__, str(exc), "", retryable=False)
-    return call_task(func, request["args"], request["kwargs"])
+    return call_task(func, request["args"], request["kwargs"], run_awaitable=run_awaitable, executor=executor)
 
 
 def crashed(how: str, duration: float, executor: str) -> Outcome:

@@ -8,7 +8,9 @@ another thread at fork time.
 One loop multiplexes everything with a selector: a request on a slot channel forks a child; the child's
 pidfd (Linux) becomes readable when it exits, and the server reaps it, reads the child's result from a
 pipe and answers on the slot channel. Time limits are enforced here: SIGTERM at the deadline, SIGKILL
-:data:`GRACE` seconds later.
+:data:`GRACE` seconds later, both to the child's process group (the task and what it started). When the
+worker goes (every channel closes, even when it was SIGKILLed) the server kills its children's groups and
+exits; a child whose server dies is killed by the kernel (see :mod:`.lifetime`).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import msgpack
 
 from delayed_core.interfaces import ExecutorContext
 
+from .awaiting import LoopRunner
 from .calling import crashed, run_requested, timed_out
+from .lifetime import die_with_parent, kill_group
 from .wire import Channel, ChannelClosed, describe_exit, outcome_to_wire
 
 logger = logging.getLogger("delayed.executor.fork")
@@ -74,7 +78,7 @@ class ForkServer:
                 if kind == "request":
                     self._on_requests(slot)
                 else:
-                    self._reap(slot, os.waitpid(self.children[slot].pid, 0)[1])
+                    self._on_exit(slot)
             if not _HAS_PIDFD:
                 self._poll_exits()
             self._enforce_limits()
@@ -90,6 +94,7 @@ class ForkServer:
             self.open_slots.discard(slot)
             child = self.children.get(slot)
             if child is not None:
+                child.interrupted = True
                 self._signal(child, signal.SIGKILL)
             return
         for message in messages:
@@ -102,9 +107,14 @@ class ForkServer:
 
     def _spawn(self, slot: int, request: dict[str, Any]) -> None:
         read_fd, write_fd = os.pipe()
+        server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:  # the task process
             try:
+                # A process group of its own: at the time limit the group is killed, with what the task
+                # started. Both sides set it, so that it holds whichever runs first.
+                os.setpgid(0, 0)
+                die_with_parent(server_pid)
                 os.close(read_fd)
                 self.selector.close()
                 for other in self.channels:
@@ -116,6 +126,8 @@ class ForkServer:
                 run_child(self.context, slot, request, write_fd)
             finally:
                 os._exit(70)
+        with contextlib.suppress(OSError):  # it may have set it, or even exited, already
+            os.setpgid(pid, pid)
         os.close(write_fd)
         os.set_blocking(read_fd, False)
         timeout = request.get("timeout")
@@ -127,6 +139,13 @@ class ForkServer:
         self.children[slot] = child
 
     # -- exits and limits ------------------------------------------------------------------------
+    def _on_exit(self, slot: int) -> None:
+        """The child exited (its pidfd is readable) and is not reaped yet, so its group id is still ours."""
+        child = self.children[slot]
+        if child.timed_out or child.interrupted:
+            kill_group(child.pid, signal.SIGKILL)  # what the task started and left behind
+        self._reap(slot, os.waitpid(child.pid, 0)[1])
+
     def _reap(self, slot: int, wait_status: int) -> None:
         child = self.children.pop(slot)
         if child.exit_fd is not None:
@@ -153,6 +172,9 @@ class ForkServer:
         for slot, child in list(self.children.items()):
             pid, status = os.waitpid(child.pid, os.WNOHANG)
             if pid:
+                if child.timed_out or child.interrupted:
+                    # Without pidfds the leader is reaped first; its group is killed right after.
+                    kill_group(child.pid, signal.SIGKILL)
                 self._reap(slot, status)
 
     def _enforce_limits(self) -> None:
@@ -172,8 +194,8 @@ class ForkServer:
 
     @staticmethod
     def _signal(child: _Child, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):  # already gone: its exit is about to be reaped
-            os.kill(child.pid, signum)
+        # The task process and everything it started. It is not reaped yet, so the group id is still its.
+        kill_group(child.pid, signum)
 
     def _wait_time(self) -> float | None:
         moments = [m for c in self.children.values() for m in (c.deadline, c.kill_at) if m is not None]
@@ -206,7 +228,8 @@ def run_child(context: ExecutorContext, slot: int, request: dict[str, Any], resu
         context.child_started("fork", slot)
     except Exception:
         logger.exception("a delayed_executor_child_started hook failed; running the task anyway")
-    outcome = run_requested(context.resolve, request)
+    runner = LoopRunner()  # this process runs one task: its loop ends with it
+    outcome = run_requested(context.resolve, request, "fork", runner.run)
     data = memoryview(msgpack.packb(outcome_to_wire(outcome), use_bin_type=True))
     while data:
         data = data[os.write(result_fd, data):]

@@ -60,43 +60,56 @@ def resident_mib() -> float:
 
 
 def serve(channel: Any) -> int:
-    """Set up from the first message, then run tasks until the worker closes the channel."""
+    """Set up from the first message, then run tasks until the worker closes the channel.
+
+    A worker that is gone (its end closed mid-task) ends the child quietly: there is nobody left to tell.
+    """
     from delayed_core.plugins import make_plugin_manager
 
+    from .awaiting import LoopRunner
     from .calling import run_requested
     from .wire import ChannelClosed, outcome_to_wire
 
-    setup = channel.receive()
-    sys.path[:] = setup["sys_path"]
     try:
-        functions = build_functions(setup)
-        plugin_manager = make_plugin_manager(setup.get("plugins", ()))
-    except Exception as exc:
-        channel.send({"error": f"{type(exc).__name__}: {exc}"})
-        return 1
-    try:
-        plugin_manager.hook.delayed_executor_child_started(executor="subprocess", slot=setup["slot"])
-    except Exception:
-        logger.exception("a delayed_executor_child_started hook failed; serving anyway")
-    channel.send({"ready": os.getpid()})
-    while True:
+        setup = channel.receive()
+        sys.path[:] = setup["sys_path"]
         try:
+            functions = build_functions(setup)
+            plugin_manager = make_plugin_manager(setup.get("plugins", ()))
+        except Exception as exc:
+            channel.send({"error": f"{type(exc).__name__}: {exc}"})
+            return 1
+        try:
+            plugin_manager.hook.delayed_executor_child_started(executor="subprocess", slot=setup["slot"])
+        except Exception:
+            logger.exception("a delayed_executor_child_started hook failed; serving anyway")
+        channel.send({"ready": os.getpid()})
+        runner = LoopRunner()  # one event loop for every async task this child runs
+        while True:
             request = channel.receive()
-        except ChannelClosed:
-            return 0
-        reply = outcome_to_wire(run_requested(functions.resolve, request))
-        reply["rss_mib"] = resident_mib()
-        channel.send(reply)
+            reply = outcome_to_wire(run_requested(functions.resolve, request, "subprocess", runner.run))
+            reply["rss_mib"] = resident_mib()
+            channel.send(reply)
+    except (ChannelClosed, OSError):
+        return 0
 
 
 def main(argv: list[str]) -> int:
-    """Entry point: ``argv[1]`` is the inherited socket's file descriptor."""
+    """Entry point: ``argv[1]`` is the inherited socket's file descriptor; ``argv[2]`` and ``argv[3]``, the
+    read end of the lifeline and the worker's pid (see :mod:`.lifetime`)."""
+    from .lifetime import die_with_parent, reap_guard, start_guard
     from .wire import Channel
 
+    guard = None
+    if len(argv) > 3:
+        die_with_parent(int(argv[3]))
+        guard = start_guard(int(argv[2]))
     logging.basicConfig(level=os.environ.get("DELAYED_LOG_LEVEL", "WARNING").upper(),
                         format="%(asctime)s %(levelname)s %(name)s[child %(process)d]: %(message)s")
     channel = Channel(socket.socket(fileno=int(argv[1])))
-    return serve(channel)
+    code = serve(channel)
+    reap_guard(guard)
+    return code
 
 
 if __name__ == "__main__":

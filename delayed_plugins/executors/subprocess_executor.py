@@ -6,15 +6,21 @@ is safe to start at any time from the multi-threaded worker (spawn, not fork) an
 does. The child is reused for many tasks (no per-task start cost) and replaced when:
 
 - it crashes (segfault, ``os._exit``, OOM kill): that task is reported ``CRASHED``;
-- its task runs past the time limit: SIGTERM, SIGKILL after :data:`GRACE` seconds, ``TIMEOUT``;
+- its task runs past the time limit: SIGTERM, SIGKILL after :data:`GRACE` seconds, ``TIMEOUT`` (to the
+  child's whole process group, so programs the task started go too);
 - it ran ``max_tasks_per_child`` tasks, or its RSS is above ``max_memory_per_child`` MiB after a task.
 
-A replacement is started lazily, when the slot's next task arrives.
+A replacement is started lazily, when the slot's next task arrives. A child dies with its worker, even a
+SIGKILLed one (see :mod:`.lifetime`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import logging
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -28,6 +34,7 @@ from delayed_core.outcome import Outcome
 from delayed_core.task import PyTask
 
 from .calling import crashed, timed_out, unportable_arguments
+from .lifetime import CAN_WAIT_UNREAPED, GOODBYE, exited_unreaped, kill_group
 from .wire import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 
 logger = logging.getLogger("delayed.executor.subprocess")
@@ -45,25 +52,32 @@ class ChildStartError(Exception):
 
 @dataclass
 class _Child:
-    """The worker's handle on one child interpreter."""
+    """The worker's handle on one child interpreter (the leader of its own session and process group)."""
 
     process: subprocess.Popen[bytes]
     channel: Channel
+    lifeline: int
     tasks: int = 0
     interrupted: bool = field(default=False)
 
     @classmethod
-    def spawn(cls, context: ExecutorContext, slot: int) -> _Child:
-        """Start a child for ``slot`` and wait until it is ready."""
+    def spawn(cls, context: ExecutorContext, slot: int, launch: Callable[..., subprocess.Popen[bytes]]) -> _Child:
+        """Start a child for ``slot`` through ``launch`` and wait until it is ready."""
         ours, theirs = channel_pair()
         fd = theirs.fileno()
+        lifeline_read, lifeline = os.pipe()
         try:
-            # start_new_session: a Ctrl-C in the terminal reaches the worker (graceful stop), not tasks.
-            process = subprocess.Popen([sys.executable, "-m", CHILD_MODULE, str(fd)], pass_fds=[fd],
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            # start_new_session: a Ctrl-C in the terminal reaches the worker (graceful stop), not tasks, and
+            # the child leads a process group that holds whatever its tasks start.
+            process = launch([sys.executable, "-m", CHILD_MODULE, str(fd), str(lifeline_read), str(os.getpid())],
+                             pass_fds=[fd, lifeline_read], stdin=subprocess.DEVNULL, start_new_session=True)
+        except BaseException:
+            os.close(lifeline)
+            raise
         finally:
             theirs.close()
-        child = cls(process, ours)
+            os.close(lifeline_read)
+        child = cls(process, ours, lifeline)
         try:
             ours.send({"slot": slot, "sys_path": list(sys.path), **context.child_setup})
             answer = ours.receive(STARTUP_TIMEOUT)
@@ -77,28 +91,43 @@ class _Child:
         return child
 
     def kill(self) -> int:
-        """SIGTERM, then SIGKILL after the grace period; returns the exit code."""
+        """SIGTERM the child's process group, SIGKILL it after the grace period; returns the exit code."""
         self.channel.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                return self.process.wait(GRACE)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
+        pid = self.process.pid
+        if self.process.returncode is None:
+            kill_group(pid, signal.SIGTERM)
+            if CAN_WAIT_UNREAPED:
+                deadline = time.monotonic() + GRACE
+                while not exited_unreaped(pid) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            else:  # the child is reaped first here; its group is killed just after
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.process.wait(GRACE)
+            kill_group(pid, signal.SIGKILL)  # the child if it lingers, and what its task started
+        code = self.process.wait()
+        self._cut_lifeline()
+        return code
 
     def retire(self) -> None:
         """Let it exit on its own (it does when its channel closes); kill it if it lingers."""
+        with contextlib.suppress(OSError):
+            os.write(self.lifeline, GOODBYE)  # a normal goodbye: the child's guard stands down
         self.channel.close()
         try:
             self.process.wait(GRACE)
         except subprocess.TimeoutExpired:
             self.kill()
+        self._cut_lifeline()
+
+    def _cut_lifeline(self) -> None:
+        if self.lifeline >= 0:
+            os.close(self.lifeline)
+            self.lifeline = -1
 
 
-def _kill_if_alive(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
+def _kill_group_if_unreaped(process: subprocess.Popen[bytes]) -> None:
+    if process.returncode is None:
+        kill_group(process.pid, signal.SIGKILL)
 
 
 class SubprocessExecutor(Executor):
@@ -110,6 +139,15 @@ class SubprocessExecutor(Executor):
     def __init__(self) -> None:
         self._context: ExecutorContext | None = None
         self._children: list[_Child | None] = []
+        # Children are started by this one long-lived thread: the kernel's parent-death signal fires when
+        # the thread that started a child ends, and slot threads may come and go.
+        self._launcher = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="delayed-launcher")
+
+    def _launch(self, argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        def popen() -> subprocess.Popen[bytes]:
+            return subprocess.Popen(argv, **options)
+
+        return self._launcher.submit(popen).result()
 
     def start(self, context: ExecutorContext) -> None:
         """Remember the setup; children start when their slot gets its first task."""
@@ -126,9 +164,12 @@ class SubprocessExecutor(Executor):
             return unportable_arguments(exc)
         started = time.perf_counter()
         child = self._children[slot]
-        if child is None or child.process.poll() is not None:
+        if child is not None and child.process.poll() is not None:
+            child.kill()  # it died between tasks: clean up after it (its guard, what its tasks left)
+            child = None
+        if child is None:
             try:
-                child = self._children[slot] = _Child.spawn(self._context, slot)
+                child = self._children[slot] = _Child.spawn(self._context, slot, self._launch)
             except ChildStartError as exc:
                 return crashed(f"could not start: {exc}", time.perf_counter() - started, "subprocess")
         try:
@@ -164,9 +205,9 @@ class SubprocessExecutor(Executor):
         child = self._children[slot] if slot < len(self._children) else None
         if child is not None:
             child.interrupted = True
-            child.process.terminate()
+            kill_group(child.process.pid, signal.SIGTERM)
             # Called from the worker's main thread at the shutdown timeout: do not block it for the grace.
-            threading.Timer(GRACE, _kill_if_alive, (child.process,)).start()
+            threading.Timer(GRACE, _kill_group_if_unreaped, (child.process,)).start()
 
     def stop(self) -> None:
         """Close every child (each exits when its channel closes)."""
@@ -174,3 +215,4 @@ class SubprocessExecutor(Executor):
         for child in children:
             if child is not None:
                 child.retire()
+        self._launcher.shutdown(wait=False)

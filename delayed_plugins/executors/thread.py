@@ -3,19 +3,23 @@
 Fastest (no process hop), and no isolation: a task that segfaults or calls ``os._exit`` takes the whole
 worker down. Its task then stays held under the dead worker's id, and the sweeper requeues it once the id
 expires (at-least-once). Time limits are soft (see :mod:`.watchdog`).
+
+An ``async def`` task runs on an event loop owned by its slot, made on first use and reused by the slot's
+later tasks; its time limit cancels it (see :mod:`.awaiting`).
 """
 
 from __future__ import annotations
 
-import time
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from delayed_core.errors import TaskTimeout
 from delayed_core.interfaces import Executor, ExecutorContext
-from delayed_core.outcome import Outcome, Status, failure_outcome
+from delayed_core.outcome import Outcome
 from delayed_core.task import PyTask
 
+from .awaiting import LoopRunner
+from .calling import call_task
 from .watchdog import Watchdog
 
 
@@ -27,22 +31,33 @@ class ThreadExecutor(Executor):
 
     def __init__(self) -> None:
         self._watchdog = Watchdog()
+        self._loops: dict[int, LoopRunner] = {}
+        self._lock = threading.Lock()
 
     def start(self, context: ExecutorContext) -> None:
-        """Nothing to prepare: tasks run in the slot threads."""
+        """Nothing to prepare: tasks run in the slot threads, loops are made when first needed."""
 
     def execute(self, slot: int, task: PyTask, func: Callable[..., Any], timeout: float | None) -> Outcome:
-        """Call the function here; a soft time limit when ``timeout`` is set."""
-        started = time.perf_counter()
-        try:
-            if timeout:
-                with self._watchdog.limit(timeout):
-                    func(*task.args, **task.kwargs)
-            else:
-                func(*task.args, **task.kwargs)
-        except TaskTimeout:
-            return Outcome(Status.TIMEOUT, time.perf_counter() - started, "Timeout",
-                           f"ran past its time limit of {timeout:g}s (soft limit: thread executor)")
-        except BaseException as exc:  # a task's SystemExit or KeyboardInterrupt is its failure, not ours
-            return failure_outcome(exc, time.perf_counter() - started, exc.__traceback__.tb_next is None)
-        return Outcome(Status.SUCCEEDED, time.perf_counter() - started)
+        """Call the function here (awaiting it on the slot's loop if async); a soft time limit."""
+        return call_task(func, task.args, task.kwargs, run_awaitable=self._runner(slot).run, executor=self.name,
+                         timeout=timeout, limit=self._watchdog.limit)
+
+    def interrupt(self, slot: int) -> None:
+        """Cancel the slot's coroutine, if it is running one (a plain function cannot be stopped)."""
+        runner = self._loops.get(slot)
+        if runner is not None:
+            runner.interrupt()
+
+    def stop(self) -> None:
+        """Close the slots' event loops (cancelling what tasks left running on them)."""
+        with self._lock:
+            runners, self._loops = list(self._loops.values()), {}
+        for runner in runners:
+            runner.close()
+
+    def _runner(self, slot: int) -> LoopRunner:
+        runner = self._loops.get(slot)
+        if runner is None:
+            with self._lock:
+                runner = self._loops.setdefault(slot, LoopRunner())
+        return runner

@@ -20,11 +20,8 @@ from typing import Any
 
 import msgpack
 
-from delayed_core.outcome import Outcome, Status
+from delayed_core.outcome import ERROR_LIMIT, Outcome, Status
 from delayed_core.task import PyTask
-
-#: Longest error message carried back (the traceback is already clipped by failure_outcome).
-ERROR_LIMIT = 2000
 
 
 class ChannelClosed(Exception):

@@ -9,6 +9,10 @@
 --
 -- An id leaves N_workers when its worker stops cleanly, or an hour after it died (the sweeper prunes
 -- it). Pruning here keeps the hash as small as the registry without any work on the task path.
+local bad = wrong_type(KEYS[1], 'hash', KEYS[2], 'zset')
+if bad then
+    return redis.error_reply(bad)
+end
 local fresh = {}
 for i = 2, #ARGV do
     redis.call('hset', KEYS[1], ARGV[i], ARGV[1])

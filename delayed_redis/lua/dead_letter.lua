@@ -6,9 +6,15 @@
 -- ARGV[2]  the entry (JSON)
 -- ARGV[3]  how many entries to keep
 -- Returns  1
+local keep = tonumber(ARGV[3])
+local bad = wrong_type(KEYS[1], 'hash', KEYS[2], 'list')
+if bad then
+    return redis.error_reply(bad)
+end
+-- The entry first, the release last: if a write fails, the task is still held, never gone.
+redis.call('lpush', KEYS[2], ARGV[2])
+redis.call('ltrim', KEYS[2], 0, keep - 1)
 if ARGV[1] ~= '' then
     redis.call('hdel', KEYS[1], ARGV[1])
 end
-redis.call('lpush', KEYS[2], ARGV[2])
-redis.call('ltrim', KEYS[2], 0, tonumber(ARGV[3]) - 1)
 return 1

@@ -7,6 +7,10 @@
 -- KEYS[3]  N_processing  hash worker_id -> task bytes the worker holds (HGET, HSET)
 -- ARGV[1]  the worker id of the slot
 -- Returns  the task bytes, or nil when the queue was empty (a surplus notification, now used up)
+--
+-- Safe by its order, with no type checks on this hot path: HGET fails on a wrong N_processing and LPOP on
+-- a wrong N before anything is written, and HSET then writes a key HGET has read. At maxmemory LPOP, which
+-- frees memory, is the first write, so a worker still takes tasks when memory is full.
 local held = redis.call('hget', KEYS[3], ARGV[1])
 if held then
     -- The slot lost the reply of an earlier call: hand that task back instead of taking a new one, and

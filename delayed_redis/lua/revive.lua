@@ -7,6 +7,12 @@
 -- ARGV[1]  the entry, byte for byte
 -- ARGV[2]  the task bytes to enqueue, or "" to only remove the entry
 -- Returns  1 if the entry was found, else 0
+-- LREM must come first (it says whether the entry is still there), so the types are checked before it:
+-- the pushes after it cannot fail on a key of another type.
+local bad = wrong_type(KEYS[1], 'list', KEYS[2], 'list', KEYS[3], 'list')
+if bad then
+    return redis.error_reply(bad)
+end
 if redis.call('lrem', KEYS[1], 1, ARGV[1]) == 0 then
     return 0
 end

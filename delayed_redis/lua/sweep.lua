@@ -10,38 +10,52 @@
 -- KEYS[5]  N_recoveries  hash sha1(task) -> times recovered (HINCRBY, HDEL, EXPIRE)
 -- KEYS[6]  N_workers     sorted set worker_id -> last keep-alive, unix ms (ZREMRANGEBYSCORE)
 -- other    <worker_id>   liveness key of each worker holding a task (GET), in the root keyspace
--- ARGV[1]  max recoveries: a task recovered more often is dead-lettered; "0" disables the cap
+-- ARGV[1]  max recoveries: a task lost once more after this many recoveries is dead-lettered; "0"
+--          disables the cap
 -- ARGV[2]  now, unix seconds (for dead-letter entries)
 -- ARGV[3]  how many dead letters to keep
 -- ARGV[4]  the queue name (for dead-letter entries)
 -- ARGV[5]  forget N_workers entries not refreshed since this unix ms
--- Returns  {requeued, poisoned, notifications added (negative: surplus removed)}
-local cap = tonumber(ARGV[1])
-local requeued, poisoned = 0, 0
+-- Returns  {requeued, poisoned, notifications added (negative: surplus removed),
+--           worker ids of entries skipped because their liveness key is not a string}
+local cap, keep = tonumber(ARGV[1]), tonumber(ARGV[3])
+local bad = wrong_type(KEYS[1], 'list', KEYS[2], 'list', KEYS[3], 'hash', KEYS[4], 'list',
+                       KEYS[5], 'hash', KEYS[6], 'zset')
+if bad then
+    return redis.error_reply(bad)
+end
+local requeued, poisoned, skipped = 0, 0, {}
 local held = redis.call('hgetall', KEYS[3])
 for i = 1, #held, 2 do
     local worker_id, task = held[i], held[i + 1]
-    if not redis.call('get', worker_id) then
-        redis.call('hdel', KEYS[3], worker_id)
-        local recovered = 0
+    local alive = redis.pcall('get', worker_id)
+    if type(alive) == 'table' and alive.err then
+        -- Another program's key (not a string) has this worker's name: whether the worker lives is
+        -- unknown, so the task stays where it is, and the entry is reported instead of failing the sweep
+        -- of the whole queue.
+        skipped[#skipped + 1] = worker_id
+    elseif not alive then
+        local lost = 0
         if cap > 0 then
-            recovered = redis.call('hincrby', KEYS[5], redis.sha1hex(task), 1)
+            lost = redis.call('hincrby', KEYS[5], redis.sha1hex(task), 1)
             redis.call('expire', KEYS[5], 604800)
         end
-        if cap > 0 and recovered > cap then
-            redis.call('hdel', KEYS[5], redis.sha1hex(task))
+        -- The new place first (the queue, or the dead letters), the release last.
+        if cap > 0 and lost > cap then
             local hex = string.gsub(task, '.', function(c) return string.format('%02x', string.byte(c)) end)
             redis.call('lpush', KEYS[4], cjson.encode({
                 task = hex, reason = 'poison', queue = ARGV[4], worker = worker_id,
-                attempts = recovered, time = tonumber(ARGV[2]),
-                error = 'its worker died while running it ' .. recovered .. ' times',
+                attempts = lost, time = tonumber(ARGV[2]),
+                error = 'recovered ' .. (lost - 1) .. ' times from workers that stopped holding it',
             }))
-            redis.call('ltrim', KEYS[4], 0, tonumber(ARGV[3]) - 1)
+            redis.call('ltrim', KEYS[4], 0, keep - 1)
+            redis.call('hdel', KEYS[5], redis.sha1hex(task))
             poisoned = poisoned + 1
         else
             redis.call('rpush', KEYS[1], task)
             requeued = requeued + 1
         end
+        redis.call('hdel', KEYS[3], worker_id)
     end
 end
 local missing = redis.call('llen', KEYS[1]) - redis.call('llen', KEYS[2])
@@ -52,12 +66,12 @@ if missing > 0 then
         redis.call('lpush', KEYS[2], unpack(ones))
     end
 elseif missing < 0 then
-    local keep = redis.call('llen', KEYS[1])
-    if keep == 0 then
+    local left = redis.call('llen', KEYS[1])
+    if left == 0 then
         redis.call('del', KEYS[2])
     else
-        redis.call('ltrim', KEYS[2], 0, keep - 1)
+        redis.call('ltrim', KEYS[2], 0, left - 1)
     end
 end
 redis.call('zremrangebyscore', KEYS[6], '-inf', ARGV[5])
-return {requeued, poisoned, missing}
+return {requeued, poisoned, missing, skipped}

@@ -24,6 +24,8 @@ from pathlib import Path
 import redis
 
 from delayed_core import Delayed, PyTask
+from delayed_core.errors import BrokerUnavailable
+from delayed_core.queue import Queue
 
 from .processes import TASKS_MODULE, CliProcess, sweeper_args, worker_args
 from .tasks import RAN_LIST, RAN_SET
@@ -69,6 +71,7 @@ class ChaosReport:
     ran: int = 0
     lost: list[int] = field(default_factory=list)
     dead_letters: int = 0
+    enqueue_retries: int = 0
     kill_seconds: float = 0.0
     drain_seconds: float = 0.0
 
@@ -109,6 +112,7 @@ class ChaosRun:
         self.workers: list[CliProcess] = []
         self.sweeper: CliProcess | None = None
         self.env = {"CHAOS_REDIS_URL": url}
+        self.enqueue_errors: set[str] = set()
 
     # -- processes -------------------------------------------------------------------------------
     def _start_worker(self) -> CliProcess:
@@ -153,12 +157,25 @@ class ChaosRun:
             for first in range(0, s.tasks, batch):
                 tasks = [PyTask(f"{TASKS_MODULE}:record", [i, round(self.random.uniform(*s.task_sleep_ms), 1)])
                          for i in range(first, min(first + batch, s.tasks))]
-                queue.enqueue_many(tasks)
+                while not self._enqueue(queue, tasks) and not stop.is_set():
+                    stop.wait(0.2)
                 self.report.enqueued += len(tasks)
                 if stop.wait(0.05):
                     break
         finally:
             app.close()
+
+    def _enqueue(self, queue: Queue, tasks: list[PyTask]) -> bool:
+        """Enqueue a batch; False when the broker refused it (a read-only or stopped Redis in the storm),
+        so that the producer retries it. A MULTI/EXEC batch is all or nothing: a retry adds no duplicate."""
+        try:
+            queue.enqueue_many(tasks)
+        except (BrokerUnavailable, redis.RedisError) as exc:
+            self.report.enqueue_retries += 1
+            # The type and the server's words only: redis-py quotes the refused command, task bytes included.
+            self.enqueue_errors.add(f"{type(exc).__name__}: {str(exc).rsplit(': ', 1)[-1][:100]}")
+            return False
+        return True
 
     def _drained(self) -> bool:
         with self.client.pipeline(transaction=False) as pipe:
@@ -179,11 +196,8 @@ class ChaosRun:
             started = time.monotonic()
             while time.monotonic() - started < s.seconds:
                 time.sleep(self.random.uniform(*s.kill_gap_ms) / 1000)
-                self._kill_one()
-                if self.random.random() < s.sweeper_kill_chance:
-                    self.sweeper.kill()
-                    self.report.sweeper_kills += 1
-                    self.sweeper = self._start_sweeper()
+                self._chaos_step(time.monotonic() - started)
+            self._end_chaos()
             self.report.kill_seconds = time.monotonic() - started
             producer.join(s.drain_timeout)
             drain_started = time.monotonic()
@@ -192,10 +206,27 @@ class ChaosRun:
             self.report.drain_seconds = time.monotonic() - drain_started
         finally:
             stop_producer.set()
-            for process in [*self.workers, *([self.sweeper] if self.sweeper else [])]:
+            self._end_chaos()
+            for process in self._processes():
                 process.kill()
         self._collect()
         return self.report
+
+    def _chaos_step(self, elapsed: float) -> None:
+        """One step of the kill window, ``elapsed`` seconds into it: kill a worker, maybe the sweeper."""
+        self._kill_one()
+        if self.random.random() < self.settings.sweeper_kill_chance:
+            assert self.sweeper is not None
+            self.sweeper.kill()
+            self.report.sweeper_kills += 1
+            self.sweeper = self._start_sweeper()
+
+    def _end_chaos(self) -> None:
+        """Undo whatever the kill window left broken (nothing here; the storm resumes Redis)."""
+
+    def _processes(self) -> list[CliProcess]:
+        """Every process this run started and may still have to kill."""
+        return [*self.workers, *([self.sweeper] if self.sweeper else [])]
 
     def _collect(self) -> None:
         r = self.report

@@ -31,15 +31,15 @@ def record(task_id: int, sleep_ms: float = 0.0) -> None:
     """Sleep ``sleep_ms`` (the task's work), then record that ``task_id`` ran."""
     if sleep_ms:
         time.sleep(sleep_ms / 1000)
-    # The record is the test's instrumentation, not the task under test: it outlasts a Redis restart so
-    # that a run during the outage is recorded instead of turning into a task failure.
+    # The record is the test's instrumentation, not the task under test: it outlasts a Redis restart (and
+    # the storm's read-only spell) so that a run during the outage is recorded instead of failing.
     deadline = time.monotonic() + 30
     while True:
         try:
             with _redis().pipeline(transaction=True) as pipe:
                 pipe.rpush(RAN_LIST, task_id).sadd(RAN_SET, task_id).execute()
             return
-        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+        except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ReadOnlyError):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
@@ -60,5 +60,14 @@ def slow_first_time(task_id: int, seconds: float) -> None:
     client.rpush("started", task_id)
     if client.incr(f"attempts:{task_id}") == 1:
         time.sleep(seconds)
+    client.rpush(RAN_LIST, task_id)
+    client.sadd(RAN_SET, task_id)
+
+
+def fail_once_then_record(task_id: int) -> None:
+    """Record each attempt; fail the first one, record the run on the next (retry tests)."""
+    client = _redis()
+    if client.rpush("attempts", task_id) == 1:
+        raise RuntimeError("first attempt fails on purpose")
     client.rpush(RAN_LIST, task_id)
     client.sadd(RAN_SET, task_id)

@@ -1,0 +1,112 @@
+"""Maintenance: a worker's keep-alive thread. It keeps the slots' ids alive and promotes scheduled tasks.
+
+The two jobs are independent on purpose: promotion can fail for reasons of its own (a queue key of the
+wrong type, a server out of memory) and must never delay a keep-alive, or the sweeper would take a live
+worker's running tasks away. Each job has its own schedule and its own backoff, and each failure is one
+log line.
+
+Between keep-alives an idle worker sends nothing for scheduled tasks: it sleeps until the next due time
+it knows of, and the broker's watcher wakes it when a producer schedules an earlier one. Every keep-alive
+also polls, which catches announcements lost while disconnected.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from .backoff import Backoff
+from .errors import BrokerUnavailable, DelayedError
+from .interfaces import Broker, ScheduleWatcher
+
+logger = logging.getLogger("delayed.worker")
+
+TICK = 0.5  # longest single wait, so that a stop is noticed
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one log line: pydelayed's own errors as they read, anything else with its type."""
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, DelayedError) else f"{type(exc).__name__}: {text}"
+
+
+class Maintenance:
+    """Runs in the worker's keep-alive thread until ``stopping`` is set.
+
+    :param broker: the worker's broker.
+    :param worker_ids: returns the ids to keep alive.
+    :param interval: seconds between keep-alives.
+    :param ttl: seconds each keep-alive keeps the ids alive.
+    """
+
+    def __init__(self, broker: Broker, worker_ids: Callable[[], list[str]], interval: float, ttl: float,
+                 stopping: threading.Event) -> None:
+        self.broker = broker
+        self.worker_ids = worker_ids
+        self.interval = interval
+        self.ttl = ttl
+        self.stopping = stopping
+        # A failed keep-alive is retried soon (the TTL is running out), never later than the interval.
+        self._keep_alive_backoff = Backoff(cap=max(0.5, min(interval, 5.0)))
+        self._promote_backoff = Backoff()
+        self._next_keep_alive = time.monotonic() + interval
+        self._next_promote = time.monotonic()  # poll once at start
+        self._next_due: float | None = None  # unix time the next scheduled task falls due, if known
+
+    def run(self) -> None:
+        """Loop until stopped; never raises."""
+        watcher = self.broker.watch_schedule()
+        try:
+            while not self.stopping.is_set():
+                if time.monotonic() >= self._next_keep_alive:
+                    self._keep_alive()
+                if time.monotonic() >= self._next_promote or (
+                        self._next_due is not None and time.time() >= self._next_due):
+                    self._promote()
+                self._wait(watcher)
+        finally:
+            watcher.close()
+
+    def _keep_alive(self) -> None:
+        try:
+            self.broker.keep_alive(self.worker_ids(), self.ttl)
+        except Exception as exc:  # any failure: one line, retry soon
+            delay = self._keep_alive_backoff.next_delay()
+            logger.error("keep-alive failed (%s); retrying in %.1fs", one_line(exc), delay)
+            self._next_keep_alive = time.monotonic() + delay
+            return
+        self._keep_alive_backoff.reset()
+        self._next_keep_alive = time.monotonic() + self.interval
+        # Poll for scheduled tasks with each keep-alive, unless promotion is backing off (then its retry
+        # time is set and stays).
+        if self._next_promote == float("inf"):
+            self._next_promote = time.monotonic()
+
+    def _promote(self) -> None:
+        try:
+            _, self._next_due = self.broker.promote_and_peek()
+        except Exception as exc:  # any failure: one line, retry with backoff
+            delay = self._promote_backoff.next_delay()
+            logger.error("promoting scheduled tasks failed (%s); retrying in %.1fs", one_line(exc), delay)
+            self._next_promote = time.monotonic() + delay
+            self._next_due = None
+            return
+        self._promote_backoff.reset()
+        self._next_promote = float("inf")  # until the next keep-alive, announcement or due time
+
+    def _wait(self, watcher: ScheduleWatcher) -> None:
+        now = time.monotonic()
+        wait = min(TICK, max(0.0, self._next_keep_alive - now), max(0.0, self._next_promote - now))
+        if self._next_due is not None:
+            wait = min(wait, max(0.0, self._next_due - time.time()))
+        try:
+            announced = watcher.wait(wait)
+        except Exception as exc:  # the watcher reconnects on its next wait
+            if not isinstance(exc, BrokerUnavailable):
+                logger.error("waiting for scheduled-task announcements failed (%s)", one_line(exc))
+            self.stopping.wait(min(wait, TICK) or TICK)
+            return
+        if announced is not None:
+            self._next_due = announced if self._next_due is None else min(self._next_due, announced)

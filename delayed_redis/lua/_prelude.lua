@@ -1,0 +1,33 @@
+-- prelude: helpers that scripts.py puts before every script.
+--
+-- Redis does not roll a script back when one of its commands fails: the writes before the failure stay.
+-- So a script checks the types of the keys it writes before its first write (wrong_type), or orders its
+-- writes so that a failing command can never lose a task (the new place first, the old one last).
+--
+-- At maxmemory (noeviction), Redis refuses a command that may grow memory only while the script has not
+-- written anything yet; it never stops a script halfway. Scripts that must work when memory is full
+-- (taking and releasing tasks, keep-alive) therefore start with a write that frees memory or needs none.
+
+-- The first of the (key, type) pairs whose key holds another type, as an error message; false if every
+-- key is absent or of its type. It reads each key's length with a command of its type, which fails on
+-- another type: unlike TYPE, those commands are in the categories a minimal ACL grants already.
+local length_of = {list = 'llen', hash = 'hlen', zset = 'zcard'}
+local function wrong_type(...)
+    local expected = {...}
+    for i = 1, #expected, 2 do
+        local reply = redis.pcall(length_of[expected[i + 1]], expected[i])
+        if type(reply) == 'table' and reply.err then
+            return 'WRONGTYPE key ' .. expected[i] .. ' is not the ' .. expected[i + 1]
+                .. ' pydelayed keeps there (does another program write this key?); nothing was changed'
+        end
+    end
+    return false
+end
+
+-- The Redis server's clock in unix ms: every due time follows this one clock, whatever the clocks of
+-- producers and workers say.
+local function server_ms()
+    local t = redis.call('time')
+    return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
