@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from delayed_core import DeadLetter, PyTask
+from delayed_core import DeadLetter, PyTask, hookimpl
 from tests.conftest import Backend
 from tests.support.cli import DELAYED, delayed, python, user_environment
 from tests.support.redis_server import RedisServer, free_port
@@ -158,17 +158,26 @@ def test_one_line_errors_at_start(real_redis: RedisServer, tmp_path: Path) -> No
 # -- worker details ------------------------------------------------------------------------------------
 def test_a_starting_worker_announces_itself_and_stale_entries_go(backend: Backend) -> None:
     app = backend.app(slots=2, dequeue_timeout=0.1)
-    first = app.worker("jobs")
-    first.run(burst=True, install_signals=False)
-    details = app.broker("jobs").worker_details()
-    assert set(details) == set(first.worker_ids)
-    assert details[first.worker_ids[0]] | {"started": 0} == {
+    broker = app.broker("jobs")
+    crashed = "f" * 32  # details of a worker that died without going offline (not in the registry)
+    broker.announce_workers([crashed], {"host": "gone"})
+    assert set(broker.worker_details()) == {crashed}
+    seen: dict[str, dict[str, object]] = {}
+
+    class Spy:
+        @hookimpl(trylast=True)  # after the built-in plugin announced the worker
+        def delayed_worker_started(self, worker: object) -> None:
+            seen.update(broker.worker_details())
+
+    app.register_plugin(Spy())
+    worker = app.worker("jobs")
+    worker.run(burst=True, install_signals=False)
+    assert set(seen) == set(worker.worker_ids)
+    assert seen[worker.worker_ids[0]] | {"started": 0} == {
         "host": os.uname().nodename, "pid": os.getpid(), "queues": ["jobs"], "executor": "thread", "slots": 2,
         "started": 0}
-    second = app.worker("jobs")
-    second.run(burst=True, install_signals=False)
-    # The first worker stopped cleanly (its ids left the registry): the second one's start forgot them.
-    assert set(app.broker("jobs").worker_details()) == set(second.worker_ids)
+    assert broker.worker_details() == {}  # a clean stop takes the details away with the ids
+    assert backend.client.exists("jobs_worker_info") == 0
 
 
 def test_worker_details_are_one_round_trip_at_start_only(real_backend: Backend) -> None:
