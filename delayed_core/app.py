@@ -182,12 +182,14 @@ class Delayed:
         return decorate(func) if func is not None else decorate
 
     # -- processes -------------------------------------------------------------------------------
-    def worker(self, queue: str | None = None, **overrides: Any) -> Any:
-        """A :class:`~delayed_core.worker.Worker` for ``queue``; ``overrides`` are settings for it alone."""
+    def worker(self, queue: str | Sequence[str] | None = None, **overrides: Any) -> Any:
+        """A :class:`~delayed_core.worker.Worker` for ``queue`` (default: the ``queue`` setting), or for
+        several queues served in strict priority order, highest first (``["high", "default", "low"]``);
+        ``overrides`` are settings for it alone."""
         from .worker import Worker
 
-        name = queue or self.config["queue"]
-        return Worker(self, name, self._config_for(name, overrides))
+        queues = [queue] if isinstance(queue, str) else list(queue or [self.config["queue"]])
+        return Worker(self, queues, self._config_for(None, overrides))
 
     def sweeper(self, queues: Sequence[str] | None = None, **overrides: Any) -> Any:
         """A :class:`~delayed_core.sweeper.SweepLoop` over ``queues`` (default: the ``queue`` setting)."""

@@ -25,6 +25,8 @@ class Reason:
     TIMEOUT = "timeout"  # the function ran past its time limit and will not be retried
     CRASHED = "crashed"  # the process running it died, and it will not be retried
     POISON = "poison"  # its worker died while running it too many times (set by the sweeper)
+    INTERNAL = "internal"  # handling it failed inside pydelayed or a plugin (a raising hook, a serializer
+    # that cannot encode the retry): recorded rather than run again, since the same error would recur
 
 
 @dataclass

@@ -49,6 +49,11 @@ class FunctionRegistry:
         """Modules whose functions are allowed, sorted."""
         return sorted(self._modules)
 
+    @property
+    def registered(self) -> list[str]:
+        """Paths of the functions registered one by one (not those allowed through a module), sorted."""
+        return sorted(self._options)
+
     def register(self, func: Callable[..., Any], path: str | None = None,
                  options: TaskOptions | None = None) -> str:
         """Allow ``func`` under ``path`` (default ``"module:qualname"``); return the path."""

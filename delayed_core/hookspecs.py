@@ -225,8 +225,9 @@ def delayed_retry_delay(queue: str, task: PyTask, outcome: Outcome) -> float | N
     """Decide whether a failed task runs again, and after how long.
 
     Runs in: the worker process, in the slot's thread, after ``delayed_task_failed``.
-    The built-in answer (``trylast``) honours the task's delayed 1.2 ``retry`` count with no delay and
-    never retries a non-retryable outcome; the ``retry`` plugin adds backoff.
+    The built-in answer (``trylast``) honours the task's delayed 1.2 ``retry`` count with exponential
+    backoff (the queue's ``retry_backoff*`` settings) and never retries a non-retryable outcome; the
+    ``retry`` plugin adds filters and a cap. An exception raised here dead-letters the task (``internal``).
 
     :param queue: the queue name.
     :param task: the failed task (``task.retry`` retries left, negative = forever; ``task.attempt``).

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .backoff import Backoff
 from .errors import BrokerUnavailable, DelayedError
@@ -35,15 +35,17 @@ def one_line(exc: BaseException) -> str:
 class Maintenance:
     """Runs in the worker's keep-alive thread until ``stopping`` is set.
 
-    :param broker: the worker's broker.
+    :param brokers: the brokers of the worker's queues, in priority order; ids are kept alive (and the
+        worker listed) on each, and every queue's due tasks are promoted. The first one's watcher hears
+        announcements of newly scheduled tasks.
     :param worker_ids: returns the ids to keep alive.
     :param interval: seconds between keep-alives.
     :param ttl: seconds each keep-alive keeps the ids alive.
     """
 
-    def __init__(self, broker: Broker, worker_ids: Callable[[], list[str]], interval: float, ttl: float,
+    def __init__(self, brokers: Sequence[Broker], worker_ids: Callable[[], list[str]], interval: float, ttl: float,
                  stopping: threading.Event) -> None:
-        self.broker = broker
+        self.brokers = list(brokers)
         self.worker_ids = worker_ids
         self.interval = interval
         self.ttl = ttl
@@ -57,7 +59,7 @@ class Maintenance:
 
     def run(self) -> None:
         """Loop until stopped; never raises."""
-        watcher = self.broker.watch_schedule()
+        watcher = self.brokers[0].watch_schedule()
         try:
             while not self.stopping.is_set():
                 if time.monotonic() >= self._next_keep_alive:
@@ -71,7 +73,9 @@ class Maintenance:
 
     def _keep_alive(self) -> None:
         try:
-            self.broker.keep_alive(self.worker_ids(), self.ttl)
+            ids = self.worker_ids()
+            for broker in self.brokers:
+                broker.keep_alive(ids, self.ttl)
         except Exception as exc:  # any failure: one line, retry soon
             delay = self._keep_alive_backoff.next_delay()
             logger.error("keep-alive failed (%s); retrying in %.1fs", one_line(exc), delay)
@@ -86,7 +90,7 @@ class Maintenance:
 
     def _promote(self) -> None:
         try:
-            _, self._next_due = self.broker.promote_and_peek()
+            self._next_due = self._promote_every_queue()
         except Exception as exc:  # any failure: one line, retry with backoff
             delay = self._promote_backoff.next_delay()
             logger.error("promoting scheduled tasks failed (%s); retrying in %.1fs", one_line(exc), delay)
@@ -95,6 +99,15 @@ class Maintenance:
             return
         self._promote_backoff.reset()
         self._next_promote = float("inf")  # until the next keep-alive, announcement or due time
+
+    def _promote_every_queue(self) -> float | None:
+        """Promote due tasks of every queue; return when the next known one falls due."""
+        next_due: float | None = None
+        for broker in self.brokers:
+            _, due = broker.promote_and_peek()
+            if due is not None and (next_due is None or due < next_due):
+                next_due = due
+        return next_due
 
     def _wait(self, watcher: ScheduleWatcher) -> None:
         now = time.monotonic()

@@ -15,6 +15,18 @@ from typing import Any
 
 #: Separator between the module and the attribute in a Python function path.
 PATH_SEPARATOR = ":"
+#: attempts are counted below this (2**31: a task retried once a second would take 68 years to reach it)
+MAX_ATTEMPT = 2**31
+
+
+def meta_problem(meta: Mapping[str, Any]) -> str | None:
+    """What is wrong with a task's ``meta`` fields, or None. ``meta`` comes off the wire, so every field
+    pydelayed reads is checked here, once, instead of failing later on the task's failure path."""
+    attempt = meta.get("attempt", 0)
+    # The bound keeps attempt + 1 encodable by every serializer (msgpack stops at 2**64 - 1).
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or not 0 <= attempt < MAX_ATTEMPT:
+        return f"attempt must be an integer from 0 to {MAX_ATTEMPT - 1}, got {attempt!r:.40}"
+    return None
 
 
 def function_path(func: Callable[..., Any]) -> str:
@@ -43,7 +55,7 @@ class PyTask:
     :param retry: how many times to retry after a failure; negative retries forever (delayed 1.2 meaning).
     :param meta: pydelayed's own optional fields (for example ``{"attempt": 2}``). They travel as a fifth
         element that is written only when not empty, so tasks without them stay byte-identical to
-        delayed 1.2.
+        delayed 1.2. ``attempt``, when present, must be an integer >= 0 (ValueError otherwise).
     """
 
     __slots__ = ("args", "func_path", "kwargs", "meta", "retry")
@@ -68,6 +80,9 @@ class PyTask:
             raise TypeError(f"retry must be an int, not {type(retry).__name__}")
         self.retry = retry
         self.meta: dict[str, Any] = dict(meta) if meta else {}
+        problem = meta_problem(self.meta)
+        if problem is not None:
+            raise ValueError(f"meta of {self.func_path}: {problem}")
 
     @property
     def attempt(self) -> int:

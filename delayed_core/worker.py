@@ -1,14 +1,15 @@
-"""Worker: a process serving one queue with N slots (threads), each under its own worker id.
+"""Worker: a process serving one queue, or several in strict priority order, with N slots (threads),
+each under its own worker id.
 
 Life of a worker:
 
 1. start the executor (before any thread: the fork executor forks its server here);
 2. claim one id per slot (``SET id NX`` with a TTL) and start the keep-alive thread, which refreshes
-   every id in one round trip and promotes due scheduled tasks;
-3. run the slots until stopped (SIGTERM, SIGINT, SIGHUP or :meth:`Worker.stop`), or, in burst mode,
-   until the queue is empty;
+   every id in one round trip (per queue) and promotes due scheduled tasks;
+3. log the banner (see startup.py); run the slots until stopped (SIGTERM, SIGINT, SIGHUP or
+   :meth:`Worker.stop`), or, in burst mode, until the queues are empty;
 4. on stop: running tasks get ``shutdown_timeout`` seconds to finish and be released; tasks still
-   running after that are handed back to the front of the queue; then the ids go offline.
+   running after that are handed back to the front of their queue; then the ids go offline.
 """
 
 from __future__ import annotations
@@ -19,15 +20,18 @@ import secrets
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import crashpoints
 from .backoff import Backoff
 from .config import Config
-from .errors import BrokerUnavailable, WorkerIdTaken
+from .errors import BrokerUnavailable, ConfigError, WorkerIdTaken
 from .interfaces import ExecutorContext
 from .maintenance import Maintenance
+from .runner import QueueSettings, SlotState, TaskRunner
 from .slot import Slot
+from .startup import log_banner, queue_configs
 
 if TYPE_CHECKING:
     from .app import Delayed
@@ -46,29 +50,47 @@ def new_worker_id() -> str:
 
 
 class Worker:
-    """Serves one queue. Build it with ``app.worker(queue)``; call :meth:`run`.
+    """Serves one queue, or several in strict priority order. Build it with ``app.worker(queue)`` or
+    ``app.worker(["high", "default", "low"])``; call :meth:`run`.
+
+    A slot always takes the next task of the highest queue that has one. Each queue's ``[queues.NAME]``
+    settings apply to its own tasks (``timeout``, dead letters, retries); the settings of the process
+    (``executor``, ``slots`` and the child limits) come from the first queue, and a worker refuses to
+    start when another of its queues sets them differently.
 
     :param app: the app (plugins, functions, components).
-    :param queue_name: the queue to serve.
-    :param config: the effective configuration for this queue.
+    :param queues: the queue to serve, or the queues, highest priority first.
+    :param config: the app's configuration (with this worker's overrides), before per-queue tables.
     """
 
-    def __init__(self, app: Delayed, queue_name: str, config: Config) -> None:
-        app.check_components(queue_name)
+    def __init__(self, app: Delayed, queues: str | Sequence[str], config: Config) -> None:
+        configs = queue_configs(config, [queues] if isinstance(queues, str) else queues)
+        for queue in configs:
+            app.check_components(queue)
         self.app = app
-        self.queue_name = queue_name
-        self.config = config
-        self.broker = app.broker(queue_name)
+        self.queues = list(configs)
+        self.queue_name = self.queues[0]
+        self.config = configs[self.queue_name]
+        self.brokers = {queue: app.broker(queue) for queue in self.queues}
+        self.broker = self.brokers[self.queue_name]
+        if len(self.queues) > 1 and not self.broker.serves_several_queues:
+            raise ConfigError(f"broker {app.broker_name!r} cannot serve several queues in one worker")
         self.serializer = app.serializer
         self.functions = app.functions
         # Modules given to this worker alone (app.worker(imports=...)) join the app's allowed set.
-        for module_name in config["imports"]:
+        for module_name in self.config["imports"]:
             if module_name not in self.functions.modules:
                 self.functions.allow_module(module_name)
         self.plugin_manager = app.plugin_manager
         self.notifier = app.notifier
-        self.executor = app.registry.get("executor", config["executor"])()
+        self.executor = app.registry.get("executor", self.config["executor"])()
         self.stopping = threading.Event()
+        self.runner = TaskRunner(
+            self.brokers, self.serializer, self.functions, self.executor, self.notifier,
+            self.plugin_manager.hook.delayed_retry_delay,
+            {queue: QueueSettings.from_config(queue_config) for queue, queue_config in configs.items()},
+            self.stopping,
+        )
         self.burst = False
         self.slots: list[Slot] = []
         self._stop_requests = 0
@@ -94,8 +116,7 @@ class Worker:
             if not self._go_online():
                 return
             self.notifier.emit("delayed_worker_started", worker=self)
-            logger.info("worker serving queue %r with %d slot(s), executor %s, ids %s", self.queue_name,
-                        len(self.slots), self.config["executor"], ", ".join(self.worker_ids))
+            log_banner(self)
             self._keep_alive_thread = threading.Thread(target=self._maintain, name="delayed-keep-alive",
                                                        daemon=True)
             self._keep_alive_thread.start()
@@ -158,20 +179,24 @@ class Worker:
                 self.stopping.wait(delay)
                 continue
             ids.append(worker_id)
-        self.slots = [Slot(self, index, worker_id) for index, worker_id in enumerate(ids)]
+        self.slots = [Slot(self.runner, SlotState(index, worker_id), self.stopping, self.config["dequeue_timeout"],
+                           self.burst) for index, worker_id in enumerate(ids)]
         return True
 
     def _claim_one(self, ttl: float) -> str:
         for _ in range(100):
             worker_id = new_worker_id()
             if self.broker.claim_worker_id(worker_id, ttl):
+                # The liveness key is shared; the other queues only need the id in their registry.
+                for broker in list(self.brokers.values())[1:]:
+                    broker.keep_alive([worker_id], ttl)
                 return worker_id
         raise WorkerIdTaken("could not claim a free worker id in 100 tries")
 
     def _maintain(self) -> None:
         """Keep the ids alive and promote scheduled tasks, each on its own schedule, until the worker
         stops (see :mod:`delayed_core.maintenance`: a failing promotion never delays a keep-alive)."""
-        Maintenance(self.broker, lambda: self.worker_ids, self.config["keep_alive_interval"],
+        Maintenance(list(self.brokers.values()), lambda: self.worker_ids, self.config["keep_alive_interval"],
                     self.config["keep_alive_timeout"], self.stopping).run()
 
     def _wait_for_slots(self) -> None:
@@ -196,19 +221,21 @@ class Worker:
     def _wake_idle_slots(self) -> None:
         # If the broker is unreachable the slots notice the stop at their next dequeue timeout anyway.
         with contextlib.suppress(BrokerUnavailable):
-            self.broker.wake(slot.worker_id for slot in self.slots if slot.is_alive() and slot.running is None)
+            self.broker.wake(slot.worker_id for slot in self.slots
+                             if slot.is_alive() and slot.state.running is None)
 
     def _hand_back(self, slot: Slot) -> None:
-        """Put a task that did not finish in time back at the front of the queue."""
-        with slot.lock:
-            raw = slot.running
-            if raw is None:
+        """Put a task that did not finish in time back at the front of its own queue."""
+        state = slot.state
+        with state.lock:
+            if state.running is None:
                 return
-            slot.abandoned = True
+            queue, raw = state.running
+            state.abandoned = True
         self.executor.interrupt(slot.index)
         crashpoints.reached("before_hand_back")
         try:
-            self.broker.requeue(slot.worker_id, raw, front=True)
+            self.brokers[queue].requeue(slot.worker_id, raw, front=True)
             logger.warning("slot %d: task still running at shutdown was handed back to the queue", slot.index)
         except BrokerUnavailable as exc:
             logger.error("slot %d: could not hand its task back (%s); the sweeper will recover it",
@@ -222,10 +249,12 @@ class Worker:
         if ids:
             # A slot still busy (its task neither finished nor handed back) keeps its id alive until the TTL
             # runs out, so the sweeper recovers that task only once this process is really gone.
-            still_busy = {slot.worker_id for slot in self.slots if slot.is_alive() and not slot.abandoned}
+            still_busy = {slot.worker_id for slot in self.slots if slot.is_alive() and not slot.state.abandoned}
             try:
-                self.broker.go_offline([worker_id for worker_id in ids if worker_id not in still_busy])
+                for broker in self.brokers.values():
+                    broker.go_offline([worker_id for worker_id in ids if worker_id not in still_busy])
             except BrokerUnavailable as exc:
                 logger.error("could not go offline (%s); the ids expire by themselves", exc)
             self.notifier.emit("delayed_worker_stopped", worker=self)
             logger.info("worker stopped after %d task(s)", sum(slot.tasks_done for slot in self.slots))
+

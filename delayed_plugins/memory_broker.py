@@ -94,18 +94,8 @@ class MemoryBroker(Broker):
         return task
 
     def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
-        deadline = time.monotonic() + timeout
-        with self.store.cond:
-            state = self._state
-            if worker_id in state.processing:
-                return state.processing[worker_id]
-            while state.notifications <= 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or worker_id in self.store.woken:
-                    self.store.woken.discard(worker_id)
-                    return None
-                self.store.cond.wait(remaining)
-            return self._take(state, worker_id)
+        taken = self.dequeue_first(worker_id, (self.name,), timeout)
+        return None if taken is None else taken[1]
 
     def wake(self, worker_ids: Iterable[str]) -> None:
         with self.store.cond:
@@ -113,14 +103,62 @@ class MemoryBroker(Broker):
             self.store.cond.notify_all()
 
     def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
+        taken = self.release_and_take_first(worker_id, self.name, (self.name,), take_next)
+        return None if taken is None else taken[1]
+
+    @staticmethod
+    def _forget(state: _QueueState, worker_id: str) -> None:
+        """Release ``worker_id``'s task; it ran to the end, so its poison count goes too."""
+        done = state.processing.pop(worker_id, None)
+        if done is not None:
+            state.recoveries.pop(done, None)
+
+    # -- several queues, highest priority first ---------------------------------------------------
+    serves_several_queues = True
+
+    def _held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
+        for name in queues:
+            held = self.store.queue(name).processing.get(worker_id)
+            if held is not None:
+                return name, held
+        return None
+
+    def _take_first(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
+        for name in queues:
+            state = self.store.queue(name)
+            if state.notifications > 0:
+                task = self._take(state, worker_id)
+                if task is not None:
+                    return name, task
+        return None
+
+    def dequeue_first(self, worker_id: str, queues: Sequence[str], timeout: float) -> tuple[str, bytes] | None:
+        deadline = time.monotonic() + timeout
         with self.store.cond:
-            state = self._state
-            state.processing.pop(worker_id, None)
-            return self._take(state, worker_id) if take_next else None
+            held = self._held_in(worker_id, queues)
+            if held is not None:
+                return held
+            while all(self.store.queue(name).notifications <= 0 for name in queues):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or worker_id in self.store.woken:
+                    self.store.woken.discard(worker_id)
+                    return None
+                self.store.cond.wait(remaining)
+            return self._take_first(worker_id, queues)
+
+    def release_and_take_first(self, worker_id: str, queue: str, queues: Sequence[str],
+                               take_next: bool) -> tuple[str, bytes] | None:
+        with self.store.cond:
+            self._forget(self.store.queue(queue), worker_id)
+            return self._take_first(worker_id, queues) if take_next else None
+
+    def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
+        with self.store.cond:
+            return self._held_in(worker_id, queues)
 
     def held(self, worker_id: str) -> bytes | None:
-        with self.store.cond:
-            return self._state.processing.get(worker_id)
+        taken = self.held_in(worker_id, (self.name,))
+        return None if taken is None else taken[1]
 
     def requeue(self, worker_id: str, task: bytes, delay: float = 0.0, front: bool = False) -> None:
         with self.store.cond:

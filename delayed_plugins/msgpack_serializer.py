@@ -20,7 +20,7 @@ from delayed_core import hookimpl
 from delayed_core.errors import TaskDecodeError
 from delayed_core.interfaces import Serializer
 from delayed_core.registry import ComponentRegistry
-from delayed_core.task import PATH_SEPARATOR, GoTask, PyTask, Task
+from delayed_core.task import PATH_SEPARATOR, GoTask, PyTask, Task, meta_problem
 
 _NIL = msgpack.packb(None)
 
@@ -115,6 +115,9 @@ class MsgpackSerializer(Serializer):
             raise TaskDecodeError(f"retry of {_shown(path)} must be an integer, got {_describe(retry)}")
         if meta is not None and not isinstance(meta, dict):
             raise TaskDecodeError(f"meta of {_shown(path)} must be a map, got {_describe(meta)}")
+        problem = meta_problem(meta) if meta else None
+        if problem is not None:
+            raise TaskDecodeError(f"meta of {_shown(path)}: {problem}")
         return PyTask(path, args, kwargs, retry, meta)
 
 

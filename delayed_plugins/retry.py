@@ -1,4 +1,8 @@
-"""The retry plugin: exponential backoff with jitter, and a filter for which failures retry.
+"""The retry plugin: which failures retry, a cap on retries, and backoff of your own.
+
+Backoff itself is built in (``delayed_plugins.retry_policy``): without this plugin a task with
+``retry`` other than 0 already waits ``retry_backoff * 2**attempt`` seconds (capped, with jitter). This
+plugin decides before that default, adding ``retry_on`` filters, a ``predicate`` and ``max_retries``.
 
 Two ways to use it:
 
@@ -24,20 +28,20 @@ Two unrelated classes that share a name cannot be told apart; use ``predicate`` 
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Iterable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from delayed_core import hookimpl
 from delayed_core.outcome import NO_RETRY, Outcome
 from delayed_core.task import PyTask
 
+from .retry_policy import Jitter, backoff_delay, configured_delay
+
 if TYPE_CHECKING:
     from delayed_core.app import Delayed
     from delayed_core.config import Config
 
-Jitter = Literal["full", "equal"] | bool
 Predicate = Callable[[PyTask, Outcome], bool]
 
 #: classes that stand for "any failure", whose names will never appear in ``error_type`` themselves
@@ -67,25 +71,6 @@ def matches(entries: Iterable[type[BaseException] | str], error_type: str) -> bo
         elif entry in CATCH_ALL or class_matches(entry, error_type):
             return True
     return False
-
-
-def backoff_delay(attempt: int, backoff: float, backoff_max: float, jitter: Jitter,
-                  rand: Callable[[], float] = random.random) -> float:
-    """Seconds before retry number ``attempt + 1``: ``backoff * 2**attempt``, capped at ``backoff_max``.
-
-    - ``jitter="full"``: uniform in ``[0, delay]``; spreads a burst of failures the most, but a retry
-      may come at once.
-    - ``jitter="equal"`` (also ``True``): uniform in ``[delay/2, delay]``; still spreads retries, and
-      each retry waits at least as long as the previous one's lower bound, so delays keep growing.
-    - ``jitter=False``: exactly ``delay``.
-    """
-    # min() before the power would still overflow for huge attempts; cap the exponent instead.
-    delay = min(backoff_max, backoff * 2.0 ** min(attempt, 64))
-    if jitter == "full":
-        return delay * rand()
-    if jitter is True or jitter == "equal":
-        return delay / 2 + delay / 2 * rand()
-    return delay
 
 
 class RetryPolicy:
@@ -145,9 +130,7 @@ class RetryPolicy:
         """Seconds to wait before running ``task`` again on ``queue``."""
         if self.config is None:
             return backoff_delay(task.attempt, self.backoff, self.backoff_max, self.jitter)
-        settings = self.config.for_queue(queue)
-        return backoff_delay(task.attempt, settings["retry_backoff"], settings["retry_backoff_max"],
-                             settings["retry_jitter"])
+        return configured_delay(self.config, queue, task.attempt)
 
     @hookimpl
     def delayed_retry_delay(self, queue: str, task: PyTask, outcome: Outcome) -> float | None:

@@ -6,6 +6,8 @@ Round trips per operation (the hot paths):
 - ``dequeue`` on an idle queue: BLPOP, then the dequeue script: 2;
 - ``release(take_next=True)`` while busy: 1, and it returns the next task, so a busy slot spends one
   round trip per task;
+- a worker serving several queues: the same counts (one BLPOP over every queue's ``N_noti``, one
+  release-and-take script over every queue's keys);
 - ``keep_alive``: 1 for all the slots of a process.
 
 Every redis-py error leaves as a pydelayed error of one line (see ``errors.py``). Due times of scheduled
@@ -32,6 +34,7 @@ from .errors import translate
 from .keys import QueueKeys
 from .monitoring import RedisMonitoring
 from .schedule_watcher import RedisScheduleWatcher
+from .several_queues import SeveralQueues
 
 #: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
 CHUNK = 5000
@@ -47,7 +50,7 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
-class RedisBroker(RedisMonitoring, Broker):
+class RedisBroker(RedisMonitoring, SeveralQueues, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker
@@ -62,6 +65,7 @@ class RedisBroker(RedisMonitoring, Broker):
         self.keys = QueueKeys.for_queue(name)
         k = self.keys
         self._take_keys = (k.queue, k.notifications, k.processing)
+        self._release_keys = (k.queue, k.notifications, k.processing, k.recoveries)
         self._requeue_keys = (k.queue, k.notifications, k.processing, k.scheduled)
         # The server's clock minus ours, in seconds, as last seen by a promotion (see promote_and_peek).
         self.clock_offset = 0.0
@@ -104,11 +108,7 @@ class RedisBroker(RedisMonitoring, Broker):
     def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
         """BLPOP a notification, then take its task: 2 round trips, only when the queue was idle."""
         try:
-            if isinstance(self._call, DirectCaller):
-                # Cached per connection: a round trip only when the thread (re)connects.
-                client_id = self._call.client_id()
-                if client_id is not None:
-                    self._blocking_clients[worker_id] = client_id
+            self._remember_blocking(worker_id)
             # Capped inside the socket timeout: a longer block would read as a dead server. The slot simply
             # blocks again.
             if self._call("BLPOP", self.keys.notifications, min(timeout, longest_block())) is None:
@@ -117,6 +117,14 @@ class RedisBroker(RedisMonitoring, Broker):
             return scripts.DEQUEUE(self._call, self._take_keys, (worker_id,))
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
+
+    def _remember_blocking(self, worker_id: str) -> None:
+        """Note which connection ``worker_id``'s BLPOP waits on, for :meth:`wake`."""
+        if isinstance(self._call, DirectCaller):
+            # Cached per connection: a round trip only when the thread (re)connects.
+            client_id = self._call.client_id()
+            if client_id is not None:
+                self._blocking_clients[worker_id] = client_id
 
     def wake(self, worker_ids: Iterable[str]) -> None:
         """``CLIENT UNBLOCK`` the connections the slots' BLPOPs wait on (a no-op for a slot not blocked)."""
@@ -130,12 +138,10 @@ class RedisBroker(RedisMonitoring, Broker):
                         return  # not allowed by an ACL: slots then notice the stop at their next timeout
 
     def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
-        """HDEL, or the release-and-take script when the slot wants its next task (1 round trip)."""
+        """The release-and-take script, taking the next task only with ``take_next`` (1 round trip either
+        way; a script rather than HDEL so that releasing also forgets the task's poison count)."""
         try:
-            if take_next:
-                return scripts.RELEASE_TAKE(self._call, self._take_keys, (worker_id,))
-            self._call("HDEL", self.keys.processing, worker_id)
-            return None
+            return scripts.RELEASE_TAKE(self._call, self._release_keys, (worker_id, "1" if take_next else "0"))
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
 

@@ -57,6 +57,8 @@ def load_script(name: str) -> Script:
 ENQUEUE = load_script("enqueue")
 DEQUEUE = load_script("dequeue")
 RELEASE_TAKE = load_script("release_take")
+DEQUEUE_FIRST = load_script("dequeue_first")
+RELEASE_TAKE_FIRST = load_script("release_take_first")
 REQUEUE = load_script("requeue")
 DEAD_LETTER = load_script("dead_letter")
 PROMOTE = load_script("promote")

@@ -77,7 +77,18 @@ truncated = st.tuples(paths, st.lists(values, max_size=3), st.data()).map(
 non_utf8_paths = st.binary(min_size=1, max_size=20).filter(lambda raw: not _is_utf8(raw)).map(
     lambda raw: b"\x92" + _str_header(len(raw)) + raw + msgpack.packb([]))
 wrong_arguments = st.tuples(values, values).map(lambda ab: msgpack.packb([f"{MODULE}:add", list(ab)]))
-entries = st.one_of(random_bytes, wrong_shapes, truncated, non_utf8_paths, wrong_arguments)
+# The optional fifth element (meta): any map, most often with an "attempt" of any type. The task fails
+# (wrong argument types) and may retry, so a bad attempt would meet the failure path, where it once
+# made the slot re-run the task forever.
+metas = st.one_of(
+    st.dictionaries(st.sampled_from(["attempt", "trace", ""]), values, max_size=3),
+    st.fixed_dictionaries({"attempt": values}),
+    st.fixed_dictionaries({"attempt": st.integers(-(2**63), 2**64 - 1)}),
+)
+with_meta = st.tuples(st.sampled_from([f"{MODULE}:add", f"{MODULE}:accept"]), st.lists(values, max_size=2),
+                      st.sampled_from([0, 1, 2]), metas).map(
+    lambda t: msgpack.packb([t[0], t[1], {}, t[2], t[3]]))
+entries = st.one_of(random_bytes, wrong_shapes, truncated, non_utf8_paths, wrong_arguments, with_meta)
 
 
 def _is_utf8(raw: bytes) -> bool:

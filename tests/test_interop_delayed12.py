@@ -110,7 +110,7 @@ def test_our_worker_runs_real_delayed_12_tasks(backend: Backend) -> None:
     for args, kwargs in calls:
         theirs.enqueue(delayed_task.PyTask(REC, args, kwargs))
     theirs.enqueue(delayed_task.PyTask("interop_funcs:flaky", ["retried"], retry=1))
-    run_our_worker(backend)
+    run_our_worker(backend, retry_backoff=0.0)  # retries back off by default; a burst worker would not wait
     expected = [expected_record(args, kwargs) for args, kwargs in calls]
     expected[2]["kwargs"] = {"b": {"$bin": "01"}}
     # delayed 1.2's retry count is honoured: the flaky task failed once, ran again and succeeded.

@@ -98,3 +98,45 @@ def test_max_recoveries_zero_requeues_forever(real_backend: Backend) -> None:
         assert (report.requeued, report.poisoned) == (1, 0)
     assert real_backend.client.llen("default_dead") == 0 and real_backend.client.exists("default_recoveries") == 0
     assert [(r.queue, r.requeued, r.poisoned) for r in watcher.reports] == [("default", 1, 0)] * 4
+
+
+def record_run() -> None:
+    """A task that simply succeeds."""
+
+
+@pytest.mark.parametrize("take_next", [True, False])
+def test_releasing_a_task_forgets_its_poison_count(real_backend: Backend, take_next: bool) -> None:
+    """A task that ran to the end says nothing about poison any more: its count goes with the release,
+    and separate enqueues of the same bytes start afresh. Other tasks' counts stay."""
+    import hashlib
+
+    client = real_backend.client
+    app = real_backend.app()
+    raw = app.serializer.dumps(PyTask(f"{MODULE}:record_run"))
+    app.queue().enqueue(PyTask(f"{MODULE}:record_run"))
+    client.hset("default_recoveries", mapping={hashlib.sha1(raw).hexdigest(): 3, "f" * 40: 1})
+    broker = app.broker("default")
+    assert broker.dequeue("e" * 32, 1.0) == raw
+    assert broker.release("e" * 32, take_next=take_next) is None
+    assert client.hgetall("default_recoveries") == {b"f" * 40: b"1"}
+    # No count, no key: a release never creates N_recoveries.
+    client.delete("default_recoveries")
+    app.queue().enqueue(PyTask(f"{MODULE}:record_run"))
+    app.worker(imports=[MODULE], dequeue_timeout=0.2).run(burst=True, install_signals=False)
+    assert client.exists("default_recoveries") == 0 and client.llen("default") == 0
+
+
+def test_the_memory_broker_forgets_the_poison_count_on_release_too() -> None:
+    from delayed_core import Delayed
+
+    app = Delayed("memory://poison-release", load_entry_points=False)
+    broker = app.broker("default")
+    broker.enqueue([b"task"])
+    assert broker.dequeue("d" * 32, 0.1) == b"task"
+    broker.go_offline(["d" * 32])
+    assert broker.requeue_lost(max_recoveries=5).requeued == 1  # counted once
+    assert broker.dequeue("e" * 32, 0.1) == b"task"
+    broker.release("e" * 32)
+    broker.enqueue([b"task"])
+    assert broker.dequeue("f" * 32, 0.1) == b"task"
+    assert broker.requeue_lost(max_recoveries=1).requeued == 1  # would be poison had the count stayed

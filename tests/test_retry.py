@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -214,3 +215,48 @@ def test_a_user_plugin_decides_first_and_sees_each_requeue(backend: Backend) -> 
     run_until(app, lambda: len(dead_letters(backend)) == 2)
     assert len(starts["k"]) == 4 and len(starts["refused"]) == 1
     assert plugin.requeued == [(1, 0.0), (2, 0.0), (3, 0.0)]
+
+
+# -- the built-in default: backoff without any plugin --------------------------------------------------
+def test_the_built_in_default_backs_off_with_the_settings_of_each_queue(tmp_path: Path) -> None:
+    Path("delayed.toml").write_text(
+        'retry_backoff = 2.0\nretry_jitter = false\n[queues.slow]\nretry_backoff = 7.0\nretry_backoff_max = 10.0\n'
+    )
+    app = Delayed("memory://default-retry", load_entry_points=False)
+    assert not [p for p in app.plugin_manager.get_plugins() if isinstance(p, RetryPolicy)]
+    hook = app.plugin_manager.hook.delayed_retry_delay
+    second = PyTask("m:f", retry=-1, meta={"attempt": 1})
+    assert hook(queue="default", task=second, outcome=failure()) == 4.0
+    assert hook(queue="slow", task=second, outcome=failure()) == 10.0
+    assert hook(queue="default", task=PyTask("m:f", retry=0), outcome=failure()) is None
+    assert hook(queue="default", task=second, outcome=failure(retryable=False)) is None
+    jittered = Delayed("memory://default-retry-2", load_entry_points=False, retry_jitter=True)
+    delays = {jittered.plugin_manager.hook.delayed_retry_delay(queue="q", task=second, outcome=failure())
+              for _ in range(20)}
+    assert all(2.0 <= delay <= 4.0 for delay in delays) and len(delays) > 1  # equal jitter: [4/2, 4]
+
+
+def test_retrying_forever_by_default_is_not_a_hot_loop(real_backend: Backend) -> None:
+    """retry=-1 on a task that always fails, default settings: 1 s, 2 s, 4 s ... with jitter."""
+    app = real_backend.app(imports=[MODULE], dequeue_timeout=0.2)
+    app.queue().enqueue(PyTask(f"{MODULE}:failing", ["forever", -1], retry=-1))
+    started = time.monotonic()
+    run_until(app, lambda: time.monotonic() - started >= 3.4)
+    # Runs at 0, then after 0.5-1 s, then 1-2 s later, then 2-4 s later: at most 4 within 3.4 s.
+    assert 2 <= len(starts["forever"]) <= 4, starts["forever"]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts["forever"])]
+    assert all(gap >= 0.5 for gap in gaps), gaps
+    assert dead_letters(real_backend) == []
+
+
+def test_the_default_gaps_grow(real_backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("delayed_core.worker.MAINTENANCE_TICK", 0.05)
+    app = real_backend.app(imports=[MODULE], dequeue_timeout=0.2, retry_backoff=0.3, retry_jitter=False)
+    app.queue().enqueue(PyTask(f"{MODULE}:failing", ["k", -1], retry=2))
+    run_until(app, lambda: len(dead_letters(real_backend)) == 1)
+    first, second, third = starts["k"]
+    gaps = (second - first, third - second)
+    assert 0.3 <= gaps[0] < 0.3 + 0.3, gaps
+    assert 0.6 <= gaps[1] < 0.6 + 0.3, gaps
+    (letter,) = dead_letters(real_backend)
+    assert (letter.reason, letter.attempts) == ("failed", 3)

@@ -64,7 +64,7 @@ def run(_args: argparse.Namespace) -> int:
     progress = Progress()
     app = Delayed("memory://demo", plugins=[progress], imports=[demo_tasks.__name__], slots=4,
                   load_entry_points=False, keep_alive_timeout=1, keep_alive_interval=0.5,
-                  dequeue_timeout=0.2)
+                  dequeue_timeout=0.2, retry_backoff=0.0)  # retries back off by default; a burst demo won't wait
     queue = app.queue(QUEUE)
     module = demo_tasks.__name__
     tasks: list[Any] = [PyTask(f"{module}:resize_image", [i]) for i in range(12)]

@@ -1,4 +1,4 @@
-"""``delayed worker``: serve one queue."""
+"""``delayed worker``: serve one queue, or several in strict priority order."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ SETTINGS = (
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``worker`` subcommand."""
-    parser = subparsers.add_parser("worker", help="run a worker serving one queue",
+    parser = subparsers.add_parser("worker", help="run a worker serving one queue or several",
                                    description="Run a worker: take tasks from a queue and run them.")
     add_broker_flag(parser)
-    parser.add_argument("--queue", metavar="NAME", help="queue to serve (default: 'default')")
+    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
+                        help="queue to serve (default: 'default'); repeat it to serve several queues, "
+                             "highest priority first")
     parser.add_argument("--slots", type=positive_int, metavar="N", help="tasks run at once (default 1)")
     parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                         help="allow the functions of this module (repeatable)")
@@ -56,6 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the app and serve until stopped."""
+    # The first --queue is also the `queue` setting (the app's default queue); the rest follow it in order.
+    args.queue = args.queues[0] if args.queues else None
     config = build_config(args, SETTINGS)
     app = build_app(config)
     if config["allow_any_import"]:
@@ -65,6 +69,6 @@ def run(args: argparse.Namespace) -> int:
             "--allow-any-import is on: tasks may run ANY importable function (os:system included). "
             "Only use it when every producer that can write to this Redis is trusted."
         )
-    worker = app.worker(config["queue"])
+    worker = app.worker(args.queues or config["queue"])
     worker.run(burst=args.burst)
     return 0

@@ -115,6 +115,37 @@ class Broker(abc.ABC):
     def held(self, worker_id: str) -> bytes | None:
         """The task ``worker_id`` holds, if any (used to resume after a connection error)."""
 
+    # -- workers serving several queues, highest priority first ----------------------------------
+    #: True when the three methods below accept several queue names. A broker that leaves it False
+    #: still serves one queue per worker through the defaults, which call the one-queue methods.
+    serves_several_queues: bool = False
+
+    def dequeue_first(self, worker_id: str, queues: Sequence[str], timeout: float) -> tuple[str, bytes] | None:
+        """Like :meth:`dequeue`, over ``queues`` in priority order: take the next task of the first queue
+        that has one and return ``(queue, task)``. The task is held in its own queue under ``worker_id``;
+        a task the id already holds in any of them comes back first (a lost reply)."""
+        self._check_single(queues)
+        raw = self.dequeue(worker_id, timeout)
+        return None if raw is None else (self.name, raw)
+
+    def release_and_take_first(self, worker_id: str, queue: str, queues: Sequence[str],
+                               take_next: bool) -> tuple[str, bytes] | None:
+        """Like :meth:`release`: forget the task ``worker_id`` holds in ``queue``; with ``take_next``,
+        atomically take the next ready task of the first of ``queues`` that has one (never blocking)."""
+        self._check_single((queue, *queues))
+        raw = self.release(worker_id, take_next)
+        return None if raw is None else (self.name, raw)
+
+    def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
+        """Like :meth:`held`, over ``queues``: ``(queue, task)`` for the task ``worker_id`` holds."""
+        self._check_single(queues)
+        raw = self.held(worker_id)
+        return None if raw is None else (self.name, raw)
+
+    def _check_single(self, queues: Iterable[str]) -> None:
+        if any(queue != self.name for queue in queues):
+            raise NotImplementedError(f"{type(self).__name__} cannot serve several queues in one worker")
+
     @abc.abstractmethod
     def requeue(self, worker_id: str, task: bytes, delay: float = 0.0, front: bool = False) -> None:
         """Atomically release ``worker_id``'s task and put ``task`` back: after ``delay`` seconds, or at

@@ -1,19 +1,32 @@
 -- release_take: release the task a slot finished and take the next one if one is ready, in one call.
 -- This keeps a busy worker at one round trip per task. It consumes a notification before taking a task
 -- exactly as BLPOP + dequeue would, so the go-delayed invariant (one notification per task) holds.
+-- Releasing also forgets the task's poison count: it ran to the end, so deaths of earlier workers
+-- holding the same bytes say nothing about it any more.
 --
 -- KEYS[1]  N             list of task bytes (LPOP)
 -- KEYS[2]  N_noti        list of notifications (LPOP)
--- KEYS[3]  N_processing  hash worker_id -> task bytes (HDEL, HSET)
+-- KEYS[3]  N_processing  hash worker_id -> task bytes (HGET, HDEL, HSET)
+-- KEYS[4]  N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
 -- ARGV[1]  the worker id of the slot
--- Returns  the next task bytes, or nil when none is ready (the slot then blocks on N_noti)
+-- ARGV[2]  "0" to release only; "1" (or absent) to take the next task too
+-- Returns  the next task bytes, or nil when none is ready or none was asked for (the slot then blocks
+--          on N_noti)
 --
 -- Safe by its order, with no type checks on this hot path: the task released is finished, so whatever
 -- fails after HDEL loses no task (at worst a notification, which the sweeper restores); HSET writes the
--- key HDEL just used. HDEL is also the first write, and it frees memory: at maxmemory the script still
--- runs to its end, so workers drain a queue that filled the memory.
+-- key HDEL just used. Reads (EXISTS, HGET) come first and every write frees memory or rewrites the key
+-- just read (HDEL, LPOP, then HSET), so at maxmemory the script still runs to its end, and workers
+-- drain a queue that filled the memory.
+-- redis.sha1hex is missing from some Lua hosts (fakeredis): the poison count then stays, as before.
+if redis.sha1hex and redis.call('exists', KEYS[4]) == 1 then
+    local done = redis.call('hget', KEYS[3], ARGV[1])
+    if done then
+        redis.call('hdel', KEYS[4], redis.sha1hex(done))
+    end
+end
 redis.call('hdel', KEYS[3], ARGV[1])
-if not redis.call('lpop', KEYS[2]) then
+if ARGV[2] == '0' or not redis.call('lpop', KEYS[2]) then
     return nil
 end
 local task = redis.call('lpop', KEYS[1])

@@ -1,0 +1,261 @@
+"""The task pipeline: from the bytes a slot took to the one broker call that settles the task.
+
+A :class:`TaskRunner` decodes a task, runs it with the executor and decides its disposition
+(:mod:`delayed_core.disposition`): release it (the same call may take the next task), requeue it for a
+retry, or dead-letter it. Then it commits that disposition in one broker call.
+
+Two rules hold whatever goes wrong:
+
+- Any error while handling one task ends in a dead letter with a reason: ``undecodable`` for bytes (meta
+  included) that are not a task, ``internal`` when pydelayed or a plugin failed on the way (a raising
+  ``delayed_retry_delay`` hook, a serializer that cannot encode the retry, a broker refusing the call).
+  The task is never run again for it, and the slot never jams.
+- Only an unreachable broker makes the runner wait, and then it retries the *broker call*, not the
+  task: a finished task is never re-run because its release failed during a write outage.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from . import crashpoints
+from .backoff import Backoff
+from .config import Config
+from .deadletter import DeadLetter, Reason
+from .disposition import DEAD_LETTER, RELEASE, REQUEUE, Disposition, describe_error
+from .errors import BrokerUnavailable, TaskDecodeError, TaskNotAllowed
+from .functions import FunctionRegistry
+from .interfaces import Broker, Executor, Serializer
+from .notify import Notifier
+from .outcome import Outcome, Status, clip_traceback
+from .task import GoTask, PyTask, Task
+
+logger = logging.getLogger("delayed.worker")
+
+FAILURE_REASONS = {Status.FAILED: Reason.FAILED, Status.TIMEOUT: Reason.TIMEOUT, Status.CRASHED: Reason.CRASHED}
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """What the pipeline reads from one queue's settings (a multi-queue worker has one per queue)."""
+
+    timeout: float  # default time limit of a task, 0 for none
+    dead_letter_failed: bool
+    dead_letter_max: int
+
+    @classmethod
+    def from_config(cls, config: Config) -> QueueSettings:
+        """The settings of a queue's effective config."""
+        return cls(config["timeout"], config["dead_letter_failed"], config["dead_letter_max"])
+
+
+class SlotState:
+    """One slot's identity and the task it runs, shared with the worker's main thread.
+
+    :param index: the slot number (executors keep per-slot state by it).
+    :param worker_id: the id the slot holds tasks under.
+    """
+
+    def __init__(self, index: int, worker_id: str) -> None:
+        self.index = index
+        self.worker_id = worker_id
+        # Guards the hand-over between the slot finishing a task and the main thread handing it back at a
+        # shutdown timeout: exactly one of them may settle the held task.
+        self.lock = threading.Lock()
+        self.running: tuple[str, bytes] | None = None  # (queue, task bytes) while the function runs
+        self.abandoned = False
+        self.tasks_done = 0
+
+
+class TaskRunner:
+    """Runs and settles the tasks of one worker's queues (see the module docstring).
+
+    :param brokers: queue name -> broker, highest priority first; the first one also serves the
+        calls that span every queue.
+    :param retry_delay: the ``delayed_retry_delay`` decision hook.
+    :param settings: queue name -> its :class:`QueueSettings`.
+    :param stopping: set when the worker stops: a release then takes no next task.
+    """
+
+    def __init__(self, brokers: Mapping[str, Broker], serializer: Serializer, functions: FunctionRegistry,
+                 executor: Executor, notifier: Notifier, retry_delay: Callable[..., float | None],
+                 settings: Mapping[str, QueueSettings], stopping: threading.Event) -> None:
+        self.brokers = dict(brokers)
+        self.queues = tuple(brokers)
+        self.consumer = self.brokers[self.queues[0]]
+        self.serializer = serializer
+        self.functions = functions
+        self.executor = executor
+        self.notifier = notifier
+        self.retry_delay = retry_delay
+        self.settings = dict(settings)
+        self.stopping = stopping
+
+    def process(self, slot: SlotState, queue: str, raw: bytes) -> tuple[str, bytes] | None:
+        """Run one task of ``queue`` end to end. Returns the next task when settling it took one."""
+        disposition = self.decide(slot, queue, raw)
+        return None if disposition is None else self.commit(slot, disposition)
+
+    # -- deciding ----------------------------------------------------------------------------------
+    def decide(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
+        """Run the task and say what becomes of it; None when it was handed back at shutdown."""
+        try:
+            task = self.serializer.loads(raw)
+        except Exception as exc:  # TaskDecodeError, or a third-party serializer failing its own way
+            return self._dead(slot, queue, raw, Reason.UNDECODABLE,
+                              describe_error(exc, short=isinstance(exc, TaskDecodeError)))
+        try:
+            return self._run(slot, queue, raw, task)
+        except Exception as exc:
+            with slot.lock:
+                if slot.abandoned:
+                    return None
+            logger.exception("slot %d: handling a task of %s failed inside pydelayed or a plugin", slot.index,
+                             queue)
+            return self._dead(slot, queue, raw, Reason.INTERNAL, f"handling the task failed: {describe_error(exc)}",
+                              task, clip_traceback(traceback.format_exc()))
+
+    def _run(self, slot: SlotState, queue: str, raw: bytes, task: Task) -> Disposition | None:
+        notifier = self.notifier
+        notifier.emit("delayed_task_dequeued", queue=queue, task=task, worker_id=slot.worker_id)
+        if isinstance(task, GoTask):
+            return self._dead(slot, queue, raw, Reason.WRONG_LANGUAGE,
+                              f"Go task {task.func_path} cannot run on a Python worker", task)
+        try:
+            func = self.functions.resolve(task.func_path)
+        except TaskNotAllowed as exc:
+            return self._dead(slot, queue, raw, Reason.NOT_ALLOWED, str(exc), task)
+        settings = self.settings[queue]
+        timeout = self.functions.options(task.func_path).timeout or settings.timeout or None
+        notifier.emit("delayed_task_started", queue=queue, task=task, worker_id=slot.worker_id)
+        with slot.lock:
+            slot.running = (queue, raw)
+        try:
+            outcome = self.executor.execute(slot.index, task, func, timeout)
+        finally:
+            with slot.lock:
+                slot.running = None
+                abandoned = slot.abandoned
+        if abandoned:
+            return None  # the main thread handed this task back at the shutdown timeout: not ours any more
+        slot.tasks_done += 1
+        crashpoints.reached("after_task")
+        if outcome.ok:
+            notifier.emit("delayed_task_succeeded", queue=queue, task=task, worker_id=slot.worker_id,
+                          outcome=outcome)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s succeeded in %.4fs", task.func_path, outcome.duration)
+            return Disposition(RELEASE, queue, raw, task)
+        return self._failed(slot, queue, raw, task, outcome)
+
+    def _failed(self, slot: SlotState, queue: str, raw: bytes, task: PyTask, outcome: Outcome) -> Disposition:
+        """A retry when a plugin (or the built-in default) asks for one; else a dead letter or a release."""
+        logger.warning("%s failed (attempt %d): %s", task.func_path, task.attempt + 1, outcome.describe())
+        self.notifier.emit("delayed_task_failed", queue=queue, task=task, worker_id=slot.worker_id,
+                           outcome=outcome)
+        delay = self.retry_delay(queue=queue, task=task, outcome=outcome)
+        # None: no plugin answered; a negative answer (NO_RETRY): a plugin refused, overruling the default.
+        if delay is not None and delay >= 0:
+            retry = task.next_attempt()
+            return Disposition(REQUEUE, queue, raw, task, retry=retry, retry_bytes=self.serializer.dumps(retry),
+                               delay=float(delay))
+        if self.settings[queue].dead_letter_failed:
+            return self._dead(slot, queue, raw, FAILURE_REASONS[outcome.status], outcome.describe(), task,
+                              outcome.traceback)
+        return Disposition(RELEASE, queue, raw, task, take_next=False)
+
+    def _dead(self, slot: SlotState, queue: str, raw: bytes, reason: str, error: str, task: Task | None = None,
+              trace: str = "") -> Disposition:
+        attempts = task.attempt + 1 if isinstance(task, PyTask) else 0
+        letter = DeadLetter(task=raw, reason=reason, error=error, traceback=trace, queue=queue,
+                            worker=slot.worker_id, attempts=attempts, func=task.func_path if task is not None else "")
+        return Disposition(DEAD_LETTER, queue, raw, task, letter=letter)
+
+    # -- committing --------------------------------------------------------------------------------
+    def commit(self, slot: SlotState, disposition: Disposition) -> tuple[str, bytes] | None:
+        """Settle the task in one broker call; return the next task when that call took one.
+
+        While the broker is unreachable it retries that call with backoff, first asking what the slot's
+        id holds: the task itself means the call did not happen (retry it); anything else means it did
+        and its reply was lost (nothing held: done; another task: the call took it, run it next).
+        """
+        backoff = Backoff(initial=0.2, cap=5.0)
+        retrying = False
+        current: Disposition | None = disposition
+        while current is not None:
+            try:
+                if retrying:
+                    held = self.consumer.held_in(slot.worker_id, self.queues)
+                    if held != (current.queue, current.raw):
+                        self._announce(slot, current)
+                        return held
+                taken = self._send(slot, current)
+                self._announce(slot, current)
+                return taken
+            except BrokerUnavailable as exc:
+                retrying = True
+                delay = backoff.next_delay()
+                logger.error("broker unavailable (%s); slot %d sends the %s of its task again in %.1fs "
+                             "(the task itself does not run again)", exc, slot.index, current.kind, delay)
+                time.sleep(delay)
+            except Exception as exc:
+                retrying = False
+                current = self._fall_back(slot, current, exc)
+        return None
+
+    def _send(self, slot: SlotState, d: Disposition) -> tuple[str, bytes] | None:
+        worker_id = slot.worker_id
+        if d.kind == RELEASE:
+            take_next = d.take_next and not self.stopping.is_set()
+            taken = self.consumer.release_and_take_first(worker_id, d.queue, self.queues, take_next)
+            crashpoints.reached("after_release_take")
+            return taken
+        broker = self.brokers[d.queue]
+        if d.kind == REQUEUE:
+            crashpoints.reached("before_retry_requeue")
+            broker.requeue(worker_id, d.retry_bytes, delay=d.delay)
+            return None
+        assert d.letter is not None
+        broker.dead_letter(worker_id, d.letter.to_json(), self.settings[d.queue].dead_letter_max)
+        return None
+
+    def _announce(self, slot: SlotState, d: Disposition) -> None:
+        """Log and fire the hook of a committed disposition."""
+        notifier, worker_id = self.notifier, slot.worker_id
+        if d.kind == RELEASE:
+            if d.task is not None:
+                notifier.emit("delayed_task_released", queue=d.queue, task=d.task, worker_id=worker_id)
+        elif d.kind == REQUEUE:
+            notifier.emit("delayed_task_requeued", queue=d.queue, task=d.retry, worker_id=worker_id,
+                          delay=d.delay)
+        elif d.letter is not None:
+            logger.error("dead-lettered a task from %s (%s): %s", d.queue, d.letter.reason, d.letter.error)
+            notifier.emit("delayed_task_dead_lettered", queue=d.queue, letter=d.letter)
+
+    def _fall_back(self, slot: SlotState, d: Disposition, exc: Exception) -> Disposition | None:
+        """The broker refused a call for a reason other than being unreachable (a bug, a key of the wrong
+        type): record the task as an ``internal`` dead letter instead; if even that fails, release it,
+        logging the whole entry so that nothing vanishes unseen."""
+        error = f"settling the task ({d.kind}) failed: {describe_error(exc)}"
+        if d.last_resort:
+            logger.exception("slot %d: could not release its task either; it stays held under %s", slot.index,
+                             slot.worker_id)
+            return None
+        if d.kind != DEAD_LETTER:
+            logger.exception("slot %d: %s", slot.index, error)
+            return self._dead(slot, d.queue, d.raw, Reason.INTERNAL, error, d.task,
+                              clip_traceback(traceback.format_exc()))
+        assert d.letter is not None
+        logger.exception("slot %d: could not store a dead letter, so the task is released; the entry was %s",
+                         slot.index, _clipped(d.letter.to_json()))
+        return Disposition(RELEASE, d.queue, d.raw, None, take_next=False, last_resort=True)
+
+
+def _clipped(entry: bytes, limit: int = 2000) -> str:
+    text = entry.decode("ascii", errors="replace")
+    return text if len(text) <= limit else text[:limit] + "..."
