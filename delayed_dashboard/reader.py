@@ -3,7 +3,7 @@
 Cost per call (Redis broker; Q queues, W worker ids known to them):
 
 - :meth:`Reader.overview`: per queue, ``info()`` (2 round trips: 6 commands, then one EXISTS per held or
-  registered id) and ``throughput()`` (1 round trip: TIME, HGETALL of a hash of at most 32 fields);
+  registered id) and ``throughput()`` (1 round trip: HGETALL of a hash of at most about 30 fields);
 - :meth:`Reader.workers`: per queue, ``info()`` and ``worker_details()`` (1 round trip, HGETALL of one
   entry per registered id);
 - :meth:`Reader.scheduled`: per queue, one bounded ZRANGE and one ZCARD (inside ``info()``);

@@ -32,7 +32,7 @@ from .connection import client_from_url, longest_block, unavailable_as_broker_er
 from .direct import DirectCaller
 from .errors import translate
 from .keys import QueueKeys
-from .monitoring import RedisMonitoring
+from .monitoring import RedisMonitoring, this_minute
 from .schedule_watcher import RedisScheduleWatcher
 from .several_queues import SeveralQueues
 
@@ -65,7 +65,7 @@ class RedisBroker(RedisMonitoring, SeveralQueues, Broker):
         self.keys = QueueKeys.for_queue(name)
         k = self.keys
         self._take_keys = (k.queue, k.notifications, k.processing)
-        self._release_keys = (k.queue, k.notifications, k.processing, k.recoveries)
+        self._release_keys = (k.queue, k.notifications, k.processing, k.recoveries, k.throughput)
         self._requeue_keys = (k.queue, k.notifications, k.processing, k.scheduled)
         # The server's clock minus ours, in seconds, as last seen by a promotion (see promote_and_peek).
         self.clock_offset = 0.0
@@ -141,7 +141,8 @@ class RedisBroker(RedisMonitoring, SeveralQueues, Broker):
         """The release-and-take script, taking the next task only with ``take_next`` (1 round trip either
         way; a script rather than HDEL so that releasing also forgets the task's poison count)."""
         try:
-            return scripts.RELEASE_TAKE(self._call, self._release_keys, (worker_id, "1" if take_next else "0"))
+            return scripts.RELEASE_TAKE(self._call, self._release_keys,
+                                        (worker_id, "1" if take_next else "0", this_minute()))
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
 
@@ -159,9 +160,10 @@ class RedisBroker(RedisMonitoring, SeveralQueues, Broker):
 
     def dead_letter(self, worker_id: str | None, entry: bytes, keep: int = 10000) -> None:
         """Release and record the entry in one script; the list keeps the newest ``keep`` entries."""
+        k = self.keys
         with unavailable_as_broker_error():
-            scripts.DEAD_LETTER(self.client.execute_command, (self.keys.processing, self.keys.dead),
-                                (worker_id or "", entry, keep))
+            scripts.DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput),
+                                (worker_id or "", entry, keep, this_minute()))
 
     # -- liveness --------------------------------------------------------------------------------
     def claim_worker_id(self, worker_id: str, ttl: float) -> bool:

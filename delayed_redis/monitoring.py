@@ -1,13 +1,14 @@
 """The Redis broker's monitoring role (see ``delayed_core.interfaces.monitoring``).
 
 Round trips: ``announce_workers`` 1 (once per worker start), every read 1. Reads are bounded: the
-worker-info hash holds only registered ids, the stats hash at most two fields per kept minute, and
+worker-info hash holds only registered ids, the counters hash at most two fields per kept minute, and
 scheduled tasks are read by index range.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,13 @@ if TYPE_CHECKING:
     import redis
 
     from .keys import QueueKeys
+
+def this_minute() -> int:
+    """The unix minute (``unix_seconds // 60``) the release and dead-letter scripts count a task in, and
+    the last minute the dashboard reads: every party uses its own clock, NTP keeps them together, and a
+    few seconds of skew only moves a count to the next minute of a 15-minute chart."""
+    return int(time.time()) // 60
+
 
 #: a scheduled member is 16 unique hex chars followed by the task bytes (see RedisBroker.schedule)
 SCHEDULED_PREFIX = 16
@@ -56,12 +64,10 @@ class RedisMonitoring(Monitoring):
         return details
 
     def throughput(self, minutes: int = THROUGHPUT_MINUTES) -> Throughput:
-        """TIME and HGETALL of the stats hash, pipelined: the minutes follow the server's clock, as the
-        scripts that count do."""
-        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
-            pipe.time().hgetall(self.keys.throughput)
-            (seconds, _micros), counters = pipe.execute()
-        now = int(seconds) // 60
+        """HGETALL of the counters hash (at most about 30 fields: the scripts drop older minutes)."""
+        with unavailable_as_broker_error():
+            counters = self.client.hgetall(self.keys.throughput)
+        now = this_minute()
         window = list(range(now - minutes + 1, now + 1))
         counts = {key.decode(errors="replace"): int(value) for key, value in counters.items()
                   if value.isdigit()}

@@ -9,7 +9,6 @@ write the overview's screenshot to docs/dashboard.png.
 from __future__ import annotations
 
 import os
-import select
 import shutil
 import subprocess
 import textwrap
@@ -76,24 +75,27 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> 
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def read_stderr_until(process: subprocess.Popen[str], marker: str, timeout: float = 20.0) -> list[str]:
-    """Lines the process printed on stderr, up to the first one containing ``marker``."""
-    assert process.stderr is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stderr], [], [], 0.2)
-        if ready:
-            line = process.stderr.readline()
-            if not line and process.poll() is not None:
-                break
-            lines.append(line)
-            if marker in line:
-                return lines
-    raise AssertionError(f"no {marker!r} on stderr; got {lines!r}")
+def started(command: list[str], folder: Path, log: Path, marker: str) -> tuple[subprocess.Popen[bytes], list[str]]:
+    """Start ``command`` in ``folder``, its stderr going to ``log`` (a file, so that a chatty process can
+    never fill a pipe and stall); wait until a line containing ``marker`` was written. Return the process
+    and the lines up to that one."""
+    with log.open("wb") as err:
+        process = subprocess.Popen(command, cwd=folder, env=user_environment(), stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=err)
+
+    def printed() -> list[str] | None:
+        lines = log.read_text(errors="replace").splitlines(keepends=True)
+        for i, line in enumerate(lines):
+            if marker in line and line.endswith("\n"):
+                return lines[: i + 1]
+        if process.poll() is not None:
+            raise AssertionError(f"{command[1]} exited with {process.returncode}: {''.join(lines)}")
+        return None
+
+    return process, wait_for(printed, f"{marker!r} from {command[1]}", timeout=30)
 
 
-def stop(process: subprocess.Popen[str]) -> None:
+def stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then SIGKILL if it does not exit in 20 s."""
     if process.poll() is None:
         process.terminate()
@@ -123,15 +125,15 @@ class Site:
         self.folder = folder
         self.client: redis.Redis = server.client()
         self.app = Delayed(server.url, load_entry_points=False)
-        self.processes: list[subprocess.Popen[str]] = []
+        self.processes: list[subprocess.Popen[bytes]] = []
         self.url = ""
         self.problems: list[str] = []  # console errors, page errors and dialogs: all must stay empty
 
-    def spawn(self, *args: str) -> subprocess.Popen[str]:
-        process = subprocess.Popen([DELAYED, *args], cwd=self.folder, env=user_environment(), text=True,
-                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def spawn(self, *args: str, marker: str) -> tuple[subprocess.Popen[bytes], list[str]]:
+        """``delayed ARGS``, once it printed ``marker``."""
+        process, lines = started([DELAYED, *args], self.folder, self.folder / f"{args[0]}.log", marker)
         self.processes.append(process)
-        return process
+        return process, lines
 
     def enqueue(self, queue: str, func: str, *args: object) -> bytes:
         raw = self.app.serializer.dumps(PyTask(f"dash_tasks:{func}", list(args)))
@@ -181,9 +183,8 @@ def site(real_redis: RedisServer, tmp_path: Path) -> Iterator[Site]:
 
 def test_dashboard_in_a_real_browser(site: Site, browser: Browser, tmp_path: Path) -> None:
     # A worker on "work" (2 slots) that dead-letters a failing task and then holds a blocking one.
-    worker = site.spawn("worker", "--broker", site.server.url, "--queue", "work", "--slots", "2",
-                        "--import", "dash_tasks", "--dequeue-timeout", "0.5")
-    read_stderr_until(worker, "worker serving")
+    worker, _ = site.spawn("worker", "--broker", site.server.url, "--queue", "work", "--slots", "2",
+                           "--import", "dash_tasks", "--dequeue-timeout", "0.5", marker="serving")
     for n in range(12):
         site.enqueue("work", "ok", n)
     for n in range(3):
@@ -204,8 +205,9 @@ def test_dashboard_in_a_real_browser(site: Site, browser: Browser, tmp_path: Pat
             task=site.app.serializer.dumps(PyTask("dash_tasks:ok", [XSS])), reason=reason, error=f"E: {XSS}",
             func="dash_tasks:ok", queue="idle").to_json())
 
-    dashboard = site.spawn("dashboard", "--broker", site.server.url, "--port", "0", "--token", TOKEN)
-    line = read_stderr_until(dashboard, "serving")[-1]
+    _, lines = site.spawn("dashboard", "--broker", site.server.url, "--port", "0", "--token", TOKEN,
+                          marker="serving")
+    line = lines[-1]
     site.url = line.split(" at ")[1].split()[0].rstrip("/")
     page = site.watch(browser.new_page(viewport={"width": 1280, "height": 560}))
 

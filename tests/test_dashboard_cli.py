@@ -3,8 +3,8 @@ details it shows (written once per worker start)."""
 
 from __future__ import annotations
 
+import itertools
 import os
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -15,19 +15,19 @@ import pytest
 
 from delayed_core import DeadLetter, PyTask, hookimpl
 from tests.conftest import Backend
-from tests.support.cli import DELAYED, delayed, python, user_environment
+from tests.support.cli import DELAYED, delayed, python
 from tests.support.redis_server import RedisServer, free_port
-from tests.test_dashboard_browser import read_stderr_until, stop
+from tests.test_dashboard_browser import started, stop
+
+_logs = itertools.count()
 
 
 class Dashboard:
     """A ``delayed dashboard`` subprocess and what it printed before serving."""
 
-    def __init__(self, folder: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.process = subprocess.Popen([DELAYED, "dashboard", "--port", "0", *args], cwd=folder,
-                                        env=user_environment(env), text=True, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.stderr = read_stderr_until(self.process, "serving")
+    def __init__(self, folder: Path, *args: str) -> None:
+        log = folder / f"dashboard-{next(_logs)}.log"
+        self.process, self.stderr = started([DELAYED, "dashboard", "--port", "0", *args], folder, log, "serving")
         self.url = self.stderr[-1].split(" at ")[1].split()[0].rstrip("/")
 
     def get(self, path: str) -> str:
@@ -52,7 +52,7 @@ class Dashboard:
 
 
 @pytest.fixture
-def started(tmp_path: Path) -> Iterator[list[Dashboard]]:
+def dashboards(tmp_path: Path) -> Iterator[list[Dashboard]]:
     running: list[Dashboard] = []
     yield running
     for dashboard in running:
@@ -83,10 +83,10 @@ def test_the_cli_does_not_import_the_web_stack(tmp_path: Path) -> None:
 
 
 def test_a_generated_token_is_printed_once_and_enables_actions(
-        real_backend: Backend, tmp_path: Path, started: list[Dashboard]) -> None:
+        real_backend: Backend, tmp_path: Path, dashboards: list[Dashboard]) -> None:
     one_dead_letter(real_backend)
     dashboard = Dashboard(tmp_path, "--broker", real_backend.url)
-    started.append(dashboard)
+    dashboards.append(dashboard)
     (line,) = [text for text in dashboard.stderr if "action token" in text]
     token = line.rsplit(" ", 1)[1].strip()
     assert len(token) >= 32
@@ -98,11 +98,11 @@ def test_a_generated_token_is_printed_once_and_enables_actions(
     assert real_backend.client.llen("jobs_dead") == 0
 
 
-def test_the_token_may_come_from_a_file(real_backend: Backend, tmp_path: Path, started: list[Dashboard]) -> None:
+def test_the_token_may_come_from_a_file(real_backend: Backend, tmp_path: Path, dashboards: list[Dashboard]) -> None:
     one_dead_letter(real_backend)
     (tmp_path / "token").write_text("from-a-file\n")
     dashboard = Dashboard(tmp_path, "--broker", real_backend.url, "--token-file", "token")
-    started.append(dashboard)
+    dashboards.append(dashboard)
     assert not any("action token" in line for line in dashboard.stderr)
     assert dashboard.post("/actions/purge-all", {"queue": "jobs", "confirm": "yes"}, token="from-a-file") == 303
     missing = delayed("dashboard", "--broker", real_backend.url, "--token-file", "nope", cwd=tmp_path)
@@ -111,10 +111,10 @@ def test_the_token_may_come_from_a_file(real_backend: Backend, tmp_path: Path, s
 
 
 def test_read_only_offers_and_accepts_no_action(
-        real_backend: Backend, tmp_path: Path, started: list[Dashboard]) -> None:
+        real_backend: Backend, tmp_path: Path, dashboards: list[Dashboard]) -> None:
     one_dead_letter(real_backend)
     dashboard = Dashboard(tmp_path, "--broker", real_backend.url, "--read-only", "--token", "t")
-    started.append(dashboard)
+    dashboards.append(dashboard)
     assert "(read-only)" in dashboard.stderr[-1]
     page = dashboard.get("/dead?queue=jobs")
     assert "pkg:f" in page and 'method="post"' not in page and "Sign in" not in page
@@ -124,20 +124,20 @@ def test_read_only_offers_and_accepts_no_action(
     assert real_backend.client.llen("jobs_dead") == 1
 
 
-def test_the_password_is_never_shown(tmp_path: Path, started: list[Dashboard]) -> None:
+def test_the_password_is_never_shown(tmp_path: Path, dashboards: list[Dashboard]) -> None:
     server = RedisServer(["--requirepass", "pa55-word-x"]).start()
     try:
         url = f"redis://:pa55-word-x@127.0.0.1:{server.port}/0"
         dashboard = Dashboard(tmp_path, "--broker", url, "--token", "t")
-        started.append(dashboard)
+        dashboards.append(dashboard)
         pages = [dashboard.get(path) for path in ("/", "/workers", "/scheduled", "/dead")]
         for text in [*dashboard.stderr, *pages]:
             assert "pa55-word-x" not in text
         assert f"redis://:***@127.0.0.1:{server.port}/0" in pages[0]
     finally:
-        for dashboard in started:
+        for dashboard in dashboards:
             stop(dashboard.process)
-        started.clear()
+        dashboards.clear()
         server.cleanup()
 
 

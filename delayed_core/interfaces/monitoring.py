@@ -23,7 +23,7 @@ THROUGHPUT_MINUTES = 15
 class Throughput:
     """Per-minute counts of one queue, oldest minute first.
 
-    :param minutes: unix minutes (``unix_seconds // 60``) on the broker's clock, one per point.
+    :param minutes: unix minutes (``unix_seconds // 60``), one per point.
     :param done: tasks released after running (success, or failure with dead letters off), per minute.
     :param failed: tasks dead-lettered, per minute.
     """
