@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from delayed_core.deadletter import DeadLetter
+from delayed_core.deadletter import DeadLetter, MalformedDeadLetter
 from delayed_core.interfaces import Broker, Serializer
+from delayed_core.redact import redact
 
 from .views import DeadView, describe_task, digest
 
@@ -35,16 +36,25 @@ class Search:
     more: bool
 
 
+#: the reason shown for an entry that is not a dead letter (as ``delayed dead list --json`` says it)
+MALFORMED = "malformed_entry"
+
+
 def parse(queue: str, index: int, raw: bytes, serializer: Serializer, full: bool = False) -> DeadView:
-    """A page record for one raw entry; an entry that is not a dead letter is shown as such."""
+    """A page record for one raw entry; an entry that is not a dead letter is shown as such.
+
+    Error, traceback and task are free text: a URL with a password in them is hidden, as ``delayed dead``
+    hides it.
+    """
     try:
         letter = DeadLetter.from_json(raw)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        return DeadView(queue, index, digest(raw), 0.0, "malformed", "?", f"not a dead-letter entry: {exc}",
-                        0, "", raw[:200].decode(errors="replace"))
+    except MalformedDeadLetter as exc:
+        return DeadView(queue, index, digest(raw), 0.0, MALFORMED, "?", f"undecodable entry: {exc}", 0, "",
+                        redact(raw[: None if full else 200].decode(errors="replace")))
     func, task = describe_task(serializer, letter.task, None if full else 160)
-    return DeadView(queue, index, digest(raw), letter.time, letter.reason, letter.func or func, letter.error,
-                    letter.attempts, letter.worker, task, letter.traceback if full else "")
+    return DeadView(queue, index, digest(raw), letter.time, letter.reason, letter.func or func,
+                    redact(letter.error), letter.attempts, letter.worker, redact(task),
+                    redact(letter.traceback) if full else "")
 
 
 def matches(view: DeadView, func: str, reason: str) -> bool:
@@ -91,7 +101,10 @@ def find(broker: Broker, index: int, wanted: str) -> tuple[int, bytes] | None:
 
 
 def requeue(broker: Broker, raw: bytes) -> bool:
-    """Remove the entry and enqueue its task, atomically; False when someone else took it first."""
+    """Remove the entry and enqueue its task, atomically; False when someone else took it first.
+
+    :raises MalformedDeadLetter: the entry holds no task to requeue (it can still be purged).
+    """
     return broker.remove_dead_letter(raw, requeue_task=DeadLetter.from_json(raw).task)
 
 

@@ -10,12 +10,15 @@ def when(timestamp: float | None) -> str:
     """``2026-12-01 12:30:05 UTC``; "-" when unknown."""
     if not timestamp:
         return "-"
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (ValueError, OverflowError, OSError, TypeError):  # a hand-written entry's time out of range
+        return str(timestamp)
 
 
 def ago(timestamp: float | None, now: float | None = None) -> str:
     """``12 s ago``, ``in 3 min``, ``2 h ago``; "-" when unknown."""
-    if not timestamp:
+    if not isinstance(timestamp, (int, float)) or not timestamp:
         return "-"
     delta = (time.time() if now is None else now) - timestamp
     size = abs(delta)

@@ -22,7 +22,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from delayed_core.app import Delayed
-from delayed_core.deadletter import Reason
+from delayed_core.deadletter import MalformedDeadLetter, Reason
 from delayed_core.errors import DelayedError
 from delayed_core.redact import redact
 
@@ -44,6 +44,7 @@ NOTICES = {
     "confirm": "Tick the box to confirm deleting every dead letter.",
     "signed-in": "Signed in: actions are enabled in this browser.",
     "bad-token": "That is not the token.",
+    "malformed": "That entry is not a dead letter pydelayed can read: it holds no task to requeue (purge it).",
 }
 REASONS = sorted(value for name, value in vars(Reason).items() if name.isupper())
 
@@ -199,7 +200,10 @@ class Dashboard:
         if found is None:
             return "gone"
         if action == "requeue":
-            return "requeued" if dead.requeue(broker, found[1]) else "gone"
+            try:
+                return "requeued" if dead.requeue(broker, found[1]) else "gone"
+            except MalformedDeadLetter:
+                return "malformed"
         return "purged" if dead.purge_one(broker, found[1]) else "gone"
 
     # -- the ASGI app ----------------------------------------------------------------------------

@@ -216,3 +216,27 @@ def test_the_broker_password_is_never_shown(real_redis: object) -> None:
         assert "hunter2" not in response.text
         assert "redis://user:***@127.0.0.1:1/0" in response.text
     assert response.status_code == 503  # nothing listens on port 1: the page says so, in one line
+
+
+def test_odd_entries_are_shown_not_fatal(backend: Backend) -> None:
+    app = backend.app()
+    jobs = app.broker("jobs")
+    for entry in (b"not json at all <b>", b'{"reason":"failed","time":1e300,"task":""}',
+                  DeadLetter(task=b"\x91", reason="failed", error="see redis://:hunter2@db:6379/0").to_json()):
+        jobs.dead_letter(None, entry)
+    client = client_for(app)
+    page = client.get("/dead", params={"queue": "jobs"}).text
+    assert "malformed_entry" in page and "not json at all &lt;b&gt;" in page
+    assert "hunter2" not in page and "redis://:***@db:6379/0" in page
+    sign_in(client)
+    page = client.get("/dead", params={"queue": "jobs"}).text
+    assert page.count('action="/actions/purge"') == 3 and page.count('action="/actions/requeue"') == 2
+    malformed = re.search(r'<tr data-digest="(\w+)">\s*<td class="num">(\d+)</td>(?:(?!</tr>).)*malformed_entry',
+                          page, re.S)
+    csrf = re.search(r'name="csrf" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
+    fields = {"queue": "jobs", "csrf": csrf, "index": malformed.group(2), "digest": malformed.group(1)}  # type: ignore[union-attr]
+    refused = client.post("/actions/requeue", data=fields, follow_redirects=False)
+    assert refused.headers["location"] == "/dead?queue=jobs&done=malformed"
+    assert client.post("/actions/purge", data=fields, follow_redirects=False).headers["location"] == \
+        "/dead?queue=jobs&done=purged"
+    assert backend.client.llen("jobs_dead") == 2 and backend.client.llen("jobs") == 0

@@ -2,7 +2,7 @@
 ``delayed dashboard`` run as subprocesses from a fresh folder, as a user runs them.
 
 Chromium is Debian's (``apt-get install chromium``, see .ci/run), driven by Playwright through
-``executable_path``: Playwright never downloads a browser here. Set ``DELAYED_UPDATE_SCREENSHOT=1`` to
+``executable_path``: Playwright never downloads a browser here. Set ``UPDATE_DASHBOARD_SCREENSHOT=1`` to
 write the overview's screenshot to docs/dashboard.png.
 """
 
@@ -217,13 +217,20 @@ def test_dashboard_in_a_real_browser(site: Site, browser: Browser, tmp_path: Pat
         wait_for(lambda q=queue: page_counts(page, q) == site.redis_counts(q),
                  f"the overview of {queue!r} to match Redis")
     assert page_counts(page, "work")["workers"] == "2" and page_counts(page, "work")["processing"] == "1"
+    # The chart's totals are the counters the release and dead-letter scripts kept: 12 done, 4 failed.
+    counters = {key.decode(): int(value) for key, value in site.client.hgetall("work_throughput").items()}
+    assert sum(v for k, v in counters.items() if k.startswith("d:")) == 12
+    assert sum(v for k, v in counters.items() if k.startswith("f:")) == 4
+    row = page.locator('tr[data-queue="work"]')
+    assert (row.locator('[data-field="done"]').inner_text(), row.locator('[data-field="failed"]').inner_text()) == \
+        ("12", "4")
     assert page_counts(page, "idle") == {"waiting": "5", "scheduled": "3", "processing": "0", "dead": "2",
                                          "workers": "0"}
     updated = page.locator("#live").get_attribute("data-updated")
     wait_for(lambda: page.locator("#live").get_attribute("data-updated") != updated, "a live refresh")
     shot = tmp_path / "dashboard.png"
     page.screenshot(path=str(shot))
-    if os.environ.get("DELAYED_UPDATE_SCREENSHOT") == "1":
+    if os.environ.get("UPDATE_DASHBOARD_SCREENSHOT") == "1":
         shutil.copy(shot, DOCS / "dashboard.png")
 
     # Workers: who runs what, with the hostile argument shown as text.
