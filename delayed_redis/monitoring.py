@@ -52,7 +52,7 @@ class RedisMonitoring(Monitoring):
     def worker_details(self) -> dict[str, dict[str, Any]]:
         """HGETALL of the worker-info hash; an entry that is not a JSON object is skipped."""
         with unavailable_as_broker_error():
-            raw = self.client.hgetall(self.keys.worker_info)
+            raw: dict[bytes, bytes] = self.client.hgetall(self.keys.worker_info)  # type: ignore[assignment]
         details: dict[str, dict[str, Any]] = {}
         for worker_id, value in raw.items():
             try:
@@ -66,7 +66,7 @@ class RedisMonitoring(Monitoring):
     def throughput(self, minutes: int = THROUGHPUT_MINUTES) -> Throughput:
         """HGETALL of the counters hash (at most about 30 fields: the scripts drop older minutes)."""
         with unavailable_as_broker_error():
-            counters = self.client.hgetall(self.keys.throughput)
+            counters: dict[bytes, bytes] = self.client.hgetall(self.keys.throughput)  # type: ignore[assignment]
         now = this_minute()
         window = list(range(now - minutes + 1, now + 1))
         counts = {key.decode(errors="replace"): int(value) for key, value in counters.items()
@@ -77,5 +77,6 @@ class RedisMonitoring(Monitoring):
     def scheduled_tasks(self, start: int = 0, stop: int = 49) -> list[tuple[float, bytes]]:
         """ZRANGE by index with scores (unix ms), soonest first, the unique prefix taken off."""
         with unavailable_as_broker_error():
-            members = self.client.zrange(self.keys.scheduled, start, stop, withscores=True)
+            members: list[tuple[bytes, float]] = self.client.zrange(  # type: ignore[assignment]
+                self.keys.scheduled, start, stop, withscores=True)
         return [(score / 1000, member[SCHEDULED_PREFIX:]) for member, score in members]

@@ -44,7 +44,7 @@ def test_releases_count_as_done_and_dead_letters_as_failed(backend: Backend) -> 
     assert stored <= {f"{kind}:{m}" for kind in "df" for m in range(before, before + 2)}
 
 
-def test_a_sweepers_dead_letter_counts_too(backend: Backend) -> None:
+def test_a_dead_letter_released_by_no_slot_counts_too(backend: Backend) -> None:
     broker = backend.app().broker("jobs")
     broker.dead_letter(None, DeadLetter(task=b"x", reason="poison").to_json())
     assert sum(broker.throughput().failed) == 1
