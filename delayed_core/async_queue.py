@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from .interfaces import AsyncBroker, Serializer
 from .notify import Notifier
+from .queue import report_failure, with_plugin_meta
 from .scheduling import due_time
 from .task import Task
 
@@ -28,15 +29,19 @@ class AsyncQueue:
         self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None
     ) -> None:
         """Add many tasks in one round trip."""
-        tasks = list(tasks)
+        tasks = with_plugin_meta(self._notifier, self.name, tasks)
         if not tasks:
             return
-        data = [self.serializer.dumps(task) for task in tasks]
-        due = due_time(delay, eta)
-        if due is None:
-            await self.broker.enqueue(data)
-        else:
-            await self.broker.schedule(data, due)
+        try:
+            data = [self.serializer.dumps(task) for task in tasks]
+            due = due_time(delay, eta)
+            if due is None:
+                await self.broker.enqueue(data)
+            else:
+                await self.broker.schedule(data, due)
+        except Exception as exc:
+            report_failure(self._notifier, self.name, tasks, exc)
+            raise
         for task in tasks:
             self._notifier.emit("delayed_task_enqueued", queue=self.name, task=task)
 

@@ -62,6 +62,10 @@ def _log_level(value: Any) -> str | None:
     return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
 
 
+def _log_format(value: Any) -> str | None:
+    return None if value in ("text", "json") else "must be text or json"
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
@@ -98,6 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
             needs="plugin:delayed_plugins.metrics"),
     Setting("plugins", list, [], "extra plugin modules to load"),
     Setting("log_level", str, "INFO", "logging level", _log_level),
+    Setting("log_format", str, "text", "log lines: text, or json (one JSON object per line)", _log_format),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}

@@ -12,13 +12,14 @@ propagates.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .markers import hookspec
 
 if TYPE_CHECKING:
     from .app import Delayed
     from .deadletter import DeadLetter
+    from .doctor import DoctorRequest, Finding
     from .interfaces import SweepReport
     from .outcome import Outcome
     from .registry import ComponentRegistry
@@ -64,6 +65,25 @@ def delayed_app_created(app: Delayed) -> None:
 
 
 @hookspec
+def delayed_task_enqueuing(queue: str, task: PyTask) -> dict[str, Any] | None:
+    """A Python task is about to be encoded and written: return fields to carry in its ``meta``.
+
+    Runs in: the producer process, in the thread (or coroutine) that enqueues, once per ``PyTask``,
+    before the task is encoded. Go tasks have no metadata element and are not offered.
+
+    Every plugin's answer is merged into a copy of the task (the caller's object is left as it was); the
+    copy is what is written and what ``delayed_task_enqueued`` or ``delayed_task_enqueue_failed`` then
+    receive. Return None to add nothing: a task no plugin adds to stays byte-identical to delayed 1.2.
+    An exception is logged and the task is written without that answer: a plugin never stops an enqueue.
+    Keys are pydelayed's ``meta`` namespace: pick a name of your own (the tracing plugin uses ``trace``).
+
+    :param queue: the queue name.
+    :param task: the task as the caller built it.
+    :return: a map of msgpack-encodable fields to add, or None.
+    """
+
+
+@hookspec
 def delayed_task_enqueued(queue: str, task: Task) -> None:
     """A task was written to a queue (with a delay, it now waits in the scheduled set).
 
@@ -72,6 +92,20 @@ def delayed_task_enqueued(queue: str, task: Task) -> None:
 
     :param queue: the queue name.
     :param task: the task.
+    """
+
+
+@hookspec
+def delayed_task_enqueue_failed(queue: str, task: Task, error: Exception) -> None:
+    """Writing a task failed (the broker was unreachable, or the task could not be encoded).
+
+    Runs in: the producer process, just before the error propagates to the caller of ``enqueue``;
+    once per task of the failed call. The pair to ``delayed_task_enqueued``: after
+    ``delayed_task_enqueuing`` exactly one of the two fires for each task.
+
+    :param queue: the queue name.
+    :param task: the task, with the fields plugins added.
+    :param error: the exception the caller gets.
     """
 
 
@@ -199,6 +233,21 @@ def delayed_sweep_finished(queue: str, report: SweepReport) -> None:
 
     :param queue: the queue name.
     :param report: what the sweep did (requeued, poisoned, notifications, promoted).
+    """
+
+
+@hookspec
+def delayed_doctor_checks(app: Delayed, request: DoctorRequest) -> list[Finding] | None:
+    """Check the broker (or anything a plugin owns) for ``delayed doctor``; return the findings.
+
+    Runs in: the ``delayed doctor`` process, once per check pass (twice with ``--repair``: before and
+    after the repair). Every plugin's findings are reported, in registration order. An exception
+    propagates: the command fails with one line, so a check that cannot run says so as a finding instead.
+
+    :param app: the app (``app.broker(queue)``, ``app.config``, ``app.serializer``).
+    :param request: ``request.queues`` to check, and ``request.acl_user`` whose ACL rights to check.
+    :return: findings (``delayed_core.doctor.Finding``), or None when this plugin has nothing to check
+        (for example a broker plugin whose broker is not in use).
     """
 
 

@@ -44,3 +44,16 @@ class Notifier:
             getattr(self._pm.hook, hook_name)(**kwargs)
         except Exception:
             logger.exception("plugin hook %s failed; the worker carries on", hook_name)
+
+    def collect(self, hook_name: str, **kwargs: Any) -> list[Any]:
+        """Call a hook whose implementations answer with values; return the non-None answers.
+
+        Like :meth:`emit`, a failing implementation is logged and yields no answers, never an exception.
+        """
+        if hook_name not in self._active:
+            return []
+        try:
+            return [answer for answer in getattr(self._pm.hook, hook_name)(**kwargs) if answer is not None]
+        except Exception:
+            logger.exception("plugin hook %s failed; carrying on without its answer", hook_name)
+            return []

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .scheduling import due_time
-from .task import Task
+from .task import PyTask, Task
 
 
 class Queue:
@@ -35,16 +35,20 @@ class Queue:
     ) -> None:
         """Add many tasks in one round trip, atomically: the Redis broker writes the whole batch in one
         MULTI/EXEC, so either every task is enqueued or none is."""
-        tasks = list(tasks)
+        tasks = with_plugin_meta(self._notifier, self.name, tasks)
         if not tasks:
             return
         dumps = self.serializer.dumps
-        data = [dumps(task) for task in tasks]
-        due = due_time(delay, eta)
-        if due is None:
-            self.broker.enqueue(data)
-        else:
-            self.broker.schedule(data, due)
+        try:
+            data = [dumps(task) for task in tasks]
+            due = due_time(delay, eta)
+            if due is None:
+                self.broker.enqueue(data)
+            else:
+                self.broker.schedule(data, due)
+        except Exception as exc:
+            report_failure(self._notifier, self.name, tasks, exc)
+            raise
         if self._notifier.has("delayed_task_enqueued"):
             for task in tasks:
                 self._notifier.emit("delayed_task_enqueued", queue=self.name, task=task)
@@ -55,3 +59,30 @@ class Queue:
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r}>"
+
+
+def with_plugin_meta(notifier: Notifier, queue: str, tasks: Iterable[Task]) -> list[Task]:
+    """The tasks to write: each PyTask carries the ``meta`` fields plugins add (``delayed_task_enqueuing``).
+
+    Tasks get copies, never edits: a caller enqueueing one PyTask object twice gets fresh fields each time.
+    """
+    tasks = list(tasks)
+    if not notifier.has("delayed_task_enqueuing"):
+        return tasks
+    result: list[Task] = []
+    for task in tasks:
+        if isinstance(task, PyTask):
+            added: dict[str, object] = {}
+            for answer in notifier.collect("delayed_task_enqueuing", queue=queue, task=task):
+                added.update(answer)
+            if added:
+                task = PyTask(task.func_path, task.args, task.kwargs, task.retry, {**task.meta, **added})
+        result.append(task)
+    return result
+
+
+def report_failure(notifier: Notifier, queue: str, tasks: list[Task], error: Exception) -> None:
+    """Fire ``delayed_task_enqueue_failed`` for every task of a write that failed."""
+    if notifier.has("delayed_task_enqueue_failed"):
+        for task in tasks:
+            notifier.emit("delayed_task_enqueue_failed", queue=queue, task=task, error=error)

@@ -31,6 +31,7 @@ from .disposition import DEAD_LETTER, RELEASE, REQUEUE, Disposition, describe_er
 from .errors import BrokerUnavailable, TaskDecodeError, TaskNotAllowed
 from .functions import FunctionRegistry
 from .interfaces import Broker, Executor, Serializer
+from .logcontext import TaskScope, note_outcome, note_task
 from .notify import Notifier
 from .outcome import Outcome, Status, clip_traceback
 from .task import GoTask, PyTask, Task
@@ -98,8 +99,9 @@ class TaskRunner:
 
     def process(self, slot: SlotState, queue: str, raw: bytes) -> tuple[str, bytes] | None:
         """Run one task of ``queue`` end to end. Returns the next task when settling it took one."""
-        disposition = self.decide(slot, queue, raw)
-        return None if disposition is None else self.commit(slot, disposition)
+        with TaskScope(queue, slot.worker_id):  # the task context of log lines (--log-format json)
+            disposition = self.decide(slot, queue, raw)
+            return None if disposition is None else self.commit(slot, disposition)
 
     # -- deciding ----------------------------------------------------------------------------------
     def decide(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
@@ -109,6 +111,7 @@ class TaskRunner:
         except Exception as exc:  # TaskDecodeError, or a third-party serializer failing its own way
             return self._dead(slot, queue, raw, Reason.UNDECODABLE,
                               describe_error(exc, short=isinstance(exc, TaskDecodeError)))
+        note_task(task)
         try:
             return self._run(slot, queue, raw, task)
         except Exception as exc:
@@ -141,6 +144,7 @@ class TaskRunner:
             with slot.lock:
                 slot.running = None
                 abandoned = slot.abandoned
+        note_outcome(outcome)
         if abandoned:
             return None  # the main thread handed this task back at the shutdown timeout: not ours any more
         slot.tasks_done += 1

@@ -6,6 +6,7 @@ from delayed_core import hookimpl
 from delayed_core.registry import ComponentRegistry
 
 from .broker import RedisBroker
+from .doctor import delayed_doctor_checks  # noqa: F401 - a hook of this plugin, kept in its own module
 from .sweeper import RedisSweeper
 
 

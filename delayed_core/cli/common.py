@@ -10,6 +10,7 @@ from typing import Any, NoReturn
 
 from ..app import Delayed
 from ..config import Config, load_config
+from ..logging_json import JsonFormatter
 from ..redact import redact
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -29,6 +30,8 @@ def add_broker_flag(parser: argparse.ArgumentParser) -> None:
                              "file, then redis://localhost:6379/0)")
     parser.add_argument("--log-level", dest="log_level", metavar="LEVEL",
                         help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    parser.add_argument("--log-format", dest="log_format", choices=("text", "json"),
+                        help="text (default), or json: one JSON object per line, with the task's context")
     parser.add_argument("--plugin", dest="plugins", action="append", metavar="MODULE",
                         help="load this plugin module as well (repeatable)")
 
@@ -40,7 +43,7 @@ def overrides_from(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str
 
 def build_config(args: argparse.Namespace, names: tuple[str, ...]) -> Config:
     """Resolve the configuration with these flags as explicit values."""
-    return load_config(overrides_from(args, ("broker_url", "log_level", "plugins", *names)))
+    return load_config(overrides_from(args, ("broker_url", "log_level", "log_format", "plugins", *names)))
 
 
 def build_app(config: Config) -> Delayed:
@@ -48,7 +51,7 @@ def build_app(config: Config) -> Delayed:
 
     Every command that uses it runs in its own process, so a broker held in process memory is refused.
     """
-    setup_logging(config["log_level"])
+    setup_logging(config["log_level"], config["log_format"])
     app = Delayed(config=config)
     app.require_shared_broker()
     return app
@@ -61,10 +64,17 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-def setup_logging(level: str) -> None:
-    """Log to stderr in one format for every command."""
+class RedactingJsonFormatter(JsonFormatter):
+    """JSON lines (``--log-format json``), with passwords hidden like in the text format."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(level: str, log_format: str = "text") -> None:
+    """Log to stderr in one format for every command: ``text`` lines or ``json`` objects."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    handler.setFormatter(RedactingJsonFormatter() if log_format == "json" else RedactingFormatter(LOG_FORMAT))
     logging.basicConfig(level=level.upper(), handlers=[handler])
 
 

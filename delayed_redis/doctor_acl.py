@@ -1,0 +1,159 @@
+"""The ACL part of ``delayed doctor``: which commands pydelayed sends, and whether a user may send them.
+
+``ACL DRYRUN`` (Redis >= 7) answers for one user, one command, its keys and channels, without running
+anything. The table below lists every command pydelayed sends, on the key (or channel) it sends it to,
+including the commands its Lua scripts run: a script runs with the caller's rights, and a command it may
+not run fails the script halfway. ``tests/test_doctor.py`` fails when a script calls a command missing here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from delayed_core.doctor import Finding, Severity
+
+from .keys import QueueKeys
+
+#: a worker id for the checks: the 32 hex chars of ours and go-delayed's
+SAMPLE_ID = "0" * 32
+
+
+@dataclass(frozen=True)
+class Use:
+    """One command as pydelayed sends it: arguments with ``{key}`` placeholders, what for, and whether
+    pydelayed fails without it (else it degrades, with a warning)."""
+
+    argv: tuple[str, ...]
+    purpose: str
+    required: bool = True
+
+
+USES: tuple[Use, ...] = (
+    Use(("EVALSHA", "0" * 40, "2", "{queue}", "{notifications}"), "every script call"),
+    Use(("SCRIPT", "LOAD", "return 1"), "loading the scripts after a Redis restart"),
+    Use(("MULTI",), "enqueueing a batch"),
+    Use(("EXEC",), "enqueueing a batch"),
+    Use(("RPUSH", "{queue}", "t"), "enqueue, requeue, sweep"),
+    Use(("RPUSH", "{notifications}", "1"), "enqueue, requeue"),
+    Use(("LPUSH", "{queue}", "t"), "handing a task back at shutdown"),
+    Use(("LPUSH", "{notifications}", "1"), "sweep"),
+    Use(("LPOP", "{queue}"), "dequeue"),
+    Use(("LPOP", "{notifications}"), "release-and-take"),
+    Use(("BLPOP", "{notifications}", "1"), "idle workers waiting for tasks"),
+    Use(("LLEN", "{queue}"), "queue length, sweep"),
+    Use(("LLEN", "{notifications}"), "sweep"),
+    Use(("LTRIM", "{notifications}", "0", "0"), "sweep: surplus notifications"),
+    Use(("DEL", "{notifications}"), "sweep"),
+    Use(("HSET", "{processing}", SAMPLE_ID, "t"), "dequeue"),
+    Use(("HGET", "{processing}", SAMPLE_ID), "dequeue, resuming after a lost reply"),
+    Use(("HDEL", "{processing}", SAMPLE_ID), "release"),
+    Use(("HGETALL", "{processing}"), "sweep, info"),
+    Use(("LPUSH", "{dead}", "e"), "dead letters"),
+    Use(("LTRIM", "{dead}", "0", "0"), "dead letters"),
+    Use(("LRANGE", "{dead}", "0", "0"), "delayed dead"),
+    Use(("LREM", "{dead}", "1", "e"), "delayed dead requeue"),
+    Use(("LLEN", "{dead}"), "info"),
+    Use(("HINCRBY", "{recoveries}", "t", "1"), "sweep: poison-task cap"),
+    Use(("HDEL", "{recoveries}", "t"), "sweep: poison-task cap"),
+    Use(("EXPIRE", "{recoveries}", "60"), "sweep: poison-task cap"),
+    Use(("ZADD", "{scheduled}", "1", "t"), "scheduled tasks"),
+    Use(("ZRANGEBYSCORE", "{scheduled}", "0", "1"), "promoting due tasks"),
+    Use(("ZRANGE", "{scheduled}", "0", "0"), "promoting due tasks"),
+    Use(("ZREM", "{scheduled}", "t"), "promoting due tasks"),
+    Use(("ZADD", "{workers}", "1", SAMPLE_ID), "worker registry"),
+    Use(("ZREM", "{workers}", SAMPLE_ID), "worker registry"),
+    Use(("ZRANGE", "{workers}", "0", "-1"), "info"),
+    Use(("ZREMRANGEBYSCORE", "{workers}", "0", "1"), "sweep: worker registry"),
+    Use(("SET", "{worker_id}", "1", "NX", "PX", "1000"), "claiming a worker id"),
+    Use(("PEXPIRE", "{worker_id}", "1000"), "keep-alive"),
+    Use(("GET", "{worker_id}"), "sweep: is the worker alive"),
+    Use(("EXISTS", "{worker_id}"), "info: is the worker alive"),
+    Use(("DEL", "{worker_id}"), "going offline"),
+    Use(("TIME",), "due times on the server clock"),
+    Use(("PUBLISH", "{scheduled}", "1"), "announcing scheduled tasks", required=False),
+    Use(("SUBSCRIBE", "{scheduled}"), "idle workers sleeping until a task falls due", required=False),
+    Use(("CLIENT", "ID"), "prompt stop of idle workers", required=False),
+    Use(("CLIENT", "UNBLOCK", "1"), "prompt stop of idle workers", required=False),
+    Use(("SCAN", "0"), "info and doctor without --queue", required=False),
+)
+
+
+def commands_listed() -> set[str]:
+    """Lower-case names of the commands in :data:`USES` (the test compares them with the scripts)."""
+    return {use.argv[0].lower() for use in USES}
+
+
+def _argv(use: Use, keys: QueueKeys) -> list[str]:
+    names = {"queue": keys.queue, "notifications": keys.notifications, "processing": keys.processing,
+             "dead": keys.dead, "recoveries": keys.recoveries, "scheduled": keys.scheduled,
+             "workers": keys.workers, "worker_id": SAMPLE_ID}
+    return [part.format(**names) if part.startswith("{") else part for part in use.argv]
+
+
+def connected_user(client: redis.Redis) -> str:
+    """The ACL user of the connection: ``ACL WHOAMI``, else the URL's, else ``default``."""
+    try:
+        return _text(client.execute_command("ACL", "WHOAMI"))
+    except redis.exceptions.ResponseError:
+        username = client.connection_pool.connection_kwargs.get("username")
+        return username or "default"
+
+
+def _text(value: object) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def check_acl(client: redis.Redis, version: tuple[int, ...], queues: list[str], user: str | None) -> list[Finding]:
+    """One finding per command the user may not send, or one saying it may send all, or why it cannot tell."""
+    user = user or connected_user(client)
+    if (0,) < version < (7,):  # (0,): unknown version; ACL DRYRUN may still answer
+        return [Finding("acl", Severity.INFO, f"ACL rights of {user!r} not checked: that needs ACL DRYRUN "
+                        "(Redis 7 or later)")]
+    findings: list[Finding] = []
+    for queue in queues:
+        keys = QueueKeys.for_queue(queue)
+        with client.pipeline(transaction=False) as pipe:
+            for use in USES:
+                pipe.execute_command("ACL", "DRYRUN", user, *_argv(use, keys))
+            answers = pipe.execute(raise_on_error=False)
+        first_error = next((a for a in answers if isinstance(a, Exception)), None)
+        if first_error is not None:
+            return [_cannot_check(user, first_error)]
+        for use, answer in zip(USES, answers, strict=True):
+            text = _text(answer)
+            if text != "OK":
+                findings.append(_denied(user, queue, use, _argv(use, keys), text))
+    if not findings:
+        findings.append(Finding("acl", Severity.OK, f"user {user!r} may send every command pydelayed uses on "
+                                f"{', '.join(queues) or 'the checked queues'}"))
+    return findings
+
+
+def _cannot_check(user: str, error: Exception) -> Finding:
+    reason = " ".join(str(error).split())
+    if isinstance(error, redis.exceptions.NoPermissionError):
+        return Finding("acl", Severity.WARNING, f"cannot check the ACL rights of {user!r}: this connection may "
+                       f"not run ACL DRYRUN ({reason})",
+                       f"run `delayed doctor --broker <admin URL> --acl-user {user}`")
+    return Finding("acl", Severity.WARNING, f"cannot check the ACL rights of {user!r}: {reason}",
+                   "check --acl-user names an existing ACL user")
+
+
+def _denied(user: str, queue: str, use: Use, argv: list[str], reason: str) -> Finding:
+    command = argv[0].lower() + (f"|{argv[1].lower()}" if argv[0] in ("SCRIPT", "CLIENT") else "")
+    lowered = reason.lower()
+    if "channel" in lowered:
+        rule = f"&{argv[1]}"
+    elif "key" in lowered:
+        rule = f"~{argv[1]}"
+    else:
+        rule = f"+{command}"
+    # The command and the key or subcommand that matters: "RPUSH q", "CLIENT ID", "EVALSHA", "SCAN".
+    keyed = len(use.argv) > 1 and (use.argv[1].startswith("{") or argv[0] in ("SCRIPT", "CLIENT"))
+    shown = " ".join(argv[:2]) if keyed else argv[0]
+    effect = "pydelayed fails without it" if use.required else "pydelayed works without it, degraded"
+    return Finding("acl", Severity.ERROR if use.required else Severity.WARNING,
+                   f"user {user!r} may not send {shown} ({use.purpose}; {effect}): {' '.join(reason.split())}",
+                   f"ACL SETUSER {user} {rule}", queue=queue, details={"command": command, "rule": rule})
