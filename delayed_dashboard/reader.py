@@ -92,9 +92,9 @@ class Reader:
             broker = self.broker(name)
             info = broker.info()
             details = broker.worker_details() if isinstance(broker, Monitoring) else {}
-            for worker_id in sorted(live_ids(info) | set(info.processing)):
-                view = WorkerView(worker_id, name, alive=worker_id in live_ids(info),
-                                  details=details.get(worker_id, {}))
+            live = live_ids(info)
+            for worker_id in sorted(live | set(info.processing)):
+                view = WorkerView(worker_id, name, alive=worker_id in live, details=details.get(worker_id, {}))
                 held = info.processing.get(worker_id)
                 if held is not None:
                     view.func, view.task = describe_task(self.app.serializer, held[0])

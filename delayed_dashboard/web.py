@@ -29,7 +29,7 @@ from delayed_core.redact import redact
 from . import dead
 from .chart import chart
 from .reader import Reader
-from .security import COOKIE, Guard, SecurityHeaders
+from .security import COOKIE, Guard, SecurityHeaders, same_origin
 from .timefmt import ago, when
 
 HERE = Path(__file__).parent
@@ -150,6 +150,8 @@ class Dashboard:
             return PlainTextResponse("form too large", status_code=413)
         if self.guard.read_only:
             return PlainTextResponse("forbidden: this dashboard is read-only", status_code=403)
+        if not same_origin(request):
+            return PlainTextResponse("forbidden: cross-site request", status_code=403)
         session = self.guard.sign_in(form.get("token", ""))
         if session is None:
             return RedirectResponse("/login?done=bad-token", status_code=303)
