@@ -92,7 +92,11 @@ def started(command: list[str], folder: Path, log: Path, marker: str) -> tuple[s
             raise AssertionError(f"{command[1]} exited with {process.returncode}: {''.join(lines)}")
         return None
 
-    return process, wait_for(printed, f"{marker!r} from {command[1]}", timeout=30)
+    try:
+        return process, wait_for(printed, f"{marker!r} from {command[1]}", timeout=30)
+    except BaseException:
+        stop(process)  # never leave it running when the test cannot use it
+        raise
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
