@@ -39,9 +39,9 @@ def listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:  # OverflowError: a port above 65535
         sock.close()
-        raise DelayedError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise DelayedError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
     sock.listen(128)
     return sock
 

@@ -153,6 +153,9 @@ def test_one_line_errors_at_start(real_redis: RedisServer, tmp_path: Path) -> No
         busy = delayed("dashboard", "--broker", real_redis.url, "--port", str(port), "--token", "t", cwd=tmp_path)
     assert busy.returncode == 1
     assert busy.stderr == f"delayed dashboard: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    too_high = delayed("dashboard", "--broker", real_redis.url, "--port", "70000", "--token", "t", cwd=tmp_path)
+    assert (too_high.returncode, too_high.stderr) == (
+        1, "delayed dashboard: error: cannot listen on 127.0.0.1:70000: bind(): port must be 0-65535.\n")
 
 
 # -- worker details ------------------------------------------------------------------------------------
