@@ -33,7 +33,7 @@ from .direct import DirectCaller
 from .errors import translate
 from .keys import QueueKeys
 from .monitoring import RedisMonitoring, this_minute
-from .replicas import ReplicaWait
+from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .schedule_watcher import RedisScheduleWatcher
 from .several_queues import SeveralQueues
 
@@ -84,7 +84,7 @@ class RedisBroker(RedisMonitoring, SeveralQueues, Broker):
         broker = cls(name, client)
         config = shared.get("config")
         if config is not None:
-            broker.replica_wait = ReplicaWait(config["wait_replicas"], config["replica_wait_timeout"])
+            broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
         return broker
 
     # -- producers -------------------------------------------------------------------------------
