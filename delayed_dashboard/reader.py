@@ -57,9 +57,7 @@ class Reader:
             return self.fixed
         with self._lock:
             if time.monotonic() - self._discovered_at >= self.discover_every:
-                default = self.app.config["queue"]
-                discover = getattr(self.broker(default), "discover_queues", None)
-                self._discovered = sorted(discover()) if discover else [default]
+                self._discovered = sorted(self.broker(self.app.config["queue"]).discover_queues())
                 self._discovered_at = time.monotonic()
             return list(self._discovered)
 
@@ -80,7 +78,7 @@ class Reader:
             info = broker.info()
             throughput = broker.throughput() if isinstance(broker, Monitoring) else None
             rows.append(QueueView(name, info.length, info.scheduled, len(info.processing), info.dead,
-                                  len(live_ids(info)), info.notifications, throughput))
+                                  len(live_ids(info)), throughput))
         return rows
 
     def workers(self) -> list[WorkerView]:

@@ -44,7 +44,6 @@ class QueueView:
     processing: int
     dead: int
     workers: int
-    notifications: int
     throughput: Throughput | None = None
 
     @property

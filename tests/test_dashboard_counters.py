@@ -121,7 +121,8 @@ def test_the_counters_cost_in_microseconds(real_backend: Backend) -> None:
     shas = {"with": real_backend.client.script_load(scripts.RELEASE_TAKE.source),
             "without": real_backend.client.script_load(without)}
     broker = busy_broker(real_backend, 1)
-    keys = broker._release_keys
+    k = broker.keys
+    keys = (k.queue, k.notifications, k.processing, k.recoveries, k.throughput)  # as release() sends them
     rounds, per_round = 7, 1000
     client_us: dict[str, list[float]] = {"with": [], "without": []}
     server_us: dict[str, list[float]] = {"with": [], "without": []}
