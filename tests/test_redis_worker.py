@@ -116,7 +116,7 @@ def test_an_idle_worker_does_not_poll_for_scheduled_tasks(real_backend: Backend)
 def test_a_worker_of_several_queues_registers_and_hands_back_in_redis_keys(real_backend: Backend) -> None:
     client = real_backend.client
     app = real_backend.app(imports=["tests.worker_tasks"], dequeue_timeout=0.2, shutdown_timeout=0.2)
-    app.queue("low").enqueue(PyTask("tests.worker_tasks:sleep", [30]))
+    app.queue("low").enqueue(PyTask("tests.worker_tasks:hold", [30]))
     worker = app.worker(["high", "low"])
     thread = start_worker_thread(worker)
     deadline = time.monotonic() + 5
@@ -125,6 +125,6 @@ def test_a_worker_of_several_queues_registers_and_hands_back_in_redis_keys(real_
         time.sleep(0.01)
     assert client.zcard("high_workers") == 1 and client.zcard("low_workers") == 1
     stop_worker_thread(worker, thread)
-    assert client.lrange("low", 0, -1) == [app.serializer.dumps(PyTask("tests.worker_tasks:sleep", [30]))]
+    assert client.lrange("low", 0, -1) == [app.serializer.dumps(PyTask("tests.worker_tasks:hold", [30]))]
     assert client.llen("high") == 0 and client.hlen("low_processing") == 0
     assert client.zcard("high_workers") == 0 and client.zcard("low_workers") == 0
