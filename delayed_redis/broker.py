@@ -1,9 +1,10 @@
 """RedisBroker: go-delayed's queue protocol on Redis, one method per atomic operation.
 
 The class is composed of one mixin per role of the Broker interface: ``producer.py``, ``consumer.py``
-with ``several_queues.py``, ``liveness.py``, ``sweeper.py`` and ``admin.py``. Key names come from
-``keys.py`` alone. ``flow.py`` and ``periodic.py`` add the optional roles FlowControl (bounded queues,
-rate limits) and PeriodicStore (periodic tasks).
+with ``several_queues.py``, ``liveness.py``, ``sweeper.py`` and ``admin.py``, plus the optional
+monitoring role the dashboard reads (``monitoring.py``), and the optional roles FlowControl (bounded
+queues, rate limits: ``flow.py``) and PeriodicStore (periodic tasks: ``periodic.py``). Key names come
+from ``keys.py`` alone.
 
 Round trips per operation (the hot paths):
 
@@ -32,6 +33,7 @@ from .direct import DirectCaller
 from .flow import RedisFlowControl
 from .keys import QueueKeys
 from .liveness import RedisLiveness
+from .monitoring import RedisMonitoring
 from .periodic import RedisPeriodicStore
 from .producer import RedisProducer
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
@@ -39,8 +41,8 @@ from .several_queues import SeveralQueues
 from .sweeper import RedisSweeper
 
 
-class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, RedisAdmin, RedisFlowControl,
-                  RedisPeriodicStore, Broker):
+class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, RedisAdmin, RedisMonitoring,
+                  RedisFlowControl, RedisPeriodicStore, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker

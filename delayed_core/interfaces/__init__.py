@@ -1,7 +1,8 @@
 """The component interfaces plugins implement: Broker (with its roles), Serializer, Executor.
 
 A broker is composed of five roles: Producer, Consumer, Liveness, Sweeper (its maintenance) and Admin.
-FlowControl (bounded queues, rate limits) and PeriodicStore (periodic tasks) are optional roles.
+A broker may add the optional Monitoring role, which ``delayed dashboard`` reads, and the optional
+roles FlowControl (bounded queues, rate limits) and PeriodicStore (periodic tasks).
 """
 
 from .admin import Admin, QueueInfo
@@ -10,6 +11,7 @@ from .consumer import Consumer
 from .executor import Executor, ExecutorContext
 from .flow import FlowControl
 from .liveness import Liveness
+from .monitoring import Monitoring, Throughput
 from .periodic import PeriodicStore
 from .producer import AsyncBroker, Producer
 from .serializer import Serializer
@@ -24,6 +26,7 @@ __all__ = [
     "ExecutorContext",
     "FlowControl",
     "Liveness",
+    "Monitoring",
     "PeriodicStore",
     "Poisoned",
     "Producer",
@@ -32,4 +35,5 @@ __all__ = [
     "Serializer",
     "SweepReport",
     "Sweeper",
+    "Throughput",
 ]
