@@ -43,7 +43,7 @@ def test_throttle_spaces_starts_and_parks_early_tasks(broker_factory: Factory) -
     assert flow.throttle(first, b"first", "contract-limit", 30.0) == 0.0
     assert broker.dequeue(second, 1.0) == b"second"
     wait = flow.throttle(second, b"second", "contract-limit", 30.0)
-    assert 29.0 <= wait <= 30.0
+    assert 29.0 <= wait <= 30.01  # rounded up to the millisecond
     # the early task is scheduled for its start and held by no one; the first one still runs
     info = broker.info()
     assert info.scheduled == 1 and set(info.processing) == {first}

@@ -13,7 +13,9 @@
 --          the caller: not every Lua host has redis.sha1hex)
 -- Channel  N_scheduled: PUBLISH the due time, as the requeue script does
 -- Returns  0 when the task may start now, else the ms until its reserved start
-local now = server_ms()
+-- The server's clock to the microsecond (in ms): limits faster than 1000/s space starts below 1 ms.
+local time = redis.call('time')
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
 local interval = tonumber(ARGV[3])
 local digest = ARGV[5]
 local reserved = tonumber(redis.call('hget', KEYS[2], digest) or '0')
@@ -35,9 +37,9 @@ local due = math.ceil(free)
 redis.call('set', KEYS[1], string.format('%.3f', free + interval), 'px', math.ceil(free + interval - now) + 1000)
 redis.call('hincrby', KEYS[2], digest, 1)
 -- a reservation whose task never comes back (deleted by hand) goes an hour after its time
-redis.call('pexpire', KEYS[2], due - now + 3600000)
+redis.call('pexpire', KEYS[2], math.ceil(due - now) + 3600000)
 -- The new place first, the release last: if a write fails, the task is still held, never gone.
 redis.call('zadd', KEYS[4], due, ARGV[4] .. ARGV[2])
 redis.pcall('publish', KEYS[4], due)
 redis.call('hdel', KEYS[3], ARGV[1])
-return math.max(1, due - now)
+return math.max(1, math.ceil(due - now))
