@@ -146,3 +146,18 @@ def test_200_tasks_at_20_per_second_on_two_worker_processes(real_backend: Backen
     assert 9.5 <= elapsed <= 12.0
     assert busiest <= 22
     assert client.llen("default") == 0 and client.zcard("default_scheduled") == 0
+
+
+def test_limits_above_1000_per_second_do_not_park_tasks_that_are_on_time(real_backend: Backend) -> None:
+    """Regression: the script read the server clock in whole milliseconds, so two starts within one
+    millisecond of a 100000/s limit parked the second one although 10 us had long passed."""
+    app = real_backend.app()
+    broker = app.broker("rl")
+    parked = 0
+    for n in range(20):
+        broker.enqueue([f"fast-{n}".encode()])
+        raw = broker.dequeue("w", 1.0)
+        parked += broker.throttle("w", raw, limit_key("m:fast"), 0.00001) > 0  # type: ignore[attr-defined]
+        broker.release("w")
+        time.sleep(0.0002)
+    assert parked == 0
