@@ -146,3 +146,13 @@ def test_delayed_info_shows_the_bound(real_backend: Backend, tmp_path: Path) -> 
     assert "queue emails: 6 waiting of max 8 (75% full)" in result.stdout
     result = delayed("info", "--broker", real_backend.url, "--queue", "emails", "--json", cwd=tmp_path)
     assert '"max_length": 8' in result.stdout
+
+
+def test_delayed_info_shows_the_bound_of_the_setting(real_backend: Backend, tmp_path: Path) -> None:
+    """Before any bounded enqueue recorded a bound, info shows the queue's max_length setting."""
+    (tmp_path / "delayed.toml").write_text("[queues.emails]\nmax_length = 4\n")
+    real_backend.client.rpush("emails", b"x")
+    real_backend.client.rpush("emails_noti", b"1")
+    result = delayed("info", "--broker", real_backend.url, "--queue", "emails", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "queue emails: 1 waiting of max 4 (25% full)" in result.stdout

@@ -158,3 +158,34 @@ def test_a_sweeper_takes_part_in_scheduling() -> None:
         thread.join(10)
     ticks = enqueued_ticks(app)
     assert len(ticks) >= 3 and all(round(b - a, 3) == 0.2 for a, b in itertools.pairwise(ticks))
+
+
+def failing_job() -> None:
+    """A periodic function that always fails."""
+    raise RuntimeError("the report server is down")
+
+
+def test_a_worker_records_the_outcome_of_each_run() -> None:
+    """The worker's periodic loop enqueues, the worker runs, and the record says how the run ended."""
+    import threading
+
+    app = Delayed("memory://periodic-outcome", load_entry_points=False, dequeue_timeout=0.1,
+                  dead_letter_failed=False)
+    app.periodic(every=0.2, name="tests:good")(job)
+    app.periodic(every=0.2, name="tests:bad")(failing_job)
+    worker = app.worker()
+    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    records = app.broker("default").periodic_records  # type: ignore[attr-defined]
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(
+                "outcome" in records().get(name, {}) for name in ("tests:good", "tests:bad")):
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        thread.join(10)
+    good, bad = records()["tests:good"], records()["tests:bad"]
+    assert good["outcome"] == "succeeded" and good["schedule"] == "every 0.2s"
+    assert bad["outcome"].startswith("failed: ") and "the report server is down" in bad["outcome"]
+    assert float(good["last_run_tick"]) <= float(good["last_tick"]) < float(good["next_run"])

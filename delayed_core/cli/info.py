@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from typing import Any
 
@@ -55,6 +56,13 @@ def _extra(extra: dict[str, int]) -> str:
     return f" ({', '.join(f'{name}: {value}' for name, value in extra.items())})" if extra else ""
 
 
+def _with_bound(info: QueueInfo, setting: int) -> QueueInfo:
+    """The queue's info, with the ``max_length`` setting as its bound when no bounded enqueue recorded one."""
+    if info.max_length is None and setting:
+        return dataclasses.replace(info, max_length=setting)
+    return info
+
+
 def run(args: argparse.Namespace) -> int:
     """Print one block (or one JSON object) per queue."""
     config = build_config(args, ())
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     if not queues:
         # An empty queue may leave no trace to discover: show the configured one rather than nothing.
         queues = app.broker(config["queue"]).discover_queues() or [config["queue"]]
-    infos = [app.broker(name).info() for name in sorted(queues)]
+    infos = [_with_bound(app.broker(name).info(), config.for_queue(name)["max_length"]) for name in sorted(queues)]
     report = [as_dict(app, info) for info in infos]
     if args.json:
         print(json.dumps({"broker": config.redacted_broker_url, "queues": report}, indent=2))
