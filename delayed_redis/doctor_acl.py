@@ -14,7 +14,7 @@ import redis
 
 from delayed_core.doctor import Finding, Severity
 
-from .keys import QueueKeys
+from .keys import BOUNDS, PERIODIC, QueueKeys, periodic_key
 
 #: a worker id for the checks: the 32 hex chars of ours and go-delayed's
 SAMPLE_ID = "0" * 32
@@ -92,6 +92,19 @@ USES: tuple[Use, ...] = (
     Use(("HDEL", "{worker_info}", SAMPLE_ID), "worker details: forgetting gone workers", required=False),
     Use(("ZSCORE", "{workers}", SAMPLE_ID), "worker details: forgetting gone workers", required=False),
     Use(("HGETALL", "{worker_info}"), "delayed dashboard: workers page", required=False),
+    # Bounded queues, rate limits and periodic tasks: keys shared by every queue, needed only by apps
+    # that use these features.
+    Use(("HSET", BOUNDS, "q", "1"), "bounded queues: recording the bound for delayed info", required=False),
+    Use(("HGET", BOUNDS, "q"), "bounded queues", required=False),
+    Use(("SET", "delayed:rate:m:f", "1", "PX", "1000"), "rate limits: the next free start", required=False),
+    Use(("GET", "delayed:rate:m:f"), "rate limits", required=False),
+    Use(("HINCRBY", "delayed:rate:m:f:reserved", "d", "1"), "rate limits: reserved starts", required=False),
+    Use(("PEXPIRE", "delayed:rate:m:f:reserved", "1000"), "rate limits: reserved starts", required=False),
+    Use(("SADD", PERIODIC, "m:f"), "periodic tasks: the list of schedules", required=False),
+    Use(("SMEMBERS", PERIODIC), "delayed periodic list", required=False),
+    Use(("HSETNX", periodic_key("m:f"), "last_tick", "1"), "periodic tasks: a new schedule", required=False),
+    Use(("HSET", periodic_key("m:f"), "f", "v"), "periodic tasks: claiming a tick", required=False),
+    Use(("HGETALL", periodic_key("m:f")), "delayed periodic list", required=False),
 )
 
 
