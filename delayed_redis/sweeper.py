@@ -7,6 +7,7 @@ import dataclasses
 from delayed_core.interfaces import Sweeper, SweepReport
 
 from .broker import RedisBroker
+from .expiry_events import RedisExpiryWatcher
 
 
 class RedisSweeper(Sweeper):
@@ -20,3 +21,8 @@ class RedisSweeper(Sweeper):
         assert isinstance(broker, RedisBroker)
         report = broker.requeue_lost(self.max_recoveries, self.dead_keep)
         return dataclasses.replace(report, promoted=broker.promote_due())
+
+    def watch_lost_workers(self, enable: bool = True) -> RedisExpiryWatcher:
+        """Keyspace expiry events of the broker's database (delayed_redis/expiry_events.py)."""
+        assert isinstance(self.broker, RedisBroker)
+        return RedisExpiryWatcher(self.broker.client, enable)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 
 from .broker import Broker, SweepReport
+from .lost_workers import LostWorkerWatcher
 
 
 class Sweeper(abc.ABC):
@@ -26,3 +27,11 @@ class Sweeper(abc.ABC):
     @abc.abstractmethod
     def sweep(self) -> SweepReport:
         """Run one sweep and report what it did."""
+
+    def watch_lost_workers(self, enable: bool = True) -> LostWorkerWatcher | None:
+        """A watcher that hears at once when a worker may have died, or None: periodic sweeps only.
+
+        :param enable: whether the watcher may turn the broker's announcements on, where they are off
+            and the sweeper is allowed to change the broker's settings.
+        """
+        return None
