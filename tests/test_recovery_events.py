@@ -51,6 +51,10 @@ def sweeper(url: str, tmp_path: Path, *extra: str, interval: float = 60.0) -> Cl
                        "--max-recoveries", "0", "--log-level", "INFO", *extra], tmp_path)
 
 
+def script_calls(client: redis.Redis) -> int:
+    return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+
 def subscribers(client: redis.Redis) -> int:
     """Subscribers of the expired-key channel of database 0."""
     return int(dict(client.pubsub_numsub(CHANNEL))[CHANNEL.encode()])
@@ -164,6 +168,26 @@ def test_config_set_refused_gives_one_notice_and_no_crash(servers: list[RedisSer
     assert "redis-cli CONFIG SET notify-keyspace-events Ex" in notice
     assert "s3cret-pass" not in log and "Traceback" not in log
     assert admin.config_get("notify-keyspace-events")["notify-keyspace-events"] == ""
+
+
+def test_subscribe_refused_gives_one_line_and_no_retry_loop(servers: list[RedisServer], tmp_path: Path) -> None:
+    server = start(servers)
+    admin = server.client()
+    admin.execute_command("ACL", "SETUSER", "sweeper", "on", ">s3cret-pass", "~*", "resetchannels", "&q_*",
+                          "+@all")
+    process = sweeper(f"redis://sweeper:s3cret-pass@{server.host}:{server.port}/0", tmp_path, interval=0.2)
+    try:
+        process.wait_for_log("cannot subscribe to __keyevent@0__:expired", 15)
+        # Ten more sweeps (two script calls each): a retry loop would show as more refusals in the ACL log.
+        swept = script_calls(admin)
+        poll(lambda: script_calls(admin) >= swept + 20, 15, message="ten more sweeps")
+        assert process.alive()
+    finally:
+        process.kill()
+    refusals = [entry for entry in admin.acl_log() if entry["reason"] == "channel"]
+    assert [(entry["object"], entry["count"]) for entry in refusals] == [("__keyevent@0__:expired", 1)]
+    (line,) = [line for line in process.log().splitlines() if "cannot subscribe" in line]
+    assert line.endswith("a dead worker's task waits for the periodic sweep") and "Traceback" not in process.log()
 
 
 # -- in process ------------------------------------------------------------------------------------
