@@ -67,7 +67,8 @@ def enable_command(flags: str) -> str:
 
 
 def _refusal(exc: redis.exceptions.ResponseError) -> bool:
-    """An ACL without the command, or a server that renamed or disabled CONFIG (managed services)."""
+    """An ACL without the command or channel, or a server that renamed or disabled the command (managed
+    services rename CONFIG; proxies may lack pub/sub)."""
     return isinstance(exc, redis.exceptions.NoPermissionError) or "unknown command" in str(exc).lower()
 
 
@@ -125,7 +126,11 @@ class RedisExpiryWatcher(LostWorkerWatcher):
             confirmation = self._pubsub.get_message(timeout=5.0)
             if confirmation is None or confirmation.get("type") != "subscribe":
                 raise redis.exceptions.TimeoutError(f"no confirmation of SUBSCRIBE {self.channel}")
-        except redis.exceptions.NoPermissionError as exc:
+        except redis.exceptions.ResponseError as exc:
+            if not _refusal(exc):  # BUSY and the like: retried
+                self._lost(describe(exc))
+                return False
+            # An ACL without this channel, or a proxy without pub/sub: asking again would not help.
             self.close()
             self._refused = True
             logger.warning("cannot subscribe to %s (%s): a dead worker's task waits for the periodic sweep",
