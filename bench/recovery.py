@@ -8,9 +8,9 @@ the sweeper turns them on itself) or ``off``; per lane, one queue served by two 
 processes (1 slot, thread executor), all pinned to CPU 1.
 
 Per kill: enqueue a task (``bench.recovery_tasks:hold``); once it starts, wait a random part of the
-keep-alive interval, so that the kill falls anywhere in the keep-alive cycle; SIGKILL the worker holding
-it; the latency runs until the task starts again, by the surviving worker's clock (same host). Then a
-replacement worker starts. Lanes run side by side so that the slow rows fit in minutes; each lane kills
+keep-alive interval (and, without events, of the sweep interval), so that the kill falls anywhere in
+those cycles; SIGKILL the worker holding it; the latency runs until the task starts again, by the
+surviving worker's clock (same host). Then a replacement worker starts. Lanes run side by side so that the slow rows fit in minutes; each lane kills
 in turn, and an expiry in one lane never recovers another lane's task early (a sweep only moves the
 tasks of ids that are gone).
 
@@ -118,6 +118,14 @@ class Lane(threading.Thread):
             time.sleep(0.01)
         raise TimeoutError(f"task {task_id} did not start {count} time(s) within {timeout:g}s")
 
+    def kill_delay(self) -> float:
+        """Seconds between the task's start and the kill: a random moment of the keep-alive cycle, and
+        without expiry events of the sweep cycle too. Without that second part every kill would follow a
+        sweep by the same few seconds (each kill comes right after the previous recovery, which a sweep
+        made), and all of them would wait almost a whole interval for the next sweep."""
+        s = self.setup
+        return random.uniform(0, s.keep_alive_interval) + (0 if s.events else random.uniform(0, s.sweeper_interval))
+
     def run(self) -> None:
         try:
             self.measure()
@@ -132,7 +140,7 @@ class Lane(threading.Thread):
         for task_id in self.task_ids:
             queue.enqueue(PyTask("bench.recovery_tasks:hold", [task_id]))
             pid = int(self.starts(task_id, 1, 120)[0].split()[0])
-            time.sleep(random.uniform(0, s.keep_alive_interval))  # a random moment of the keep-alive cycle
+            time.sleep(self.kill_delay())
             (holder,) = (worker for worker in self.workers if worker.pid == pid)
             killed_at = time.time()
             holder.kill()
