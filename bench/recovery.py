@@ -7,12 +7,12 @@ one ``delayed sweeper`` with the default ``--interval`` (60 s) and ``--expiry-ev
 the sweeper turns them on itself) or ``off``; per lane, one queue served by two ``delayed worker``
 processes (1 slot, thread executor), all pinned to CPU 1.
 
-Per kill: enqueue a task (``bench.recovery_tasks:hold``); once it starts, wait a random part of the keep-
-alive interval (and, without events, of the sweep interval), so that the kill falls anywhere in those
-cycles; SIGKILL the worker holding it; the latency runs until the task starts again, by the surviving
-worker's clock (same host). Then a replacement worker starts. Lanes run side by side so that the slow
-rows fit in minutes; each lane kills in turn, and an expiry in one lane never recovers another lane's
-task early (a sweep only moves the tasks of ids that are gone).
+Per kill: enqueue a task (``bench.recovery_tasks:hold``); once it starts, wait a random part of the
+keep-alive interval (and, without events, of the sweep interval), so that the kill falls anywhere in
+those cycles; SIGKILL the worker holding it; the latency runs until the task starts again, by the
+surviving worker's clock (same host). Then a replacement worker starts. Lanes run side by side so that
+the slow rows fit in minutes; each lane kills in turn, and an expiry in one lane never recovers another
+lane's task early (a sweep only moves the tasks of ids that are gone).
 
 Counted: duplicates (starts beyond the two expected per task: the killed run and the recovery) and lost
 tasks (a task whose recovery never started, or never finished). p99 is the nearest-rank percentile: with
