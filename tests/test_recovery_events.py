@@ -7,7 +7,10 @@ from the expiry event; the test with events off uses a short interval and proves
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +31,7 @@ Q = "q"
 TTL, KEEP_ALIVE = 1.0, 0.25
 CHANNEL = "__keyevent@0__:expired"
 NOTICE = "CONFIG SET notify-keyspace-events"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -191,6 +195,20 @@ def test_subscribe_refused_gives_one_line_and_no_retry_loop(servers: list[RedisS
     assert [(entry["object"], entry["count"]) for entry in refusals] == [("__keyevent@0__:expired", 1)]
     (line,) = [line for line in process.log().splitlines() if "cannot subscribe" in line]
     assert line.endswith("a dead worker's task waits for the periodic sweep") and "Traceback" not in process.log()
+
+
+def test_the_recovery_benchmark_runs_and_meets_its_target(tmp_path: Path) -> None:
+    """bench/recovery.py in miniature: 4 kills on 2 queues with a 1 s TTL, events on."""
+    require_redis_server()
+    out = tmp_path / "recovery.json"
+    done = subprocess.run([sys.executable, "bench/recovery.py", "--keep-alive-timeout", "1", "--keep-alive-interval",
+                           "0.25", "--kills", "4", "--lanes", "2", "--json", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert len(result["latencies"]) == 4 and result["duplicates"] == 0 and result["lost"] == 0
+    assert min(result["latencies"]) >= 0.5 and result["p99"] <= 1.0 + 0.5, result["latencies"]
+    assert "target p99 <= 1.5 s: met" in done.stdout
 
 
 # -- in process ------------------------------------------------------------------------------------
