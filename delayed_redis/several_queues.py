@@ -1,48 +1,45 @@
 """A Redis worker serving several queues in strict priority order, at the round trips of one queue.
 
-Mixed into :class:`~delayed_redis.broker.RedisBroker`. An idle slot sends one BLPOP over every queue's
-``N_noti`` (Redis pops the first non-empty list in the order given) and then the dequeue_first script; a
-busy slot sends one release_take_first script, which takes from the highest queue that has work. Each
-task is held in its own queue's ``N_processing`` under the slot's id, so the per-queue sweeper recovers
-it as usual. A worker of one queue goes through the one-queue methods, unchanged.
+Mixed into :class:`~delayed_redis.broker.RedisBroker`, over the one-queue methods of ``consumer.py``.
+An idle slot sends one BLPOP over every queue's ``N_noti`` (Redis pops the first non-empty list in the
+order given) and then the dequeue_first script; a busy slot sends one release_take_first script, which
+takes from the highest queue that has work. Each task is held in its own queue's ``N_processing`` under
+the slot's id, so the per-queue sweeper recovers it as usual. A worker of one queue goes through the
+one-queue methods, unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
-
-import redis
 
 from delayed_core import crashpoints
-from delayed_core.interfaces import Broker
 
 from . import scripts
 from .connection import longest_block, unavailable_as_broker_error
+from .consumer import RedisConsumer
 from .keys import QueueKeys
+from .monitoring import this_minute
 
 
 @lru_cache(maxsize=64)
-def _group_keys(queues: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], dict[bytes, int]]:
+def _group_keys(queues: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[bytes, int]]:
     """Keys of several queues in priority order, as the ``*_first`` scripts take them: (dequeue keys,
-    release keys, N_noti name -> 1-based index). Cached: a worker asks for the same group per task."""
+    queue -> release keys when that queue's task is released, N_noti name -> 1-based index). Cached: a
+    worker asks for the same group per task."""
     all_keys = [QueueKeys.for_queue(name) for name in queues]
     take = tuple(key for k in all_keys for key in (k.queue, k.notifications, k.processing))
     release = tuple(key for k in all_keys for key in (k.queue, k.notifications, k.processing, k.recoveries))
+    # The released queue's counters go last (one key more, not one per queue: only one queue counts).
+    releasing = {k.queue: (*release, k.throughput) for k in all_keys}
     index = {k.notifications.encode(): i + 1 for i, k in enumerate(all_keys)}
-    return take, release, index
+    return take, releasing, index
 
 
-class SeveralQueues(Broker):
-    """The ``*_first`` broker methods for Redis (see the module docstring)."""
+class SeveralQueues(RedisConsumer):
+    """The consumer role with the ``*_first`` methods for Redis (see the module docstring)."""
 
     serves_several_queues = True
-    # Provided by RedisBroker: the pool client, the per-thread hot-path caller, and the note of which
-    # connection a slot blocks on (for wake).
-    client: redis.Redis
-    _call: Callable[..., Any]
-    _remember_blocking: Callable[[str], None]
 
     def dequeue_first(self, worker_id: str, queues: Sequence[str], timeout: float) -> tuple[str, bytes] | None:
         """One BLPOP over every queue's ``N_noti`` (Redis pops the first non-empty one in the order given,
@@ -66,10 +63,10 @@ class SeveralQueues(Broker):
         if queue == self.name and tuple(queues) == (self.name,):
             return super().release_and_take_first(worker_id, queue, queues, take_next)
         group = tuple(queues)
-        _, release_keys, _ = _group_keys(group)
-        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0")
+        _, releasing, _ = _group_keys(group)
+        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute())
         with unavailable_as_broker_error():
-            reply = scripts.RELEASE_TAKE_FIRST(self._call, release_keys, args)
+            reply = scripts.RELEASE_TAKE_FIRST(self._call, releasing[queue], args)
         return None if reply is None else (group[int(reply[0]) - 1], reply[1])
 
     def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
