@@ -71,6 +71,10 @@ class ScheduleWatcher:
         self.interval = interval
         self._next = time.monotonic()
 
+    def start(self, timeout: float = 1.0) -> None:
+        """Start listening now, waiting up to ``timeout`` for the broker to confirm, so that nothing
+        announced after this returns is missed. The default polls and has nothing to start."""
+
     def wait(self, timeout: float) -> float | None:
         """Wait up to ``timeout`` seconds; return the unix time a newly scheduled task falls due, or None."""
         remaining = self._next - time.monotonic()
