@@ -8,7 +8,7 @@ from delayed_core.interfaces import Admin, QueueInfo
 
 from . import scripts
 from .connection import unavailable_as_broker_error
-from .keys import BOUNDS, QueueKeys
+from .keys import QueueKeys
 
 #: keys whose names reveal a queue to ``discover_queues`` (a queue's own list has no suffix to find)
 DISCOVERY_SUFFIXES = ("_noti", "_processing", "_dead", "_scheduled")
@@ -28,7 +28,7 @@ class RedisAdmin(Admin):
         with unavailable_as_broker_error():
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.llen(k.queue).llen(k.notifications).zcard(k.scheduled).llen(k.dead)
-                pipe.hgetall(k.processing).zrange(k.workers, 0, -1).hget(BOUNDS, self.name)
+                pipe.hgetall(k.processing).zrange(k.workers, 0, -1).get(k.bound)
                 length, notifications, scheduled, dead, processing, registered, bound = pipe.execute()
             holders = [key.decode() for key in processing]
             registered_ids = [member.decode() for member in registered]
@@ -75,4 +75,3 @@ class RedisAdmin(Admin):
         """Delete every key of this queue."""
         with unavailable_as_broker_error():
             self.client.delete(*self.keys.all())
-            self.client.hdel(BOUNDS, self.name)

@@ -14,7 +14,7 @@ import redis
 
 from delayed_core.doctor import Finding, Severity
 
-from .keys import BOUNDS, PERIODIC, QueueKeys, periodic_key
+from .keys import PERIODIC, QueueKeys, periodic_key
 
 #: a worker id for the checks: the 32 hex chars of ours and go-delayed's
 SAMPLE_ID = "0" * 32
@@ -92,10 +92,10 @@ USES: tuple[Use, ...] = (
     Use(("HDEL", "{worker_info}", SAMPLE_ID), "worker details: forgetting gone workers", required=False),
     Use(("ZSCORE", "{workers}", SAMPLE_ID), "worker details: forgetting gone workers", required=False),
     Use(("HGETALL", "{worker_info}"), "delayed dashboard: workers page", required=False),
-    # Bounded queues, rate limits and periodic tasks: keys shared by every queue, needed only by apps
-    # that use these features.
-    Use(("HSET", BOUNDS, "q", "1"), "bounded queues: recording the bound for delayed info", required=False),
-    Use(("HGET", BOUNDS, "q"), "bounded queues", required=False),
+    # Rate limits and periodic tasks: keys shared by every queue (``~delayed:*``), needed only by apps that
+    # use these features.
+    Use(("SET", "{bound}", "1"), "bounded queues: recording the bound for delayed info"),
+    Use(("GET", "{bound}"), "bounded queues, info"),
     Use(("SET", "delayed:rate:m:f", "1", "PX", "1000"), "rate limits: the next free start", required=False),
     Use(("GET", "delayed:rate:m:f"), "rate limits", required=False),
     Use(("HINCRBY", "delayed:rate:m:f:reserved", "d", "1"), "rate limits: reserved starts", required=False),
@@ -117,7 +117,7 @@ def _argv(use: Use, keys: QueueKeys) -> list[str]:
     names = {"queue": keys.queue, "notifications": keys.notifications, "processing": keys.processing,
              "dead": keys.dead, "recoveries": keys.recoveries, "scheduled": keys.scheduled,
              "workers": keys.workers, "poison": keys.poison, "worker_info": keys.worker_info,
-             "throughput": keys.throughput, "worker_id": SAMPLE_ID}
+             "throughput": keys.throughput, "bound": keys.bound, "worker_id": SAMPLE_ID}
     return [part.format(**names) if part.startswith("{") else part for part in use.argv]
 
 

@@ -14,7 +14,7 @@ from delayed_core.interfaces import FlowControl
 
 from . import scripts
 from .errors import translate
-from .keys import BOUNDS, QueueKeys
+from .keys import QueueKeys
 from .replicas import ReplicaWait
 
 
@@ -30,8 +30,8 @@ class RedisFlowControl(FlowControl):
     def enqueue_bounded(self, tasks: Sequence[bytes], max_length: int) -> bool:
         """The enqueue_bounded script checks the length and pushes the batch, or refuses all of it."""
         try:
-            length = scripts.ENQUEUE_BOUNDED(self._call, (self.keys.queue, self.keys.notifications, BOUNDS),
-                                             (max_length, self.name, *tasks))
+            length = scripts.ENQUEUE_BOUNDED(self._call, (self.keys.queue, self.keys.notifications, self.keys.bound),
+                                             (max_length, *tasks))
             if length >= 0 and self.replica_wait:
                 self.replica_wait.after(self._call)  # +1 round trip, only with wait_replicas
         except redis.exceptions.RedisError as exc:

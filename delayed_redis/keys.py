@@ -19,11 +19,12 @@ pydelayed adds keys beside them (go-delayed processes never read them):
 - ``N_worker_info``: hash worker id -> JSON details (host, pid, start time, queues), written once when a
   worker starts, for the dashboard;
 - ``N_throughput``: hash ``d:<minute>`` / ``f:<minute>`` -> tasks done / dead-lettered in that unix
-  minute, counted by the release and dead-letter scripts, for the dashboard's chart.
+  minute, counted by the release and dead-letter scripts, for the dashboard's chart;
+- ``N_bound``: the ``max_length`` of the last bounded enqueue, for ``delayed info`` (a key of the queue,
+  so that the minimal ACL ``~N ~N_*`` covers bounded queues).
 
 and keys shared by every queue:
 
-- ``delayed:bounds``: hash queue name -> the ``max_length`` its producers last enqueued with;
 - ``delayed:periodic``: set of periodic schedule names; ``delayed:periodic:<name>``: hash, the record
   of one schedule (last claimed tick, facts for ``delayed periodic list``);
 - ``delayed:rate:<function>``: the next free start time of a rate-limited function, and
@@ -39,8 +40,6 @@ from dataclasses import dataclass
 
 from delayed_core.errors import ConfigError
 
-#: hash queue name -> bound of a bounded queue (written by bounded enqueues, read by ``delayed info``)
-BOUNDS = "delayed:bounds"
 #: set of periodic schedule names
 PERIODIC = "delayed:periodic"
 
@@ -51,7 +50,7 @@ def periodic_key(name: str) -> str:
 
 #: Suffixes of the keys beside a queue's list; a queue name may not end in one.
 RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers", "_poison",
-                     "_worker_info", "_throughput")
+                     "_worker_info", "_throughput", "_bound")
 
 
 def check_queue_name(name: str) -> str:
@@ -79,6 +78,7 @@ class QueueKeys:
     poison: str
     worker_info: str
     throughput: str
+    bound: str
 
     @classmethod
     def for_queue(cls, name: str) -> QueueKeys:
@@ -95,9 +95,10 @@ class QueueKeys:
             poison=f"{name}_poison",
             worker_info=f"{name}_worker_info",
             throughput=f"{name}_throughput",
+            bound=f"{name}_bound",
         )
 
     def all(self) -> tuple[str, ...]:
         """Every key, for ``clear``."""
         return (self.queue, self.notifications, self.processing, self.scheduled, self.dead,
-                self.recoveries, self.workers, self.poison, self.worker_info, self.throughput)
+                self.recoveries, self.workers, self.poison, self.worker_info, self.throughput, self.bound)
