@@ -32,7 +32,7 @@ from delayed_core.task import PyTask
 
 from .calling import crashed, unportable_arguments
 from .fork_server import server_main
-from .wire import Channel, ChannelClosed, channel_pair, outcome_from_wire, run_request
+from .ipc import Channel, ChannelClosed, channel_pair, outcome_from_wire, run_request
 
 logger = logging.getLogger("delayed.executor.fork")
 

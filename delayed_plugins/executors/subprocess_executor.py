@@ -34,8 +34,8 @@ from delayed_core.outcome import Outcome
 from delayed_core.task import PyTask
 
 from .calling import crashed, timed_out, unportable_arguments
+from .ipc import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 from .lifetime import CAN_WAIT_UNREAPED, GOODBYE, exited_unreaped, kill_group
-from .wire import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 
 logger = logging.getLogger("delayed.executor.subprocess")
 

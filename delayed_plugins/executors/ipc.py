@@ -1,4 +1,4 @@
-"""Messages between a worker and its task processes: msgpack over a connected socket.
+"""Process IPC between a worker and its task processes: msgpack messages over a connected socket.
 
 Only msgpack crosses the process boundary, in both directions, never pickle: decoding a message cannot
 run code, so a compromised or confused child cannot attack the worker through its replies, and task
