@@ -125,7 +125,7 @@ class TaskRunner:
 
     def _run(self, slot: SlotState, queue: str, raw: bytes, task: Task) -> Disposition | None:
         notifier = self.notifier
-        notifier.emit("delayed_task_dequeued", queue=queue, task=task, worker_id=slot.worker_id)
+        notifier.delayed_task_dequeued(queue=queue, task=task, worker_id=slot.worker_id)
         if isinstance(task, GoTask):
             return self._dead(slot, queue, raw, Reason.WRONG_LANGUAGE,
                               f"Go task {task.func_path} cannot run on a Python worker", task)
@@ -135,7 +135,7 @@ class TaskRunner:
             return self._dead(slot, queue, raw, Reason.NOT_ALLOWED, str(exc), task)
         settings = self.settings[queue]
         timeout = self.functions.options(task.func_path).timeout or settings.timeout or None
-        notifier.emit("delayed_task_started", queue=queue, task=task, worker_id=slot.worker_id)
+        notifier.delayed_task_started(queue=queue, task=task, worker_id=slot.worker_id)
         with slot.lock:
             slot.running = (queue, raw)
         try:
@@ -150,8 +150,7 @@ class TaskRunner:
         slot.tasks_done += 1
         crashpoints.reached("after_task")
         if outcome.ok:
-            notifier.emit("delayed_task_succeeded", queue=queue, task=task, worker_id=slot.worker_id,
-                          outcome=outcome)
+            notifier.delayed_task_succeeded(queue=queue, task=task, worker_id=slot.worker_id, outcome=outcome)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s succeeded in %.4fs", task.func_path, outcome.duration)
             return Disposition(RELEASE, queue, raw, task)
@@ -160,8 +159,7 @@ class TaskRunner:
     def _failed(self, slot: SlotState, queue: str, raw: bytes, task: PyTask, outcome: Outcome) -> Disposition:
         """A retry when a plugin (or the built-in default) asks for one; else a dead letter or a release."""
         logger.warning("%s failed (attempt %d): %s", task.func_path, task.attempt + 1, outcome.describe())
-        self.notifier.emit("delayed_task_failed", queue=queue, task=task, worker_id=slot.worker_id,
-                           outcome=outcome)
+        self.notifier.delayed_task_failed(queue=queue, task=task, worker_id=slot.worker_id, outcome=outcome)
         delay = self.retry_delay(queue=queue, task=task, outcome=outcome)
         # None: no plugin answered; a negative answer (NO_RETRY): a plugin refused, overruling the default.
         if delay is not None and delay >= 0:
@@ -233,13 +231,13 @@ class TaskRunner:
         notifier, worker_id = self.notifier, slot.worker_id
         if d.kind == RELEASE:
             if d.task is not None:
-                notifier.emit("delayed_task_released", queue=d.queue, task=d.task, worker_id=worker_id)
+                notifier.delayed_task_released(queue=d.queue, task=d.task, worker_id=worker_id)
         elif d.kind == REQUEUE:
-            notifier.emit("delayed_task_requeued", queue=d.queue, task=d.retry, worker_id=worker_id,
-                          delay=d.delay)
+            assert d.retry is not None  # a REQUEUE disposition always carries the new attempt
+            notifier.delayed_task_requeued(queue=d.queue, task=d.retry, worker_id=worker_id, delay=d.delay)
         elif d.letter is not None:
             logger.error("dead-lettered a task from %s (%s): %s", d.queue, d.letter.reason, d.letter.error)
-            notifier.emit("delayed_task_dead_lettered", queue=d.queue, letter=d.letter)
+            notifier.delayed_task_dead_lettered(queue=d.queue, letter=d.letter)
 
     def _fall_back(self, slot: SlotState, d: Disposition, exc: Exception) -> Disposition | None:
         """The broker refused a call for a reason other than being unreachable (a bug, a key of the wrong

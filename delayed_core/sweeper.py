@@ -71,7 +71,7 @@ class SweepLoop:
                 "notifications %+d, promoted %d", queue, report.requeued, report.poisoned,
                 report.notifications, report.promoted,
             )
-        self.app.notifier.emit("delayed_sweep_finished", queue=queue, report=report)
+        self.app.notifier.delayed_sweep_finished(queue=queue, report=report)
         return report
 
     def run(self, once: bool = False, install_signals: bool = True) -> None:

@@ -115,7 +115,7 @@ class Worker:
         try:
             if not self._go_online():
                 return
-            self.notifier.emit("delayed_worker_started", worker=self)
+            self.notifier.delayed_worker_started(worker=self)
             log_banner(self)
             self._keep_alive_thread = threading.Thread(target=self._maintain, name="delayed-keep-alive",
                                                        daemon=True)
@@ -255,6 +255,6 @@ class Worker:
                     broker.go_offline([worker_id for worker_id in ids if worker_id not in still_busy])
             except BrokerUnavailable as exc:
                 logger.error("could not go offline (%s); the ids expire by themselves", exc)
-            self.notifier.emit("delayed_worker_stopped", worker=self)
+            self.notifier.delayed_worker_stopped(worker=self)
             logger.info("worker stopped after %d task(s)", sum(slot.tasks_done for slot in self.slots))
 
