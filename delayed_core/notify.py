@@ -1,32 +1,33 @@
 """Firing lifecycle notifications cheaply, safely and by a typed name.
 
-:class:`Notifier` has one method per notification hook, named as the hook and taking the hook's exact
-keyword parameters: ``notifier.delayed_task_started(queue=q, task=t, worker_id=w)``. A misspelled hook or
-argument is an ``AttributeError``/``TypeError`` (and a type checker error), never a notification that
-silently goes nowhere. ``tests/test_notify.py`` checks every method against its spec in
-:mod:`delayed_core.hookspecs`, and that every spec has a method or is listed in :data:`CALLED_DIRECTLY`.
+:class:`Notifier` has one attribute per notification hook, named as the hook and typed from the hook's
+spec in :mod:`delayed_core.hookspecs`: ``notifier.delayed_task_started(queue=q, task=t, worker_id=w)``.
+A misspelled hook is an ``AttributeError``, a misspelled or missing argument a ``TypeError`` (and both
+are type checker errors), never a notification that silently goes nowhere. ``tests/test_notify.py``
+checks that every spec has its attribute here or is listed in :data:`CALLED_DIRECTLY`.
 
-A hook with no implementation costs one set lookup, not a pluggy call: the worker's hot path fires
-several notifications per task (dequeued, started, then succeeded or failed, released ...). A
-notification that raises is logged and swallowed *with a log line*, so a broken metrics plugin can never
-stop a worker.
+A hook with no implementation costs one attribute lookup and a call to a function that does nothing, not
+a pluggy call: the worker's hot path fires several notifications per task (dequeued, started, then
+succeeded or failed, released ...). A notification that raises is logged and swallowed *with a log
+line*, so a broken metrics plugin can never stop a worker.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec
 
 import pluggy
 
+from . import hookspecs
 from .hookspecs import all_hook_names
 
 if TYPE_CHECKING:
-    from .deadletter import DeadLetter
-    from .interfaces import SweepReport
-    from .outcome import Outcome
-    from .task import PyTask, Task
-    from .worker import Worker
+    from .task import PyTask
+
+P = ParamSpec("P")
 
 logger = logging.getLogger("delayed.hooks")
 
@@ -40,8 +41,54 @@ CALLED_DIRECTLY = {
 }
 
 
+def _skip(**_kwargs: object) -> None:
+    """Stands in for a notification no plugin implements."""
+
+
+class Notification(Generic[P]):
+    """A notification hook as an attribute of :class:`Notifier`, with the parameters of its spec.
+
+    Each Notifier shadows it with a per-instance function (:meth:`Notifier.refresh`): the pluggy call for
+    an implemented hook, :func:`_skip` otherwise. The class attribute gives that function its type.
+    """
+
+    def __init__(self, spec: Callable[P, None]) -> None:
+        self.name = spec.__name__
+
+    def __get__(self, notifier: Notifier | None, owner: type | None = None) -> Callable[P, None]:
+        if notifier is None:  # read off the class (documentation tools, tests)
+            return _skip  # type: ignore[return-value]
+        notifier.refresh()  # an instance whose attributes were cleared: set them again
+        return notifier.__dict__[self.name]  # type: ignore[no-any-return]
+
+
 class Notifier:
-    """Fires notification hooks through typed methods, skipping those no plugin implements."""
+    """Fires notification hooks through typed attributes, skipping those no plugin implements."""
+
+    # -- producer ----------------------------------------------------------------------------------
+    delayed_task_enqueued = Notification(hookspecs.delayed_task_enqueued)
+    delayed_task_enqueue_failed = Notification(hookspecs.delayed_task_enqueue_failed)
+
+    def delayed_task_enqueuing(self, *, queue: str, task: PyTask) -> list[dict[str, Any]]:
+        """Ask plugins for ``meta`` fields (:func:`~delayed_core.hookspecs.delayed_task_enqueuing`): the
+        non-None answers, in call order."""
+        if "delayed_task_enqueuing" not in self._active:
+            return []
+        answers = self._enqueuing(queue=queue, task=task)
+        return [answer for answer in answers if answer is not None]
+
+    # -- worker slots ------------------------------------------------------------------------------
+    delayed_task_dequeued = Notification(hookspecs.delayed_task_dequeued)
+    delayed_task_started = Notification(hookspecs.delayed_task_started)
+    delayed_task_succeeded = Notification(hookspecs.delayed_task_succeeded)
+    delayed_task_failed = Notification(hookspecs.delayed_task_failed)
+    delayed_task_released = Notification(hookspecs.delayed_task_released)
+    delayed_task_requeued = Notification(hookspecs.delayed_task_requeued)
+    delayed_task_dead_lettered = Notification(hookspecs.delayed_task_dead_lettered)
+    # -- processes ---------------------------------------------------------------------------------
+    delayed_worker_started = Notification(hookspecs.delayed_worker_started)
+    delayed_worker_stopped = Notification(hookspecs.delayed_worker_stopped)
+    delayed_sweep_finished = Notification(hookspecs.delayed_sweep_finished)
 
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self._pm = pm
@@ -53,6 +100,10 @@ class Notifier:
         self._active = frozenset(
             name for name in all_hook_names() if getattr(self._pm.hook, name).get_hookimpls()
         )
+        for name, value in vars(Notifier).items():
+            if isinstance(value, Notification):
+                self.__dict__[name] = self._caller(name) if name in self._active else _skip
+        self._enqueuing = self._caller("delayed_task_enqueuing")
 
     def has(self, hook_name: str) -> bool:
         """True when some plugin implements ``hook_name``; a name that is no hook is a ValueError."""
@@ -60,84 +111,17 @@ class Notifier:
             raise ValueError(f"no hook is called {hook_name!r}")
         return hook_name in self._active
 
-    def _fire(self, hook_name: str, kwargs: dict[str, Any]) -> list[Any]:
-        """Call an implemented hook; log, never raise, if an implementation fails (then answer [])."""
-        try:
-            return getattr(self._pm.hook, hook_name)(**kwargs)  # type: ignore[no-any-return]
-        except Exception:
-            logger.exception("plugin hook %s failed; the process carries on", hook_name)
-            return []
+    def _caller(self, hook_name: str) -> Callable[..., Any]:
+        """A function calling the hook with keyword arguments; it logs, never raises, a failure ([])."""
+        hook = getattr(self._pm.hook, hook_name)
+        expected = set(inspect.signature(getattr(hookspecs, hook_name)).parameters)
 
-    # -- producer ----------------------------------------------------------------------------------
-    def delayed_task_enqueuing(self, *, queue: str, task: PyTask) -> list[dict[str, Any]]:
-        """Ask plugins for ``meta`` fields (:func:`~delayed_core.hookspecs.delayed_task_enqueuing`): the
-        non-None answers, in call order."""
-        if "delayed_task_enqueuing" not in self._active:
-            return []
-        answers = self._fire("delayed_task_enqueuing", {"queue": queue, "task": task})
-        return [answer for answer in answers if answer is not None]
-
-    def delayed_task_enqueued(self, *, queue: str, task: Task) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_enqueued`."""
-        if "delayed_task_enqueued" in self._active:
-            self._fire("delayed_task_enqueued", {"queue": queue, "task": task})
-
-    def delayed_task_enqueue_failed(self, *, queue: str, task: Task, error: Exception) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_enqueue_failed`."""
-        if "delayed_task_enqueue_failed" in self._active:
-            self._fire("delayed_task_enqueue_failed", {"queue": queue, "task": task, "error": error})
-
-    # -- worker slots ------------------------------------------------------------------------------
-    def delayed_task_dequeued(self, *, queue: str, task: Task, worker_id: str) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_dequeued`."""
-        if "delayed_task_dequeued" in self._active:
-            self._fire("delayed_task_dequeued", {"queue": queue, "task": task, "worker_id": worker_id})
-
-    def delayed_task_started(self, *, queue: str, task: PyTask, worker_id: str) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_started`."""
-        if "delayed_task_started" in self._active:
-            self._fire("delayed_task_started", {"queue": queue, "task": task, "worker_id": worker_id})
-
-    def delayed_task_succeeded(self, *, queue: str, task: PyTask, worker_id: str, outcome: Outcome) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_succeeded`."""
-        if "delayed_task_succeeded" in self._active:
-            self._fire("delayed_task_succeeded", {"queue": queue, "task": task, "worker_id": worker_id,
-                                                  "outcome": outcome})
-
-    def delayed_task_failed(self, *, queue: str, task: PyTask, worker_id: str, outcome: Outcome) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_failed`."""
-        if "delayed_task_failed" in self._active:
-            self._fire("delayed_task_failed", {"queue": queue, "task": task, "worker_id": worker_id,
-                                               "outcome": outcome})
-
-    def delayed_task_released(self, *, queue: str, task: Task, worker_id: str) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_released`."""
-        if "delayed_task_released" in self._active:
-            self._fire("delayed_task_released", {"queue": queue, "task": task, "worker_id": worker_id})
-
-    def delayed_task_requeued(self, *, queue: str, task: Task, worker_id: str, delay: float) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_requeued`."""
-        if "delayed_task_requeued" in self._active:
-            self._fire("delayed_task_requeued", {"queue": queue, "task": task, "worker_id": worker_id,
-                                                 "delay": delay})
-
-    def delayed_task_dead_lettered(self, *, queue: str, letter: DeadLetter) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_task_dead_lettered`."""
-        if "delayed_task_dead_lettered" in self._active:
-            self._fire("delayed_task_dead_lettered", {"queue": queue, "letter": letter})
-
-    # -- processes ---------------------------------------------------------------------------------
-    def delayed_worker_started(self, *, worker: Worker) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_worker_started`."""
-        if "delayed_worker_started" in self._active:
-            self._fire("delayed_worker_started", {"worker": worker})
-
-    def delayed_worker_stopped(self, *, worker: Worker) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_worker_stopped`."""
-        if "delayed_worker_stopped" in self._active:
-            self._fire("delayed_worker_stopped", {"worker": worker})
-
-    def delayed_sweep_finished(self, *, queue: str, report: SweepReport) -> None:
-        """Fire :func:`~delayed_core.hookspecs.delayed_sweep_finished`."""
-        if "delayed_sweep_finished" in self._active:
-            self._fire("delayed_sweep_finished", {"queue": queue, "report": report})
+        def call(**kwargs: Any) -> Any:
+            if kwargs.keys() != expected:  # pluggy would only warn: a wrong name is a bug, say so
+                raise TypeError(f"{hook_name} takes {sorted(expected)}, not {sorted(kwargs)}")
+            try:
+                return hook(**kwargs)
+            except Exception:
+                logger.exception("plugin hook %s failed; the process carries on", hook_name)
+                return []
+        return call

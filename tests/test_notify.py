@@ -1,4 +1,4 @@
-"""The typed notifier: one method per notification hook, with the hook's exact parameters."""
+"""The typed notifier: one attribute per notification hook, typed from the hook's spec."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from delayed_core import hookimpl, hookspecs
-from delayed_core.notify import CALLED_DIRECTLY, Notifier
+from delayed_core.notify import CALLED_DIRECTLY, Notification, Notifier
 from delayed_core.plugins import make_plugin_manager
 
 HOOKS = hookspecs.all_hook_names()
@@ -19,22 +19,24 @@ def spec_params(name: str) -> list[tuple[str, Any]]:
     return [(p.name, p.annotation) for p in inspect.signature(getattr(hookspecs, name)).parameters.values()]
 
 
-def method_params(name: str) -> list[tuple[str, Any]]:
-    params = list(inspect.signature(getattr(Notifier, name)).parameters.values())[1:]  # past self
-    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params), f"{name}: keyword-only parameters"
-    return [(p.name, p.annotation) for p in params]
-
-
-def test_every_hook_has_a_typed_method_or_a_reason_to_be_called_directly() -> None:
-    missing = [name for name in NOTIFICATIONS if not callable(getattr(Notifier, name, None))]
-    assert missing == [], f"add a typed method to Notifier for {missing} (or list it in CALLED_DIRECTLY)"
+def test_every_hook_has_a_typed_attribute_or_a_reason_to_be_called_directly() -> None:
+    missing = [name for name in NOTIFICATIONS if name not in vars(Notifier)]
+    assert missing == [], (f"add `{missing[0] if missing else ''} = Notification(hookspecs.…)` to Notifier "
+                           "(or list the hook, with the reason, in CALLED_DIRECTLY)")
     assert set(CALLED_DIRECTLY) <= set(HOOKS), "CALLED_DIRECTLY names a hook that does not exist"
     assert len(NOTIFICATIONS) == 13
 
 
-@pytest.mark.parametrize("name", NOTIFICATIONS)
-def test_typed_method_takes_the_hooks_exact_parameters(name: str) -> None:
-    assert method_params(name) == spec_params(name)
+@pytest.mark.parametrize("name", [name for name in NOTIFICATIONS if name != "delayed_task_enqueuing"])
+def test_attribute_is_built_from_its_own_spec(name: str) -> None:
+    attribute = vars(Notifier)[name]
+    assert isinstance(attribute, Notification) and attribute.name == name
+
+
+def test_enqueuing_method_takes_the_hooks_exact_parameters() -> None:
+    params = list(inspect.signature(Notifier.delayed_task_enqueuing).parameters.values())[1:]  # past self
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
+    assert [(p.name, p.annotation) for p in params] == spec_params("delayed_task_enqueuing")
 
 
 class Recorder:
@@ -53,28 +55,45 @@ for _name in NOTIFICATIONS:
 
 
 @pytest.mark.parametrize("name", NOTIFICATIONS)
-def test_typed_method_fires_its_own_hook_with_every_argument(name: str) -> None:
+def test_attribute_fires_its_own_hook_with_every_argument(name: str) -> None:
     pm = make_plugin_manager([Recorder()], load_entry_points=False)
     calls: list[tuple[str, dict[str, Any]]] = []
     pm.add_hookcall_monitoring(lambda hook, _impls, kwargs: calls.append((hook, dict(kwargs))),
                                lambda *_args: None)
     notifier = Notifier(pm)
     kwargs = {arg: object() for arg, _ in spec_params(name)}
-    answer = getattr(notifier, name)(**kwargs)
+    getattr(notifier, name)(**kwargs)
     assert calls == [(name, kwargs)]
-    assert answer == ([{"answer": name}] if name == "delayed_task_enqueuing" else None)
+
+
+def test_enqueuing_answers_are_collected() -> None:
+    notifier = Notifier(make_plugin_manager([Recorder()], load_entry_points=False))
+    assert notifier.delayed_task_enqueuing(queue="q", task=None) == [  # type: ignore[arg-type]
+        {"answer": "delayed_task_enqueuing"}]
 
 
 @pytest.mark.parametrize("name", NOTIFICATIONS)
-def test_unimplemented_hook_makes_no_pluggy_call(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unimplemented_hook_makes_no_pluggy_call(name: str) -> None:
     notifier = Notifier(make_plugin_manager([], load_entry_points=False))
-
-    def fail(*_args: Any) -> Any:
-        raise AssertionError(f"{name} called pluggy with no implementation")
-
-    monkeypatch.setattr(notifier, "_fire", fail)
+    notifier._pm = None  # type: ignore[assignment]  # any pluggy access would now fail
     answer = getattr(notifier, name)(**{arg: None for arg, _ in spec_params(name)})
     assert answer == ([] if name == "delayed_task_enqueuing" else None)
+
+
+def test_plugin_registered_later_is_fired_after_refresh() -> None:
+    pm = make_plugin_manager([], load_entry_points=False)
+    notifier = Notifier(pm)
+    seen: list[str] = []
+
+    class Late:
+        @hookimpl
+        def delayed_sweep_finished(self, queue: str) -> None:
+            seen.append(queue)
+
+    pm.register(Late())
+    notifier.refresh()
+    notifier.delayed_sweep_finished(queue="q", report=None)  # type: ignore[arg-type]
+    assert seen == ["q"]
 
 
 def test_misspelled_hook_or_argument_is_an_error_not_silence() -> None:
@@ -87,12 +106,18 @@ def test_misspelled_hook_or_argument_is_an_error_not_silence() -> None:
         notifier.has("delayed_task_enqueud")
 
 
-def test_failing_enqueuing_answer_is_logged_and_yields_nothing(caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_hooks_are_logged_and_yield_nothing(caplog: pytest.LogCaptureFixture) -> None:
     class Broken:
         @hookimpl
         def delayed_task_enqueuing(self, queue: str, task: object) -> dict[str, Any]:
             raise RuntimeError("tenant service down")
 
+        @hookimpl
+        def delayed_task_started(self, queue: str) -> None:
+            raise RuntimeError("metrics backend down")
+
     notifier = Notifier(make_plugin_manager([Broken()], load_entry_points=False))
     assert notifier.delayed_task_enqueuing(queue="q", task=None) == []  # type: ignore[arg-type]
+    notifier.delayed_task_started(queue="q", task=None, worker_id="w")  # type: ignore[arg-type]
     assert "plugin hook delayed_task_enqueuing failed" in caplog.text
+    assert "plugin hook delayed_task_started failed" in caplog.text
