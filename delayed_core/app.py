@@ -30,7 +30,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: URL scheme -> broker name, when the ``broker`` setting is empty
-SCHEME_BROKERS = {"redis": "redis", "rediss": "redis", "unix": "redis", "memory": "memory"}
+SCHEME_BROKERS = {"redis": "redis", "rediss": "redis", "unix": "redis", "redis+sentinel": "redis",
+                  "rediss+sentinel": "redis", "memory": "memory"}
 #: brokers whose queues live in process memory: another process can never see them
 PROCESS_LOCAL_BROKERS = frozenset({"memory"})
 
@@ -67,7 +68,8 @@ class Delayed:
         for module_name in self.config["imports"]:
             self.functions.allow_module(module_name)
         self._lock = threading.Lock()
-        self._shared: dict[str, object] = {}
+        # Connections shared by this app's brokers; the config too, for broker-level settings.
+        self._shared: dict[str, object] = {"config": self.config}
         self._brokers: dict[str, Broker] = {}
         self._serializer: Serializer | None = None
         self.check_components()

@@ -67,7 +67,7 @@ def _log_format(value: Any) -> str | None:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://"),
+    Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://, redis+sentinel://"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
     Setting("serializer", str, "msgpack", "serializer component name"),
     Setting("executor", str, "thread", "where tasks run: thread, fork, subprocess or asyncio", per_queue=True),
@@ -100,6 +100,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retry_jitter", bool, True, "retries: randomise backoff delays to spread retries", per_queue=True),
     Setting("metrics_port", int, 0, "metrics plugin: port of the Prometheus endpoint; 0 = off", _not_negative,
             needs="plugin:delayed_plugins.metrics"),
+    Setting("wait_replicas", int, 0, "replicas that must acknowledge an enqueue (Redis WAIT); 0 = off",
+            _not_negative),
+    Setting("replica_wait_timeout", float, 1.0, "seconds an enqueue waits for its replicas", _positive),
     Setting("plugins", list, [], "extra plugin modules to load"),
     Setting("log_level", str, "INFO", "logging level", _log_level),
     Setting("log_format", str, "text", "log lines: text, or json (one JSON object per line)", _log_format),
@@ -108,6 +111,8 @@ SETTINGS: tuple[Setting, ...] = (
 SETTINGS_BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}
 #: DELAYED_* variables that are not settings but switches read elsewhere
 ENV_SWITCHES = frozenset({"DELAYED_CONFIG", "DELAYED_DISABLE_PLUGINS", "DELAYED_TRACE_HOOKS",
+                          # set by `delayed worker --processes N` in its worker processes (supervisor.py)
+                          "DELAYED_SUPERVISED",
                           # the crash-point harness (delayed_core/testing/crashpoint_plugin.py)
                           "DELAYED_CRASHPOINT", "DELAYED_CRASHPOINT_MODE", "DELAYED_CRASHPOINT_AFTER",
                           "DELAYED_CRASHPOINT_PID"})

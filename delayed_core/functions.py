@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from .errors import ConfigError, TaskNotAllowed
@@ -77,10 +78,25 @@ class FunctionRegistry:
     def allow_module(self, module_name: str) -> None:
         """Import ``module_name`` and allow the public functions it defines."""
         try:
-            importlib.import_module(module_name)
+            module = importlib.import_module(module_name)
         except ImportError as exc:
             raise ConfigError(f"cannot import {module_name!r} (named by imports/--import): {exc}") from None
         self._modules.add(module_name)
+        self._adopt_task_functions(module)
+
+    def _adopt_task_functions(self, module: ModuleType) -> None:
+        """Register the ``@app.task`` functions a module defines, with their options and custom names.
+
+        The module decorated them on its own app, which is not the worker's app (``delayed worker
+        --import tasks`` builds its own), so without this their ``timeout=`` and ``name=`` would be lost.
+        """
+        from .task_function import TaskFunction  # here: task_function imports this module's neighbours
+
+        for value in vars(module).values():
+            # Only those it defines, as for plain functions: an imported one is its own module's business.
+            if (isinstance(value, TaskFunction) and value.app.functions is not self
+                    and getattr(value.func, "__module__", None) == module.__name__):
+                self.register(value.func, value.path, value.app.functions.options(value.path))
 
     def options(self, path: str) -> TaskOptions:
         """Options registered for ``path`` (defaults when none were given)."""

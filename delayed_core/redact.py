@@ -14,8 +14,8 @@ import re
 
 MASK = "***"
 
-#: ``password=...`` in a query string (redis-py reads it from there), up to the next parameter.
-_QUERY_PASSWORD = re.compile(r"([?&;]password=)[^&;#\s'\"]*", re.IGNORECASE)
+#: ``password=...`` (or ``sentinel_password=...``) in a query string, up to the next parameter.
+_QUERY_PASSWORD = re.compile(r"([?&;]\w*password=)[^&;#\s'\"]*", re.IGNORECASE)
 #: A URL inside free text: a scheme, ``://`` and everything up to a blank or a quote.
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
 #: ``user:password@host`` with no scheme (``--broker user:pw@host:6379``), in free text.

@@ -10,6 +10,11 @@ and however many slots. The HTTP endpoint starts when a worker starts (or after 
 sweeper process), never in producers, so a web app that enqueues tasks does not open a port; it can
 still expose ``Metrics.registry`` itself (``prometheus_client.generate_latest(metrics.registry)``).
 
+With ``delayed worker --processes N`` the counters are aggregated across the worker processes with
+prometheus-client's multiprocess mode: the supervising parent gives every child one
+``PROMETHEUS_MULTIPROC_DIR``, the children write their counters there and do not listen, and the parent
+serves the sum on ``metrics_port`` (:meth:`Metrics.serve_aggregated`).
+
 Gauges (queue length, held tasks, live workers, scheduled tasks, dead letters) are read from
 ``broker.info()`` at scrape time, for the queues this process serves or sweeps: they are always fresh
 and cost nothing between scrapes.
@@ -18,15 +23,16 @@ and cost nothing between scrapes.
 from __future__ import annotations
 
 import logging
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from delayed_core import hookimpl
 from delayed_core.errors import DelayedError
 
 try:
-    from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+    from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
     from prometheus_client.core import GaugeMetricFamily
     from prometheus_client.registry import Collector
 except ImportError:  # pragma: no cover - exercised only without the extra
@@ -42,6 +48,9 @@ if TYPE_CHECKING:
     from delayed_core.worker import Worker
 
 logger = logging.getLogger("delayed.metrics")
+
+#: set by the supervisor in its worker processes: the parent serves the aggregated metrics, not them
+SUPERVISED_ENV = "DELAYED_SUPERVISED"
 
 #: task duration buckets, seconds: from quick jobs to long batch tasks
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, float("inf"))
@@ -133,8 +142,13 @@ class Metrics:
         with self._lock:
             return [(queue, broker) for queue, (broker, _users) in sorted(self._queues.items())]
 
-    def serve(self, port: int | None = None) -> int:
-        """Start the HTTP endpoint once (later calls do nothing); return the port (0 when off)."""
+    def serve(self, port: int | None = None, registry: CollectorRegistry | None = None) -> int:
+        """Start the HTTP endpoint once (later calls do nothing); return the port (0 when off).
+
+        In a worker process of ``delayed worker --processes N`` this does nothing: the parent serves.
+        """
+        if registry is None and os.environ.get(SUPERVISED_ENV):
+            return 0
         with self._lock:
             if self._server is not None:
                 return self.bound_port
@@ -143,7 +157,7 @@ class Metrics:
             if not port:
                 return 0
             try:
-                self._server, _thread = start_http_server(port, self.addr, registry=self.registry)
+                self._server, _thread = start_http_server(port, self.addr, registry=registry or self.registry)
             except OSError as exc:
                 # Quiet at run time: a busy port costs the metrics, never the worker.
                 logger.error("metrics: cannot listen on %s:%d (%s); metrics are not served", self.addr, port, exc)
@@ -151,6 +165,17 @@ class Metrics:
             self.bound_port = self._server.server_port
             logger.info("metrics served on http://%s:%d/metrics", self.addr, self.bound_port)
             return self.bound_port
+
+    def serve_aggregated(self, queues: Sequence[str], directory: str) -> int:
+        """In the parent of ``delayed worker --processes N``: serve the sum of the counters the worker
+        processes write to ``directory``, with the gauges of ``queues``; return the port (0 when off)."""
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=directory)
+        registry.register(QueueGauges(self))
+        if self.app is not None:
+            for queue in queues:
+                self._watch(queue, self.app.broker(queue), 1)
+        return self.serve(registry=registry)
 
     def close(self) -> None:
         """Stop the HTTP endpoint (tests; a worker process simply exits)."""

@@ -32,6 +32,7 @@ from .connection import client_from_url, longest_block, unavailable_as_broker_er
 from .direct import DirectCaller
 from .errors import translate
 from .keys import QueueKeys
+from .replicas import ReplicaWait
 from .schedule_watcher import RedisScheduleWatcher
 from .several_queues import SeveralQueues
 
@@ -68,6 +69,8 @@ class RedisBroker(SeveralQueues, Broker):
         self._requeue_keys = (k.queue, k.notifications, k.processing, k.scheduled)
         # The server's clock minus ours, in seconds, as last seen by a promotion (see promote_and_peek).
         self.clock_offset = 0.0
+        #: WAIT for this many replicas after an enqueue (off unless the wait_replicas setting asks)
+        self.replica_wait = ReplicaWait()
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
@@ -77,7 +80,11 @@ class RedisBroker(SeveralQueues, Broker):
         if client is None:
             client = shared[key] = client_from_url(url)
         assert isinstance(client, redis.Redis)
-        return cls(name, client)
+        broker = cls(name, client)
+        config = shared.get("config")
+        if config is not None:
+            broker.replica_wait = ReplicaWait(config["wait_replicas"], config["replica_wait_timeout"])
+        return broker
 
     # -- producers -------------------------------------------------------------------------------
     def enqueue(self, tasks: Sequence[bytes]) -> None:
@@ -85,6 +92,14 @@ class RedisBroker(SeveralQueues, Broker):
         try:
             if len(tasks) == 1:
                 scripts.ENQUEUE(self._call, self._take_keys[:2], (tasks[0],))
+                if self.replica_wait:
+                    self.replica_wait.after(self._call)  # +1 round trip, only with wait_replicas
+                return
+            if self.replica_wait:
+                self.replica_wait.push_batch(self.client, [
+                    command for first in range(0, len(tasks), CHUNK) for command in (
+                        ("RPUSH", self.keys.queue, *tasks[first:first + CHUNK]),
+                        ("RPUSH", self.keys.notifications, *(b"1",) * len(tasks[first:first + CHUNK])))])
                 return
             with self.client.pipeline(transaction=True) as pipe:
                 for first in range(0, len(tasks), CHUNK):

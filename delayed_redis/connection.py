@@ -2,7 +2,8 @@
 
 URLs: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS (options such as
 ``?ssl_cert_reqs=required&ssl_ca_certs=/path/ca.pem`` in the query string), and
-``unix://[[user]:password@]/path/to/redis.sock[?db=N]``.
+``unix://[[user]:password@]/path/to/redis.sock[?db=N]``, and Sentinel's
+``redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name[/db]`` (see sentinel.py).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from delayed_core.errors import ConfigError
 from delayed_core.redact import redact
 
 from .errors import UNAVAILABLE, describe, translate
+from .sentinel import async_sentinel_client, is_sentinel_url, sentinel_client
 
 __all__ = [
     "UNAVAILABLE",
@@ -50,6 +52,8 @@ def _options() -> dict[str, object]:
 
 def client_from_url(url: str) -> redis.Redis:
     """A redis-py client (with its own connection pool) for ``url``."""
+    if is_sentinel_url(url):
+        return sentinel_client(url, _options())
     try:
         return redis.Redis.from_url(url, **_options())
     except ValueError as exc:
@@ -58,6 +62,8 @@ def client_from_url(url: str) -> redis.Redis:
 
 def async_client_from_url(url: str) -> redis.asyncio.Redis:
     """An asyncio redis-py client for ``url``."""
+    if is_sentinel_url(url):
+        return async_sentinel_client(url, _options())
     try:
         return redis.asyncio.Redis.from_url(url, **_options())
     except ValueError as exc:

@@ -28,7 +28,12 @@ class DirectCaller:
     def _connection(self) -> redis.connection.AbstractConnection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            connection = self._local.connection = self._connection_class(**self._connection_kwargs)
+            connection = self._connection_class(**self._connection_kwargs)
+            # Connect explicitly: a command sent on an unconnected socket connects through a path that
+            # skips ``connect()``, and a Sentinel-managed connection only asks the sentinels for the
+            # master's address in ``connect()`` (it would otherwise dial its default, localhost:6379).
+            connection.connect()
+            self._local.connection = connection
         return connection
 
     def __call__(self, *args: Any) -> Any:
@@ -39,8 +44,11 @@ class DirectCaller:
         except redis.exceptions.ResponseError:
             raise  # an error reply: the connection is still in a clean state
         except BaseException:
-            # A timeout or a broken socket leaves unread bytes behind: start afresh next time.
+            # A timeout or a broken socket leaves unread bytes behind: start afresh next time, with a new
+            # connection, so that a Sentinel-managed one looks the master up again (after a failover the
+            # old object would redial the old master's address).
             connection.disconnect()
+            self._local.connection = None
             self._local.client_id = None
             raise
 

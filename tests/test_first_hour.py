@@ -229,3 +229,40 @@ def test_import_enqueue_and_a_thread_worker_without_posix_signals(real_redis: Re
     client = real_redis.client()
     assert client.llen("default") == 0 and client.llen("default_dead") == 0
     assert client.zcard("default_scheduled") == 1
+
+
+@pytest.mark.real_redis
+def test_options_given_to_app_task_apply_under_the_cli_worker(real_redis: RedisServer, tmp_path: Path) -> None:
+    """``@app.task(timeout=..., name=...)`` on the module's own app is honoured by ``delayed worker
+    --import module``, whose app is another object: the worker picks the options up from the module."""
+    (tmp_path / "jobs.py").write_text(textwrap.dedent(f"""
+        import time
+
+        from delayed_core import Delayed
+
+        app = Delayed({real_redis.url!r})
+
+
+        @app.task(timeout=1)
+        def slow():
+            time.sleep(30)
+
+
+        @app.task(name="billing.charge")
+        def charge(amount):
+            open(f"charged-{{amount}}", "w").close()
+
+
+        if __name__ == "__main__":
+            slow.delay()
+            charge.delay(5)
+    """))
+    produced = cli.python("jobs.py", cwd=tmp_path)
+    assert produced.returncode == 0, produced.stderr
+    result = cli.delayed("worker", "--broker", real_redis.url, "--import", "jobs", "--executor", "subprocess",
+                         "--burst", cwd=tmp_path, timeout=25)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "charged-5").exists()
+    assert "billing.charge" in result.stderr  # the banner lists it
+    (letter,) = [json.loads(raw) for raw in real_redis.client().lrange("default_dead", 0, -1)]
+    assert letter["reason"] == "timeout" and letter["func"] == "jobs:slow", letter

@@ -53,7 +53,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--allow-any-import", action="store_const", const=True,
                         help="UNSAFE: run any importable function a task names (delayed 1.x behaviour)")
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
-    parser.set_defaults(run=run)
+    parser.add_argument("--processes", type=processes_count, default=1, metavar="N",
+                        help="run N worker processes under one supervising parent; 'auto' = one per CPU "
+                             "(default 1: this process is the worker)")
+    parser.set_defaults(run=run, parser=parser)
+
+
+def processes_count(text: str) -> int:
+    """``--processes``: a positive integer, or ``auto`` for the number of usable CPUs."""
+    if text == "auto":
+        from ..supervisor import cpu_count
+
+        return cpu_count()
+    return positive_int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
             "--allow-any-import is on: tasks may run ANY importable function (os:system included). "
             "Only use it when every producer that can write to this Redis is trusted."
         )
+    if args.processes > 1:
+        from ..supervisor import child_command, run_supervised
+
+        return run_supervised(app, child_command(args.parser, args, "processes"), args.processes, args.burst,
+                              args.queues or [config["queue"]])
     worker = app.worker(args.queues or config["queue"])
     worker.run(burst=args.burst)
     return 0

@@ -1,0 +1,97 @@
+"""Drain rate of ``delayed worker --processes N`` against N = 1, with redis-server pinned to CPU 0.
+
+Usage: ``.venv/bin/python bench/processes.py [--tasks 20000] [--reps 3] [--processes 1,2]``.
+
+The workers are NOT pinned: the point is to see what a second worker process buys when the machine also
+runs Redis. Each repetition starts the workers on an empty queue, waits until every process is online,
+then enqueues the no-op tasks in one batch and times until the queue is empty and nothing is held.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from delayed_core import Delayed, PyTask
+
+QUEUE = "bench-processes"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children (the supervisor and its worker processes)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+
+
+def drain_once(server: harness.PinnedRedisServer, processes: int, tasks: int) -> tuple[float, float, float, float]:
+    """One timed drain: tasks per second, CPU milliseconds per 1000 tasks of Redis and of the workers, and
+    worker round trips (script calls and BLPOPs) per task."""
+    client = server.client()
+    client.flushall()
+    argv = [str(harness.ROOT / ".venv" / "bin" / "delayed"), "worker", "--broker", server.url, "--queue", QUEUE,
+            "--import", "tests.scale_tasks", "--processes", str(processes), "--dequeue-timeout", "1"]
+    env = {**os.environ, "PYTHONPATH": str(harness.ROOT)}
+    (workers,) = harness.start_processes([argv], env)
+    try:
+        harness.wait_until(lambda: client.zcard(f"{QUEUE}_workers") == processes, 30, 0.05)
+        app = Delayed(server.url, load_entry_points=False)
+        batch = [PyTask("tests.scale_tasks:noop") for _ in range(tasks)]
+        redis_cpu, workers_cpu = cpu_seconds(server.process.pid), tree_cpu_seconds(workers.pid)
+        calls = harness.command_calls(client)
+        start = time.perf_counter()
+        app.queue(QUEUE).enqueue_many(batch)
+        end = harness.wait_until(lambda: client.llen(QUEUE) == 0 and client.hlen(f"{QUEUE}_processing") == 0,
+                                 300, 0.002)
+        redis_cpu = cpu_seconds(server.process.pid) - redis_cpu
+        workers_cpu = tree_cpu_seconds(workers.pid) - workers_cpu
+        calls = harness.calls_delta(calls, harness.command_calls(client))
+        trips = sum(calls.get(name, 0) for name in ("evalsha", "blpop")) / tasks
+        harness.check_alive([workers])
+        app.close()
+        return tasks / (end - start), redis_cpu / tasks * 1e6, workers_cpu / tasks * 1e6, trips
+    finally:
+        harness.stop_processes([workers], grace=15)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--processes", default="1,2")
+    args = parser.parse_args(argv)
+    server = harness.PinnedRedisServer().start()
+    try:
+        medians = {}
+        for processes in (int(n) for n in args.processes.split(",")):
+            runs = [drain_once(server, processes, args.tasks) for _ in range(args.reps)]
+            rates = [run[0] for run in runs]
+            medians[processes] = statistics.median(rates)
+            print(f"--processes {processes}: {medians[processes]:6.0f} tasks/s "
+                  f"(runs {', '.join(f'{r:.0f}' for r in rates)}); CPU per 1000 tasks: "
+                  f"redis {statistics.median(run[1] for run in runs):.0f} ms, "
+                  f"workers {statistics.median(run[2] for run in runs):.0f} ms; "
+                  f"round trips per task {statistics.median(run[3] for run in runs):.2f}; "
+                  f"load average {os.getloadavg()[0]:.1f}")
+        if 1 in medians:
+            for processes, rate in medians.items():
+                print(f"ratio --processes {processes} / 1: {rate / medians[1]:.2f}")
+    finally:
+        server.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
