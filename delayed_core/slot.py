@@ -80,9 +80,8 @@ class Slot(threading.Thread):
                 backoff.reset()
             except BrokerUnavailable as exc:
                 taken, resume = None, True
-                delay = backoff.next_delay()
-                logger.error("broker unavailable (%s); slot %d retries in %.1fs", exc, state.index, delay)
-                stopping.wait(delay)
+                backoff.wait(stopping, logger.error, "broker unavailable (%s); slot %d retries in %.1fs", exc,
+                             state.index)
             except Exception:
                 # Taking a task failed in a way that is not an outage (a bug in a plugin or in pydelayed):
                 # say so loudly and keep the slot alive. A task this id was given but never started is
@@ -90,4 +89,4 @@ class Slot(threading.Thread):
                 logger.exception("slot %d: unexpected error while taking a task; the slot carries on",
                                  state.index)
                 taken, resume = None, True
-                stopping.wait(backoff.next_delay())
+                backoff.wait(stopping)

@@ -17,6 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from . import signals
 from .backoff import Backoff
 from .config import Config
 from .interfaces import Sweeper, SweepReport
@@ -84,12 +85,9 @@ class SweepLoop:
         if once:
             self.sweep_once()
             return
-        previous = {}
-        if install_signals and threading.current_thread() is threading.main_thread():
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         backoffs = {queue: Backoff() for queue in self.sweepers}
         due = dict.fromkeys(self.sweepers, 0.0)
-        try:
+        with signals.handling(self._on_signal, (signal.SIGTERM, signal.SIGINT), install_signals):
             while True:
                 for queue in self.sweepers:
                     if time.monotonic() < due[queue] or self.stopping.is_set():
@@ -106,9 +104,6 @@ class SweepLoop:
                     due[queue] = time.monotonic() + wait
                 if self.stopping.wait(max(0.0, min(due.values()) - time.monotonic())):
                     return
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def stop(self) -> None:
         """Stop after the current sweep."""

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import crashpoints
+from . import crashpoints, signals
 from .backoff import Backoff
 from .config import Config
 from .errors import BrokerUnavailable, ConfigError, WorkerIdTaken
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
-#: Signals that stop a worker gracefully. Read by name: Windows has no SIGHUP, and producers there must
-#: still be able to import the package.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 MAINTENANCE_TICK = 0.5  # longest single wait of the keep-alive thread, so that it notices a stop
 
 
@@ -107,10 +104,10 @@ class Worker:
         self.burst = burst
         self.stopping.clear()
         self.notifier.refresh()
-        if install_signals and threading.current_thread() is threading.main_thread():
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
-        else:
-            previous = {}
+        with signals.handling(self._on_signal, install=install_signals):
+            self._run()
+
+    def _run(self) -> None:
         self.executor.start(self._executor_context())
         try:
             if not self._go_online():
@@ -126,8 +123,6 @@ class Worker:
         finally:
             self.stopping.set()
             self._shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def stop(self) -> None:
         """Ask the worker to stop gracefully (safe from any thread and from signal handlers)."""
@@ -172,11 +167,9 @@ class Worker:
             except BrokerUnavailable as exc:
                 # Unreachable, or reachable but refusing for now (read-only, busy, out of memory): wait,
                 # it may pass (at maxmemory, other workers draining the queue free memory).
-                delay = backoff.next_delay()
                 what = "cannot reach" if type(exc) is BrokerUnavailable else "cannot go online on"
-                logger.error("%s the broker at %s (%s); retrying in %.1fs", what,
-                             self.config.redacted_broker_url, exc, delay)
-                self.stopping.wait(delay)
+                backoff.wait(self.stopping, logger.error, "%s the broker at %s (%s); retrying in %.1fs", what,
+                             self.config.redacted_broker_url, exc)
                 continue
             ids.append(worker_id)
         self.slots = [Slot(self.runner, SlotState(index, worker_id), self.stopping, self.config["dequeue_timeout"],

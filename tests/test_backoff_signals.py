@@ -1,0 +1,55 @@
+"""The small shared helpers: Backoff.wait and the stop-signal installer."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+from delayed_core import signals
+from delayed_core.backoff import Backoff
+
+
+def test_backoff_wait_logs_the_delay_then_sleeps_it() -> None:
+    said: list[tuple[object, ...]] = []
+    backoff = Backoff(initial=0.05, cap=0.1)
+    started = time.monotonic()
+    stopped = backoff.wait(threading.Event(), lambda *args: said.append(args), "down (%s); retry in %.1fs", "x")
+    assert not stopped and time.monotonic() - started >= 0.05
+    assert len(said) == 1 and said[0][:2] == ("down (%s); retry in %.1fs", "x")
+    assert 0.05 <= float(said[0][2]) <= 0.055  # the delay, with at most 10% jitter, comes last
+    assert 0.1 <= backoff.next_delay() <= 0.11  # the next one doubled
+
+
+def test_backoff_wait_returns_at_once_when_stopped() -> None:
+    stop = threading.Event()
+    stop.set()
+    started = time.monotonic()
+    assert Backoff(initial=5.0).wait(stop) is True
+    assert time.monotonic() - started < 1.0
+
+
+def test_handlers_are_installed_for_the_block_and_restored_after() -> None:
+    def handler(_signum: int, _frame: object) -> None:
+        pass
+
+    before = signal.getsignal(signal.SIGTERM)
+    with signals.handling(handler, (signal.SIGTERM,)):
+        assert signal.getsignal(signal.SIGTERM) is handler
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_nothing_is_installed_outside_the_main_thread_or_when_asked_not_to() -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    seen: list[object] = []
+
+    def in_thread() -> None:
+        with signals.handling(lambda *_: None, (signal.SIGTERM,)):
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=in_thread)
+    thread.start()
+    thread.join()
+    with signals.handling(lambda *_: None, (signal.SIGTERM,), install=False):
+        seen.append(signal.getsignal(signal.SIGTERM))
+    assert seen == [before, before]
