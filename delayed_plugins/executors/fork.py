@@ -84,7 +84,6 @@ class ForkExecutor(Executor):
     """Runs each task in its own child process, forked by a fork server started with the worker."""
 
     name = "fork"
-    isolated = True
 
     def __init__(self) -> None:
         self._context: ExecutorContext | None = None

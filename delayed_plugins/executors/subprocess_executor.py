@@ -134,7 +134,6 @@ class SubprocessExecutor(Executor):
     """Runs tasks in one long-lived child interpreter per slot."""
 
     name = "subprocess"
-    isolated = True
 
     def __init__(self) -> None:
         self._context: ExecutorContext | None = None
