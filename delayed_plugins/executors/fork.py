@@ -30,7 +30,7 @@ from delayed_core.interfaces import Executor, ExecutorContext
 from delayed_core.outcome import Outcome
 from delayed_core.task import PyTask
 
-from .calling import crashed, unportable_arguments
+from .calling import crashed
 from .fork_server import server_main
 from .ipc import Channel, ChannelClosed, channel_pair, outcome_from_wire, run_request
 
@@ -100,10 +100,9 @@ class ForkExecutor(Executor):
         server = self._server
         if server is None:
             raise RuntimeError("ForkExecutor.execute called before start")
-        try:
-            request = run_request(task)
-        except (TypeError, ValueError, OverflowError) as exc:
-            return unportable_arguments(exc)
+        request = run_request(task)
+        if isinstance(request, Outcome):
+            return request  # its arguments cannot cross to the child
         request["timeout"] = timeout
         started = time.perf_counter()
         channel = server.channels[slot]

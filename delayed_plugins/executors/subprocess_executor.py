@@ -33,7 +33,7 @@ from delayed_core.interfaces import Executor, ExecutorContext
 from delayed_core.outcome import Outcome
 from delayed_core.task import PyTask
 
-from .calling import crashed, timed_out, unportable_arguments
+from .calling import crashed, timed_out
 from .ipc import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 from .lifetime import CAN_WAIT_UNREAPED, GOODBYE, exited_unreaped, kill_group
 
@@ -157,10 +157,9 @@ class SubprocessExecutor(Executor):
         """Send the task to the slot's child and wait for the report, at most ``timeout`` seconds."""
         if self._context is None:
             raise RuntimeError("SubprocessExecutor.execute called before start")
-        try:
-            request = run_request(task)
-        except (TypeError, ValueError, OverflowError) as exc:
-            return unportable_arguments(exc)
+        request = run_request(task)
+        if isinstance(request, Outcome):
+            return request  # its arguments cannot cross to the child
         started = time.perf_counter()
         child = self._children[slot]
         if child is not None and child.process.poll() is not None:
