@@ -95,8 +95,8 @@ class Worker:
 
     @property
     def worker_ids(self) -> list[str]:
-        """The ids of this worker's slots."""
-        return [slot.worker_id for slot in self.slots]
+        """The ids of this worker's slots (each one is a "worker id" to the broker and to go-delayed)."""
+        return [slot.slot_id for slot in self.slots]
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, burst: bool = False, install_signals: bool = True) -> None:
@@ -163,7 +163,7 @@ class Worker:
             if self.stopping.is_set():
                 return False
             try:
-                worker_id = self._claim_one(ttl)
+                slot_id = self._claim_one(ttl)
             except BrokerUnavailable as exc:
                 # Unreachable, or reachable but refusing for now (read-only, busy, out of memory): wait,
                 # it may pass (at maxmemory, other workers draining the queue free memory).
@@ -171,9 +171,9 @@ class Worker:
                 backoff.wait(self.stopping, logger.error, "%s the broker at %s (%s); retrying in %.1fs", what,
                              self.config.redacted_broker_url, exc)
                 continue
-            ids.append(worker_id)
-        self.slots = [Slot(self.runner, SlotState(index, worker_id), self.stopping, self.config["dequeue_timeout"],
-                           self.burst) for index, worker_id in enumerate(ids)]
+            ids.append(slot_id)
+        self.slots = [Slot(self.runner, SlotState(index, slot_id), self.stopping, self.config["dequeue_timeout"],
+                           self.burst) for index, slot_id in enumerate(ids)]
         return True
 
     def _claim_one(self, ttl: float) -> str:
@@ -214,7 +214,7 @@ class Worker:
     def _wake_idle_slots(self) -> None:
         # If the broker is unreachable the slots notice the stop at their next dequeue timeout anyway.
         with contextlib.suppress(BrokerUnavailable):
-            self.broker.wake(slot.worker_id for slot in self.slots
+            self.broker.wake(slot.slot_id for slot in self.slots
                              if slot.is_alive() and slot.state.running is None)
 
     def _hand_back(self, slot: Slot) -> None:
@@ -228,7 +228,7 @@ class Worker:
         self.executor.interrupt(slot.index)
         crashpoints.reached("before_hand_back")
         try:
-            self.brokers[queue].requeue(slot.worker_id, raw, front=True)
+            self.brokers[queue].requeue(slot.slot_id, raw, front=True)
             logger.warning("slot %d: task still running at shutdown was handed back to the queue", slot.index)
         except BrokerUnavailable as exc:
             logger.error("slot %d: could not hand its task back (%s); the sweeper will recover it",
@@ -242,7 +242,7 @@ class Worker:
         if ids:
             # A slot still busy (its task neither finished nor handed back) keeps its id alive until the TTL
             # runs out, so the sweeper recovers that task only once this process is really gone.
-            still_busy = {slot.worker_id for slot in self.slots if slot.is_alive() and not slot.state.abandoned}
+            still_busy = {slot.slot_id for slot in self.slots if slot.is_alive() and not slot.state.abandoned}
             try:
                 for broker in self.brokers.values():
                     broker.go_offline([worker_id for worker_id in ids if worker_id not in still_busy])
