@@ -41,7 +41,7 @@ class AsyncRedisBroker(AsyncBroker):
 
     async def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         """The schedule script, like RedisBroker.schedule: the delay counts from the server's clock."""
-        delay = max(1, int((due - time.time()) * 1000))
+        delay = scripts.ms(due - time.time())
         members = [secrets.token_hex(8).encode() + task for task in tasks]
         try:
             await scripts.SCHEDULE.call_async(self.client, (self.keys.scheduled,), (delay, *members))
