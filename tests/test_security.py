@@ -25,7 +25,7 @@ WORKER_ID_PATTERN = "[0-9a-f]" * 32
 #: the least-privilege ACL rule for a pydelayed user on queue "sec" (documented in docs/reliability.md)
 ACL_RULE = ["on", ">workerpass", "resetkeys", f"~{QUEUE}", f"~{QUEUE}_*", f"~{WORKER_ID_PATTERN}", "-@all",
             "+@list", "+@hash", "+@sortedset", "+@string", "+del", "+exists", "+expire", "+pexpire", "+time",
-            "+evalsha",
+            "+evalsha", "+multi", "+exec",
             "+script|load"]
 
 
@@ -123,6 +123,7 @@ def test_least_privilege_acl_user_can_enqueue_work_and_sweep(server_factory: lis
     url = f"redis://qworker:workerpass@{server.host}:{server.port}/0"
     app = Delayed(url, load_entry_points=False)
     app.queue(QUEUE).enqueue(PyTask(f"{TASKS_MODULE}:record", [1]))
+    app.queue(QUEUE).enqueue_many([PyTask(f"{TASKS_MODULE}:record", [3]), PyTask(f"{TASKS_MODULE}:record", [4])])
     # A task held by a dead worker (no liveness key): the sweeper, as the ACL user, recovers it.
     admin.hset(f"{QUEUE}_processing", "a" * 32, app.serializer.dumps(PyTask(f"{TASKS_MODULE}:record", [2])))
     info = CliProcess(["info", "--broker", url, "--queue", QUEUE], tmp_path)
@@ -130,7 +131,7 @@ def test_least_privilege_acl_user_can_enqueue_work_and_sweep(server_factory: lis
     sweeper = CliProcess([*sweeper_args(url, QUEUE, max_recoveries=3), "--once"], tmp_path)
     assert sweeper.wait(20) == 0 and "requeued 1" in sweeper.log(), sweeper.log()
     run_burst_worker(url, tmp_path, server.url)
-    assert admin.smembers("ran_set") == {b"1", b"2"}
+    assert admin.smembers("ran_set") == {b"1", b"2", b"3", b"4"}
     # The user really is limited: other keys and admin commands are refused.
     user = app.broker(QUEUE).client  # type: ignore[attr-defined]
     with pytest.raises(redis.exceptions.NoPermissionError):
