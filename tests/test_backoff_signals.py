@@ -53,3 +53,35 @@ def test_nothing_is_installed_outside_the_main_thread_or_when_asked_not_to() -> 
     with signals.handling(lambda *_: None, (signal.SIGTERM,), install=False):
         seen.append(signal.getsignal(signal.SIGTERM))
     assert seen == [before, before]
+
+
+def test_a_worker_whose_executor_fails_to_start_leaves_the_handlers_as_it_found_them() -> None:
+    """Regression: the handlers were installed before the executor started, outside the try that
+    restored them, so an executor failing at start left the worker's handlers in the program."""
+    from delayed_core import Delayed, hookimpl
+    from delayed_core.interfaces import Executor
+
+    class Broken(Executor):
+        name = "broken"
+
+        def start(self, context: object) -> None:
+            raise RuntimeError("no pool today")
+
+        def execute(self, *args: object) -> object:
+            raise AssertionError("never called")
+
+    class Plugin:
+        @hookimpl
+        def delayed_register_components(self, registry: object) -> None:
+            registry.add_executor("broken", Broken)  # type: ignore[attr-defined]
+
+    before = {sig: signal.getsignal(sig) for sig in signals.STOP_SIGNALS}
+    app = Delayed("memory://signals", plugins=[Plugin()], executor="broken", load_entry_points=False)
+    worker = app.worker("default")
+    try:
+        worker.run(burst=True)
+    except RuntimeError as exc:
+        assert str(exc) == "no pool today"
+    else:
+        raise AssertionError("the executor's start error must propagate")
+    assert {sig: signal.getsignal(sig) for sig in signals.STOP_SIGNALS} == before
