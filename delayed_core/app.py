@@ -57,7 +57,10 @@ class Delayed:
         load_entry_points: bool = True,
         **settings: Any,
     ) -> None:
-        self.config = config if config is not None else load_config({"broker_url": broker_url, **settings})
+        if config is None:
+            config = load_config({"broker_url": broker_url, **settings}, plugins=plugins,
+                                 load_entry_points=load_entry_points)
+        self.config = config
         self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
             [*self.config["plugins"], *plugins], load_entry_points
         )
@@ -204,7 +207,7 @@ class Delayed:
         if overrides:
             merged = {key: config[key] for key in config.explicit}
             merged.update(overrides)
-            config = load_config(merged)
+            config = load_config(merged, settings=config.settings)
         return config.for_queue(queue) if queue else config
 
     def close(self) -> None:

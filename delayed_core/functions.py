@@ -102,14 +102,26 @@ class FunctionRegistry:
         """Options registered for ``path`` (defaults when none were given)."""
         return self._options.get(path) or TaskOptions()
 
+    def check_allowed(self, path: str) -> None:
+        """Raise TaskNotAllowed unless ``path`` may run; cheap, and never imports anything.
+
+        The worker asks before handing a task to its executor, which resolves the function where it runs
+        (:meth:`resolve`). A registered path is one dict lookup; a function of an allowed module (imported
+        at start) one attribute lookup, then cached. With ``allow_any_import`` every other
+        ``module:function`` path passes: whether it imports is only known where the task runs.
+        """
+        if path in self._functions:
+            return
+        module_name, _ = _split(path)
+        if module_name in self._modules or not self.allow_any_import:
+            self.resolve(path)
+
     def resolve(self, path: str) -> Callable[..., Any]:
         """Return the allowed callable named by ``path``, or raise TaskNotAllowed with the reason."""
         func = self._functions.get(path)
         if func is not None:
             return func
-        module_name, separator, attribute = path.partition(PATH_SEPARATOR)
-        if not separator or not module_name or not attribute:
-            raise TaskNotAllowed(f"{path!r} is not a 'module:function' path")
+        module_name, attribute = _split(path)
         if module_name in self._modules:
             func = self._from_allowed_module(module_name, attribute)
         elif self.allow_any_import:
@@ -122,6 +134,21 @@ class FunctionRegistry:
         # Cache so the hot path is one dict lookup next time.
         self._functions[path] = func
         return func
+
+    def register_location(self, path: str, location: str) -> None:
+        """Register under ``path`` the function importable at ``location`` (``"module:qualname"``, as
+        :meth:`locations` gives): how a child interpreter rebuilds the worker's registered functions.
+        Raises ConfigError when it cannot be imported there."""
+        module_name, separator, qualname = location.partition(PATH_SEPARATOR)
+        if not separator:
+            raise ConfigError(f"{path} has no importable location")
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot import the registered function {path} from {location}: {exc}") from None
+        self.register(obj, path)
 
     @staticmethod
     def _from_allowed_module(module_name: str, attribute: str) -> Callable[..., Any] | None:
@@ -141,3 +168,12 @@ class FunctionRegistry:
         except (ImportError, AttributeError) as exc:
             raise TaskNotAllowed(f"{module_name}:{attribute} cannot be imported: {exc}") from None
         return obj if callable(obj) else None
+
+
+
+def _split(path: str) -> tuple[str, str]:
+    """``"module:function"`` -> its two parts; TaskNotAllowed for anything else."""
+    module_name, separator, attribute = path.partition(PATH_SEPARATOR)
+    if not separator or not module_name or not attribute:
+        raise TaskNotAllowed(f"{path!r} is not a 'module:function' path")
+    return module_name, attribute

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .interfaces import SweepReport
     from .outcome import Outcome
     from .registry import ComponentRegistry
+    from .settings import SettingsRegistry
     from .task import PyTask, Task
     from .worker import Worker
 
@@ -44,6 +45,12 @@ def delayed_register_components(registry: ComponentRegistry) -> None:
 
 
 @hookspec
+def delayed_add_settings(settings: SettingsRegistry) -> None:
+    """Declare the plugin's settings (``settings.add(Setting(...))``); read them with ``config.get(SETTING)``.
+    Runs in: every process that resolves a configuration, before any value is read (see docs/hooks.md)."""
+
+
+@hookspec
 def delayed_app_created(app: Delayed) -> None:
     """An app was created: its configuration is resolved and its plugins and components are registered.
 
@@ -52,8 +59,8 @@ def delayed_app_created(app: Delayed) -> None:
     An exception propagates: a plugin that cannot set itself up stops the app at start-up.
 
     A plugin loaded by module name (``plugins = ["pkg.mod"]``) reads its settings here
-    (``app.config``, ``app.config.for_queue(name)``) and may register a configured plugin object with
-    ``app.register_plugin(...)``, so it keeps no module-level state.
+    (``app.config.get(SETTING)``, ``app.config.for_queue(name)``) and may register a configured plugin
+    object with ``app.register_plugin(...)``, so it keeps no module-level state.
 
     :param app: the new app.
     """

@@ -34,6 +34,7 @@ logger = logging.getLogger("delayed.hooks")
 #: Hooks the core calls through ``plugin_manager.hook`` itself, and why they are not on :class:`Notifier`.
 CALLED_DIRECTLY = {
     "delayed_register_components": "an exception propagates: a plugin that cannot register stops the app",
+    "delayed_add_settings": "called per implementation, to know which plugin declared what; errors stop the app",
     "delayed_app_created": "an exception propagates: a plugin that cannot set itself up stops the app",
     "delayed_doctor_checks": "an exception propagates: doctor reports it in one line",
     "delayed_executor_child_started": "fired in a child process, by the executor, through the child's plugins",

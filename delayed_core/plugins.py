@@ -32,6 +32,14 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "delayed_plugins.retry_policy",
 )
 
+#: Plugins shipped with pydelayed that are loaded only on request: an unknown setting that one of them
+#: declares gets a hint to load it (``metrics_port`` without the metrics plugin).
+OPTIONAL_PLUGINS: tuple[str, ...] = (
+    "delayed_plugins.metrics",
+    "delayed_plugins.retry",
+    "delayed_plugins.otel",
+)
+
 
 def _disabled() -> set[str]:
     raw = os.environ.get("DELAYED_DISABLE_PLUGINS", "")

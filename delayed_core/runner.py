@@ -131,7 +131,8 @@ class TaskRunner:
             return self._dead(slot, queue, raw, Reason.WRONG_LANGUAGE,
                               f"Go task {task.func_path} cannot run on a Python worker", task)
         try:
-            func = self.functions.resolve(task.func_path)
+            # Cheap (a dict lookup, no import); the executor resolves the function where it runs.
+            self.functions.check_allowed(task.func_path)
         except TaskNotAllowed as exc:
             return self._dead(slot, queue, raw, Reason.NOT_ALLOWED, str(exc), task)
         settings = self.settings[queue]
@@ -140,7 +141,7 @@ class TaskRunner:
         with slot.lock:
             slot.running = (queue, raw)
         try:
-            outcome = self.executor.execute(slot.index, task, func, timeout)
+            outcome = self.executor.execute(slot.index, task, timeout)
         finally:
             with slot.lock:
                 slot.running = None

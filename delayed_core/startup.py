@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
-#: settings of the whole process: every queue one worker serves must agree on them
-PROCESS_SETTINGS = ("executor", "slots", "max_tasks_per_child", "max_memory_per_child")
+#: settings of the whole process: every queue one worker serves must agree on them (and on every setting
+#: an executor declared: ``Setting.executor``)
+PROCESS_SETTINGS = ("executor", "slots")
 
 
 def queue_configs(config: Config, queues: Sequence[str]) -> dict[str, Config]:
@@ -28,8 +29,9 @@ def queue_configs(config: Config, queues: Sequence[str]) -> dict[str, Config]:
     if not configs:
         raise ConfigError("a worker needs at least one queue")
     first, *others = configs
+    keys = [*PROCESS_SETTINGS, *(setting.name for setting in config.settings if setting.executor)]
     for queue in others:
-        for key in PROCESS_SETTINGS:
+        for key in keys:
             if configs[queue][key] != configs[first][key]:
                 raise ConfigError(
                     f"queues {first!r} and {queue!r} set {key} differently ({configs[first][key]!r} vs "

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import crashpoints, signals
 from .backoff import Backoff
+from .child_app import ChildSetup
 from .config import Config
 from .errors import BrokerUnavailable, ConfigError, WorkerIdTaken
 from .interfaces import ExecutorContext
@@ -142,16 +143,11 @@ class Worker:
         config = self.config
         return ExecutorContext(
             slots=config["slots"],
+            config=config,
             resolve=self.functions.resolve,
             child_started=lambda executor, slot: self.plugin_manager.hook.delayed_executor_child_started(
                 executor=executor, slot=slot),
-            settings={key: config[key] for key in ("max_tasks_per_child", "max_memory_per_child")},
-            child_setup={
-                "imports": self.functions.modules,
-                "functions": self.functions.locations(),
-                "allow_any_import": config["allow_any_import"],
-                "plugins": list(config["plugins"]),
-            },
+            child_setup=ChildSetup.of(config, self.functions),
         )
 
     def _go_online(self) -> bool:

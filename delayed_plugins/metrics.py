@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from delayed_core import hookimpl
 from delayed_core.deadletter import Reason
 from delayed_core.errors import DelayedError
+from delayed_core.settings import Setting, SettingsRegistry, not_negative
 
 try:
     from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, start_http_server
@@ -49,6 +50,9 @@ if TYPE_CHECKING:
     from delayed_core.worker import Worker
 
 logger = logging.getLogger("delayed.metrics")
+
+METRICS_PORT: Setting[int] = Setting("metrics_port", int, 0, "port of the Prometheus endpoint; 0 = off",
+                                     not_negative)
 
 #: set by the supervisor in its worker processes: the parent serves the aggregated metrics, not them
 SUPERVISED_ENV = "DELAYED_SUPERVISED"
@@ -134,6 +138,11 @@ class Metrics:
         r.register(QueueGauges(self))
 
     # -- wiring ----------------------------------------------------------------------------------
+    @hookimpl
+    def delayed_add_settings(self, settings: SettingsRegistry) -> None:
+        """Declare ``metrics_port`` when passed as an object too (``port=None`` reads it)."""
+        settings.add(METRICS_PORT)
+
     def bind(self, app: Delayed) -> None:
         """Attach to ``app``: a sweeper's queues are sampled through it; its ``metrics_port`` is the default."""
         self.app = app
@@ -154,7 +163,7 @@ class Metrics:
             if self._server is not None:
                 return self.bound_port
             if port is None:
-                port = self.port if self.port is not None else (self.app.config["metrics_port"] if self.app else 0)
+                port = self.port if self.port is not None else (self.app.config.get(METRICS_PORT) if self.app else 0)
             if not port:
                 return 0
             try:
@@ -205,7 +214,7 @@ class Metrics:
     def delayed_worker_started(self, worker: Worker) -> None:
         """Sample this worker's queue and serve the endpoint."""
         self._watch(worker.queue_name, worker.broker, 1)
-        self.serve(self.port if self.port is not None else worker.config["metrics_port"])
+        self.serve(self.port if self.port is not None else worker.config.get(METRICS_PORT))
 
     @hookimpl
     def delayed_worker_stopped(self, worker: Worker) -> None:
@@ -256,6 +265,12 @@ class Metrics:
         if first and self.app is not None:
             self._watch(queue, self.app.broker(queue), 1)
         self.serve()
+
+
+@hookimpl
+def delayed_add_settings(settings: SettingsRegistry) -> None:
+    """Declare ``metrics_port`` (loaded by module name)."""
+    settings.add(METRICS_PORT)
 
 
 @hookimpl

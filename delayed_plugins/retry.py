@@ -34,9 +34,10 @@ from typing import TYPE_CHECKING
 
 from delayed_core import hookimpl
 from delayed_core.outcome import NO_RETRY, Outcome
+from delayed_core.settings import SettingsRegistry
 from delayed_core.task import PyTask
 
-from .retry_policy import Jitter, backoff_delay, configured_delay
+from .retry_policy import BACKOFF_SETTINGS, Jitter, backoff_delay, configured_delay
 
 if TYPE_CHECKING:
     from delayed_core.app import Delayed
@@ -143,6 +144,13 @@ class RetryPolicy:
     def __repr__(self) -> str:
         source = "config" if self.config is not None else f"backoff={self.backoff:g}, max={self.backoff_max:g}"
         return f"<RetryPolicy {source} max_retries={self.max_retries} jitter={self.jitter!r}>"
+
+
+@hookimpl
+def delayed_add_settings(settings: SettingsRegistry) -> None:
+    """Declare the backoff settings it reads, so that they exist even with the built-in default disabled
+    (``DELAYED_DISABLE_PLUGINS=delayed_plugins.retry_policy``)."""
+    settings.add(*BACKOFF_SETTINGS)
 
 
 @hookimpl

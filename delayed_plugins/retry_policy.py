@@ -2,8 +2,9 @@
 
 Whenever a task's ``retry`` is not 0 (negative: forever) and its failure is retryable, it runs again
 after ``retry_backoff * 2**attempt`` seconds, capped at ``retry_backoff_max``, with jitter unless
-``retry_jitter`` is off. The three settings apply per queue (``[queues.NAME]``). A task that retries
-forever therefore settles at one run per ``retry_backoff_max``, never a hot loop.
+``retry_jitter`` is off. This plugin declares the three settings (``delayed_add_settings``); they apply
+per queue (``[queues.NAME]``). A task that retries forever therefore settles at one run per
+``retry_backoff_max``, never a hot loop.
 
 It is ``trylast``, so the ``retry`` plugin (predicates, ``max_retries``) or any user plugin decides first.
 """
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from delayed_core import hookimpl
 from delayed_core.outcome import Outcome
+from delayed_core.settings import Setting, SettingsRegistry, not_negative
 from delayed_core.task import PyTask
 
 if TYPE_CHECKING:
@@ -23,6 +25,16 @@ if TYPE_CHECKING:
     from delayed_core.config import Config
 
 Jitter = Literal["full", "equal"] | bool
+
+RETRY_BACKOFF: Setting[float] = Setting(
+    "retry_backoff", float, 1.0, "retries: first backoff delay in seconds (doubles per attempt)", not_negative,
+    per_queue=True)
+RETRY_BACKOFF_MAX: Setting[float] = Setting(
+    "retry_backoff_max", float, 300.0, "retries: longest backoff delay in seconds", not_negative, per_queue=True)
+RETRY_JITTER: Setting[bool] = Setting(
+    "retry_jitter", bool, True, "retries: randomise backoff delays to spread retries", per_queue=True)
+#: the backoff settings, declared by this plugin and by the ``retry`` plugin (the same objects: no clash)
+BACKOFF_SETTINGS = (RETRY_BACKOFF, RETRY_BACKOFF_MAX, RETRY_JITTER)
 
 
 def backoff_delay(attempt: int, backoff: float, backoff_max: float, jitter: Jitter,
@@ -47,8 +59,8 @@ def backoff_delay(attempt: int, backoff: float, backoff_max: float, jitter: Jitt
 def configured_delay(config: Config, queue: str, attempt: int) -> float:
     """:func:`backoff_delay` with the ``retry_backoff*`` and ``retry_jitter`` settings of ``queue``."""
     settings = config.for_queue(queue)
-    return backoff_delay(attempt, settings["retry_backoff"], settings["retry_backoff_max"],
-                         settings["retry_jitter"])
+    return backoff_delay(attempt, settings.get(RETRY_BACKOFF), settings.get(RETRY_BACKOFF_MAX),
+                         settings.get(RETRY_JITTER))
 
 
 class DefaultRetry:
@@ -66,6 +78,12 @@ class DefaultRetry:
 
     def __repr__(self) -> str:
         return "<DefaultRetry from config>"
+
+
+@hookimpl
+def delayed_add_settings(settings: SettingsRegistry) -> None:
+    """Declare ``retry_backoff``, ``retry_backoff_max`` and ``retry_jitter``."""
+    settings.add(*BACKOFF_SETTINGS)
 
 
 @hookimpl

@@ -32,7 +32,7 @@ from .connection import client_from_url, longest_block, unavailable_as_broker_er
 from .direct import DirectCaller
 from .errors import translate
 from .keys import QueueKeys
-from .replicas import ReplicaWait
+from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .schedule_watcher import RedisScheduleWatcher
 from .several_queues import SeveralQueues
 
@@ -83,7 +83,7 @@ class RedisBroker(SeveralQueues, Broker):
         broker = cls(name, client)
         config = shared.get("config")
         if config is not None:
-            broker.replica_wait = ReplicaWait(config["wait_replicas"], config["replica_wait_timeout"])
+            broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
         return broker
 
     # -- producers -------------------------------------------------------------------------------

@@ -1,12 +1,14 @@
-"""The Redis plugin: registers the ``redis`` broker and sweeper."""
+"""The Redis plugin: registers the ``redis`` broker and sweeper, and declares its settings."""
 
 from __future__ import annotations
 
 from delayed_core import hookimpl
 from delayed_core.registry import ComponentRegistry
+from delayed_core.settings import SettingsRegistry
 
 from .broker import RedisBroker
 from .doctor import delayed_doctor_checks  # noqa: F401 - a hook of this plugin, kept in its own module
+from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS
 from .sweeper import RedisSweeper
 
 
@@ -15,3 +17,9 @@ def delayed_register_components(registry: ComponentRegistry) -> None:
     """Register the Redis broker and sweeper under the name ``redis``."""
     registry.add_broker("redis", RedisBroker)
     registry.add_sweeper("redis", RedisSweeper)
+
+
+@hookimpl
+def delayed_add_settings(settings: SettingsRegistry) -> None:
+    """Declare ``wait_replicas`` and ``replica_wait_timeout`` (Redis ``WAIT`` after an enqueue)."""
+    settings.add(WAIT_REPLICAS, REPLICA_WAIT_TIMEOUT)

@@ -16,6 +16,13 @@ from typing import Any
 import redis
 
 from delayed_core.errors import BrokerUnavailable
+from delayed_core.settings import Setting, not_negative, positive
+
+#: settings of the Redis plugin (declared in ``delayed_redis.plugin``)
+WAIT_REPLICAS: Setting[int] = Setting(
+    "wait_replicas", int, 0, "replicas that must acknowledge an enqueue (Redis WAIT); 0 = off", not_negative)
+REPLICA_WAIT_TIMEOUT: Setting[float] = Setting(
+    "replica_wait_timeout", float, 1.0, "seconds an enqueue waits for its replicas", positive)
 
 
 class ReplicasBehind(BrokerUnavailable):

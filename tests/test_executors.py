@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 
 from delayed_core import hookimpl
+from delayed_core.child_app import ChildSetup
+from delayed_core.config import ConfigFile, load_config
 from delayed_core.functions import FunctionRegistry
 from delayed_core.interfaces import Executor, ExecutorContext
 from delayed_core.outcome import Outcome, Status
@@ -44,24 +46,26 @@ def executor_class(name: str) -> type[Executor]:
 
 def make_context(slots: int = 3, **settings: int) -> ExecutorContext:
     """What a worker with ``imports=[TASKS]`` and ``plugins=[TASKS]`` would hand its executor."""
+    config = load_config({"imports": [TASKS], "plugins": [TASKS], **settings}, env={}, config_file=ConfigFile(),
+                         load_entry_points=False)
     functions = FunctionRegistry()
     functions.allow_module(TASKS)
     plugin_manager = make_plugin_manager([TASKS], load_entry_points=False)
     return ExecutorContext(
         slots=slots,
+        config=config,
         resolve=functions.resolve,
         child_started=lambda executor, slot: plugin_manager.hook.delayed_executor_child_started(
             executor=executor, slot=slot),
-        settings={"max_tasks_per_child": 0, "max_memory_per_child": 0, **settings},
-        child_setup={"imports": [TASKS], "functions": [], "allow_any_import": False, "plugins": [TASKS]},
+        child_setup=ChildSetup.of(config, functions),
     )
 
 
 def run(executor: Executor, name: str, *args: Any, timeout: float | None = None, slot: int = 0,
         **kwargs: Any) -> Outcome:
-    """Run ``tests.executor_tasks.<name>(*args, **kwargs)`` through the executor."""
+    """Run ``tests.executor_tasks.<name>(*args, **kwargs)`` through the executor (which resolves it)."""
     task = PyTask(f"{TASKS}:{name}", list(args), kwargs)
-    return executor.execute(slot, task, getattr(executor_tasks, name), timeout)
+    return executor.execute(slot, task, timeout)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
@@ -236,9 +240,10 @@ def test_arguments_that_are_not_msgpack_fail_without_retry(isolated: Executor) -
     assert "msgpack" in outcome.error
 
 
-def test_unknown_function_in_the_child_fails_without_retry(isolated: Executor) -> None:
+def test_a_function_that_does_not_resolve_where_it_runs_fails_without_retry(executor: Executor) -> None:
+    # Every executor resolves the path itself (in the child for fork and subprocess): nothing runs.
     task = PyTask("os:system", ["true"])
-    outcome = isolated.execute(0, task, executor_tasks.noop, None)
+    outcome = executor.execute(0, task, None)
     assert outcome.status is Status.FAILED and not outcome.retryable
     assert outcome.error_type == "TaskNotAllowed"
 
@@ -472,12 +477,15 @@ if __name__ == "__main__":
 
 def test_subprocess_child_resolves_functions_registered_under_a_custom_name() -> None:
     from delayed_core.functions import FunctionRegistry
-    from delayed_plugins.executors.subprocess_child import build_functions
     from tests.support import allowed_module
 
     registry = FunctionRegistry()
     registry.register(allowed_module.double, "billing:double")
     locations = registry.locations()
     assert locations == {"billing:double": "tests.support.allowed_module:double"}
-    child_functions = build_functions({"imports": [], "functions": locations})
-    assert child_functions.resolve("billing:double")(21) == 42
+    config = load_config({"broker_url": "memory://child"}, env={}, config_file=ConfigFile(), load_entry_points=False)
+    setup = ChildSetup.of(config, registry)
+    # What the child receives is plain data; it rebuilds the app from it.
+    child_app = ChildSetup.from_message(setup.to_message()).build_app()
+    assert child_app.functions.resolve("billing:double")(21) == 42
+    assert child_app.config.broker_url == "memory://child"

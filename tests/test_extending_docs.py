@@ -1,6 +1,6 @@
-"""docs/extending.md: the JSON serializer example runs as written, on the memory broker and, the way a
-user runs it (files in a fresh folder, ``python`` and the installed ``delayed`` command), on a real
-redis-server."""
+"""docs/extending.md runs as written: the inline executor, and the JSON serializer on the memory broker
+and, the way a user runs it (files in a fresh folder, ``python`` and the installed ``delayed`` command),
+on a real redis-server."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
-    for module in ("json_serializer", "tasks"):
+    for module in ("json_serializer", "tasks", "inline_executor", "jobs"):
         sys.modules.pop(module, None)
 
 
@@ -113,3 +113,20 @@ def test_the_broker_section_lists_what_to_implement() -> None:
     exec(command.removeprefix('python -c "').removesuffix('"').replace("print(", "listed.extend("),
          {"listed": listed})
     assert listed == sorted(Broker.__abstractmethods__) and "enqueue" in listed
+
+
+def test_the_inline_executor_runs_tasks_and_reports_failures(example: Path) -> None:
+    (example / "inline_executor.py").write_text(doc_file("inline_executor.py"))
+    (example / "jobs.py").write_text(
+        "def write(text):\n    open('inline.txt', 'a').write(text)\n\n"
+        "def fail():\n    raise ValueError('bad input')\n\n"
+        "async def later():\n    pass\n")
+    app = Delayed("memory://inline", plugins=["inline_executor"], executor="inline", imports=["jobs"])
+    queue = app.queue("default")
+    queue.enqueue_many([PyTask("jobs:write", ["ran inline"]), PyTask("jobs:fail"), PyTask("jobs:later")])
+    app.worker("default").run(burst=True, install_signals=False)
+    assert (example / "inline.txt").read_text() == "ran inline"
+    letters = [DeadLetter.from_json(entry) for entry in app.broker("default").dead_letters()]
+    assert sorted((letter.func, letter.reason, letter.error) for letter in letters) == [
+        ("jobs:fail", "failed", "ValueError: bad input"),
+        ("jobs:later", "failed", "TypeError: the inline executor cannot await a task")]

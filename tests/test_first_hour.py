@@ -165,28 +165,49 @@ def config_json(tmp_path: Path, env: dict[str, str]) -> dict[str, dict[str, obje
 def test_config_marks_settings_that_do_not_take_effect(tmp_path: Path) -> None:
     shown = config_json(tmp_path, {})
     inactive = {name for name, row in shown.items() if not row["in_effect"]}
-    assert inactive == {"max_tasks_per_child", "max_memory_per_child", "metrics_port"}
+    assert inactive == {"max_tasks_per_child", "max_memory_per_child"}
     assert "executor is thread" in str(shown["max_tasks_per_child"]["not_in_effect"])
-    assert "delayed_plugins.metrics" in str(shown["metrics_port"]["not_in_effect"])
-    # Retry backoff is built in: always shown as in effect.
+    # A plugin's settings appear when it is loaded: the metrics plugin is not.
+    assert "metrics_port" not in shown
+    # Retry backoff is built in (the retry_policy plugin, always loaded): always shown as in effect.
     assert shown["retry_backoff"]["in_effect"] is True
+    assert shown["retry_backoff"]["plugin"] == "delayed_plugins.retry_policy" and "plugin" not in shown["slots"]
 
     table = cli.delayed("config", cwd=tmp_path)
-    rows = {line.split()[0]: line for line in table.stdout.splitlines()}
+    lines = table.stdout.splitlines()
+    rows = {line.split()[0]: line for line in lines}
     assert "not in effect: only the subprocess executor uses it" in rows["max_memory_per_child"]
     assert "not in effect" not in rows["slots"] and "not in effect" not in rows["retry_backoff"]
+    # Listed under their plugin, after the core's settings.
+    assert lines.index("[plugin delayed_plugins.executors.plugin]") == lines.index(rows["max_tasks_per_child"]) - 1
+    assert lines.index(rows["log_format"]) < lines.index("[plugin delayed_plugins.retry_policy]") < lines.index(
+        rows["retry_backoff"])
 
 
 def test_config_shows_them_in_effect_when_their_executor_or_plugin_is_used(tmp_path: Path) -> None:
     shown = config_json(tmp_path, {"DELAYED_EXECUTOR": "subprocess", "DELAYED_PLUGINS": "delayed_plugins.metrics"})
     assert all(row["in_effect"] for row in shown.values()), shown
+    assert shown["metrics_port"] == {"value": 0, "source": "default", "in_effect": True,
+                                     "plugin": "delayed_plugins.metrics"}
     # A queue's own executor counts: [queues.media] runs subprocess children.
     (tmp_path / "delayed.toml").write_text('[queues.media]\nexecutor = "subprocess"\nmax_tasks_per_child = 50\n')
     assert config_json(tmp_path, {})["max_tasks_per_child"]["in_effect"] is False
     result = cli.delayed("config", "--json", "--queue", "media", cwd=tmp_path)
     media = json.loads(result.stdout)
     assert media["max_tasks_per_child"] == {"value": 50, "source": f"file {tmp_path / 'delayed.toml'} "
-                                                                    "[queues.media]", "in_effect": True}
+                                                                    "[queues.media]", "in_effect": True,
+                                            "plugin": "delayed_plugins.executors.plugin"}
+
+
+def test_a_setting_of_a_plugin_that_is_not_loaded_fails_with_a_hint(tmp_path: Path) -> None:
+    result = cli.delayed("config", cwd=tmp_path, env={"DELAYED_METRICS_PORT": "9100"})
+    assert result.returncode == 2 and result.stdout == ""  # 2: a configuration error, as for any bad setting
+    assert result.stderr.strip() == (
+        "delayed config: configuration error: environment variable DELAYED_METRICS_PORT: unknown setting "
+        "'metrics_port' (it is a setting of the plugin delayed_plugins.metrics, which is not loaded: add it to "
+        "'plugins')")
+    (tmp_path / "delayed.toml").write_text('plugins = ["delayed_plugins.metrics"]\nmetrics_port = 9100\n')
+    assert config_json(tmp_path, {})["metrics_port"]["value"] == 9100
 
 
 # -- Windows: no SIGHUP ---------------------------------------------------------------------------

@@ -1,48 +1,77 @@
 """``delayed config``: print the effective configuration and where each value came from.
 
-Passwords in the broker URL are hidden. A setting that does nothing with this configuration (the
-metrics port without the metrics plugin, child recycling without the subprocess executor) is marked as
-not in effect, with the reason.
+The core's settings come first, then each loaded plugin's under its name: a plugin's settings appear
+when the plugin is loaded (``metrics_port`` with ``delayed_plugins.metrics``). Passwords in the broker URL
+are hidden. A setting of one executor (child recycling: ``subprocess``) is marked as not in effect under
+another executor, with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import types
-from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
 
-from ..config import SETTINGS, Config, Setting, load_config
-from ..plugins import make_plugin_manager
+from ..config import Config, load_config
 from ..redact import redact_url
+from ..settings import CORE, Setting
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``config`` subcommand."""
     parser = subparsers.add_parser("config", help="print the effective configuration and its sources",
                                    description="Print every setting, its effective value and where it came "
-                                               "from (argument, env DELAYED_*, config file, default); "
-                                               "settings that do nothing here are marked 'not in effect'.")
+                                               "from (argument, env DELAYED_*, config file, default): the "
+                                               "core's, then each loaded plugin's under its name; settings "
+                                               "that do nothing here are marked 'not in effect'.")
     parser.add_argument("--queue", metavar="NAME", help="apply this queue's [queues.NAME] overrides")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
 
 
-def plugin_modules(config: Config) -> set[str]:
-    """The modules of the plugins a worker with this configuration loads (built-ins, entry points, extras)."""
-    manager = make_plugin_manager(config["plugins"])
-    return {plugin.__name__ if isinstance(plugin, types.ModuleType) else type(plugin).__module__
-            for plugin in manager.get_plugins()}
+@dataclass(frozen=True)
+class Row:
+    """One setting as shown."""
+
+    name: str
+    value: Any
+    source: str
+    plugin: str  # empty for the core's
+    not_in_effect: str | None
 
 
-def not_in_effect(config: Config, setting: Setting, plugin_modules: Collection[str]) -> str | None:
-    """Why ``setting`` does nothing with ``config``, or None when it takes effect (see ``Setting.needs``)."""
-    kind, _, name = setting.needs.partition(":")
-    if kind == "executor" and config["executor"] != name:
-        return f"only the {name} executor uses it; the executor is {config['executor']}"
-    if kind == "plugin" and name not in plugin_modules:
-        return f"only the {name} plugin uses it, and it is not loaded (add it to 'plugins')"
+def not_in_effect(config: Config, setting: Setting[Any]) -> str | None:
+    """Why ``setting`` does nothing with ``config``, or None when it takes effect."""
+    if setting.executor and config["executor"] != setting.executor:
+        return f"only the {setting.executor} executor uses it; the executor is {config['executor']}"
     return None
+
+
+def rows(config: Config) -> list[Row]:
+    """Every known setting: the core's first, then the plugins' in the order they declared them."""
+    result = []
+    for setting in config.settings:
+        value = config.values[setting.name]
+        if setting.name == "broker_url":
+            value = redact_url(value)
+        result.append(Row(setting.name, value, config.sources[setting.name], config.settings.owner(setting.name),
+                          not_in_effect(config, setting)))
+    return sorted(result, key=lambda row: row.plugin != CORE)  # stable: the declared order within each
+
+
+def as_json(shown: list[Row]) -> dict[str, dict[str, Any]]:
+    """``{name: {value, source, in_effect[, not_in_effect][, plugin]}}``: one namespace, as the names of
+    ``DELAYED_*`` variables are, so scripts read ``.slots.value`` whoever declared the setting."""
+    result: dict[str, dict[str, Any]] = {}
+    for row in shown:
+        entry: dict[str, Any] = {"value": row.value, "source": row.source, "in_effect": row.not_in_effect is None}
+        if row.not_in_effect:
+            entry["not_in_effect"] = row.not_in_effect
+        if row.plugin:
+            entry["plugin"] = row.plugin
+        result[row.name] = entry
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,24 +79,17 @@ def run(args: argparse.Namespace) -> int:
     config = load_config()
     if args.queue:
         config = config.for_queue(args.queue)
-    modules = plugin_modules(config)
-    rows = []
-    for setting in SETTINGS:
-        value = config[setting.name]
-        if setting.name == "broker_url":
-            value = redact_url(value)
-        rows.append((setting.name, value, config.sources[setting.name], not_in_effect(config, setting, modules)))
+    shown = rows(config)
     if args.json:
-        shown = {}
-        for name, value, source, inactive in rows:
-            shown[name] = {"value": value, "source": source, "in_effect": inactive is None}
-            if inactive:
-                shown[name]["not_in_effect"] = inactive
-        print(json.dumps(shown, indent=2))
+        print(json.dumps(as_json(shown), indent=2))
         return 0
-    width = max(len(name) for name, *_ in rows)
-    for name, value, source, inactive in rows:
-        text = ",".join(value) if isinstance(value, list) else str(value)
-        note = f"  not in effect: {inactive}" if inactive else ""
-        print(f"{name:<{width}}  {text:<28} ({source}){note}")
+    width = max(len(row.name) for row in shown)
+    plugin = CORE
+    for row in shown:
+        if row.plugin != plugin:
+            plugin = row.plugin
+            print(f"[plugin {plugin}]")
+        text = ",".join(row.value) if isinstance(row.value, list) else str(row.value)
+        note = f"  not in effect: {row.not_in_effect}" if row.not_in_effect else ""
+        print(f"{row.name:<{width}}  {text:<28} ({row.source}){note}")
     return 0

@@ -5,10 +5,14 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..outcome import Outcome
 from ..task import PyTask
+
+if TYPE_CHECKING:
+    from ..child_app import ChildSetup
+    from ..config import Config
 
 
 @dataclass(frozen=True)
@@ -16,20 +20,21 @@ class ExecutorContext:
     """What a worker hands its executor at start.
 
     :param slots: how many tasks may run at once (one per worker slot).
-    :param resolve: turns a function path into the allowed callable, or raises TaskNotAllowed. Child
-        processes call it again on their side.
-    :param child_started: call in a freshly forked or spawned child so plugins can re-create
-        per-process resources (fires the ``delayed_executor_child_started`` hook).
-    :param settings: executor-specific settings from the configuration (e.g. ``max_tasks_per_child``).
-    :param child_setup: for executors that spawn a new interpreter: the import list and flags the child
-        needs to build the same allowed set of functions.
+    :param config: the worker process's effective configuration. An executor reads the settings its
+        plugin declared with the typed accessor (``context.config.get(MAX_TASKS_PER_CHILD)``).
+    :param resolve: turns a function path into the allowed callable, or raises TaskNotAllowed. Call it
+        where the task runs: in the worker for in-process executors, in the child process otherwise.
+    :param child_started: call in a freshly forked child so plugins can re-create per-process resources
+        (fires the worker's ``delayed_executor_child_started`` hook).
+    :param child_setup: for executors that spawn a new interpreter: how that child rebuilds the worker's
+        app (:meth:`~delayed_core.child_app.ChildSetup.build_app`) with the same plugins and functions.
     """
 
     slots: int
+    config: Config
     resolve: Callable[[str], Callable[..., Any]]
     child_started: Callable[[str, int], None]
-    settings: dict[str, Any]
-    child_setup: dict[str, Any]
+    child_setup: ChildSetup
 
 
 class Executor(abc.ABC):
@@ -47,12 +52,15 @@ class Executor(abc.ABC):
         """Prepare to run tasks. Called once, before the worker starts any thread."""
 
     @abc.abstractmethod
-    def execute(self, slot: int, task: PyTask, func: Callable[..., Any], timeout: float | None) -> Outcome:
-        """Run ``func(*task.args, **task.kwargs)``, await its result when that is awaitable (an ``async def``
-        task), and report how it went. A coroutine left unawaited is never a success.
+    def execute(self, slot: int, task: PyTask, timeout: float | None) -> Outcome:
+        """Resolve ``task.func_path`` where the task runs, call it with ``task.args`` and ``task.kwargs``,
+        await its result when that is awaitable (an ``async def`` task), and report how it went. A
+        coroutine left unawaited is never a success.
 
-        :param func: the allowed callable, already resolved by the worker. Executors that run the task
-            in another process resolve ``task.func_path`` again there.
+        The worker has already checked that the path is allowed (``FunctionRegistry.check_allowed``);
+        a path that still does not resolve where the task runs (a function the child cannot import)
+        is a failure without retry.
+
         :param timeout: seconds the task may run, or None for no limit.
         """
 

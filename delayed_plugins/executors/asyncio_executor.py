@@ -45,19 +45,22 @@ class AsyncioExecutor(Executor):
         self._thread: threading.Thread | None = None
         self._running: dict[int, concurrent.futures.Future[Any]] = {}
         self._interrupted: set[int] = set()
+        self._resolve: Callable[[str], Callable[..., Any]] | None = None
 
     def start(self, context: ExecutorContext) -> None:
         """Start the event loop in its thread."""
+        self._resolve = context.resolve
         loop = self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=loop.run_forever, name="delayed-asyncio", daemon=True)
         self._thread.start()
 
-    def execute(self, slot: int, task: PyTask, func: Callable[..., Any], timeout: float | None) -> Outcome:
-        """Call the function in this slot thread; await a coroutine it returns on the shared loop."""
-        if self._loop is None:
+    def execute(self, slot: int, task: PyTask, timeout: float | None) -> Outcome:
+        """Resolve and call the function in this slot thread; await a coroutine it returns on the shared loop."""
+        if self._loop is None or self._resolve is None:
             raise RuntimeError("AsyncioExecutor.execute called before start")
-        return call_task(func, task.args, task.kwargs, run_awaitable=lambda awaitable, remaining: self._await(
-            slot, awaitable, remaining), executor=self.name, timeout=timeout, limit=self._watchdog.limit)
+        return call_task(self._resolve, task.func_path, task.args, task.kwargs,
+                         run_awaitable=lambda awaitable, remaining: self._await(slot, awaitable, remaining),
+                         executor=self.name, timeout=timeout, limit=self._watchdog.limit)
 
     def _await(self, slot: int, awaitable: Awaitable[Any], timeout: float | None) -> Any:
         assert self._loop is not None

@@ -1,7 +1,8 @@
 """Calling a task function and the outcomes reported about it: the one routine every executor uses.
 
-:func:`call_task` runs in the slot thread (thread, asyncio) or in the task process (fork, subprocess).
-It calls the function, awaits what it returned when that is awaitable (an ``async def`` task, or a plain
+:func:`call_task` runs in the slot thread (thread, asyncio) or in the task process (fork, subprocess):
+where the task runs. It resolves the function there (the worker only checked that its path is allowed,
+which imports nothing), calls it, awaits what it returned when that is awaitable (an ``async def`` task, or a plain
 function that returned a coroutine or a future: a coroutine nobody awaits never counts as a success),
 and builds the outcome. The executor supplies how to await (:class:`Await`) and, for in-process
 executors, a soft limit for the synchronous part (:class:`Limit`).
@@ -34,15 +35,25 @@ class Limit(Protocol):
     def __call__(self, seconds: float) -> AbstractContextManager[None]: ...
 
 
-def call_task(func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], *, run_awaitable: Await,
-              executor: str, timeout: float | None = None, limit: Limit | None = None) -> Outcome:
-    """Call ``func(*args, **kwargs)``, await its result if awaitable, and report how it went; never raises.
+def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Sequence[Any],
+              kwargs: Mapping[str, Any], *, run_awaitable: Await, executor: str, timeout: float | None = None,
+              limit: Limit | None = None) -> Outcome:
+    """Resolve ``path``, call the function with ``args`` and ``kwargs``, await its result if awaitable, and
+    report how it went; never raises.
 
+    A path that does not resolve here fails without retry: another attempt would meet the same setup.
+
+    :param resolve: the function registry's ``resolve`` of this process.
     :param timeout: seconds for the whole run, or None. The synchronous part is bounded by ``limit``
-        (when given), the awaitable by cancellation at what remains of it (``run_awaitable``).
+        (when given), the awaitable by cancellation at what remains of it (``run_awaitable``). Task
+        processes pass none: their limit is hard, enforced by the supervisor killing them.
     :param limit: a soft limit for the synchronous part; for the awaitable it is only a backstop,
         :data:`~.awaiting.CANCEL_GRACE` seconds after the deadline, for a coroutine that blocks its loop.
     """
+    try:
+        func = resolve(path)
+    except Exception as exc:
+        return Outcome(Status.FAILED, 0.0, type(exc).__qualname__, str(exc), "", retryable=False)
     started = time.perf_counter()
     result: Any = None
     how = f"soft limit: {executor} executor"
@@ -68,20 +79,6 @@ def call_task(func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str
         if inspect.iscoroutine(result) and inspect.getcoroutinestate(result) == inspect.CORO_CREATED:
             result.close()  # never started (a limit fired first): close it, without a "never awaited" warning
     return Outcome(Status.SUCCEEDED, time.perf_counter() - started)
-
-
-def run_requested(resolve: Callable[[str], Callable[..., Any]], request: Mapping[str, Any], executor: str,
-                  run_awaitable: Await) -> Outcome:
-    """In a task process: resolve the function a run request names, again on this side, and call it.
-
-    The time limit is hard there (the supervisor kills the process), so none is passed on. A function the
-    child cannot resolve fails the task without retry: another attempt would meet the same child setup.
-    """
-    try:
-        func = resolve(request["path"])
-    except Exception as exc:
-        return Outcome(Status.FAILED, 0.0, type(exc).__qualname__, str(exc), "", retryable=False)
-    return call_task(func, request["args"], request["kwargs"], run_awaitable=run_awaitable, executor=executor)
 
 
 def crashed(how: str, duration: float, executor: str) -> Outcome:

@@ -22,9 +22,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from delayed_core.interfaces import Executor, ExecutorContext
 from delayed_core.outcome import Outcome
@@ -95,8 +93,9 @@ class ForkExecutor(Executor):
         self._context = context
         self._server = _Server.spawn(context)
 
-    def execute(self, slot: int, task: PyTask, func: Callable[..., Any], timeout: float | None) -> Outcome:
-        """Ask the fork server to run the task in a new child and wait for its report."""
+    def execute(self, slot: int, task: PyTask, timeout: float | None) -> Outcome:
+        """Ask the fork server to run the task in a new child (which resolves the function) and wait for
+        its report."""
         server = self._server
         if server is None:
             raise RuntimeError("ForkExecutor.execute called before start")

@@ -30,7 +30,7 @@ import msgpack
 from delayed_core.interfaces import ExecutorContext
 
 from .awaiting import LoopRunner
-from .calling import crashed, run_requested, timed_out
+from .calling import call_task, crashed, timed_out
 from .ipc import Channel, ChannelClosed, describe_exit, outcome_to_wire
 from .lifetime import die_with_parent, kill_group
 
@@ -223,13 +223,18 @@ def _read_report(fd: int) -> dict[str, Any] | None:
 
 
 def run_child(context: ExecutorContext, slot: int, request: dict[str, Any], result_fd: int) -> None:
-    """Body of a task process: fire the child hook, run the function, write the outcome, exit."""
+    """Body of a task process: fire the child hook, resolve and run the function, write the outcome, exit.
+
+    The function is resolved here, after the fork, never in the fork server: with ``allow_any_import``
+    resolving may import a module, and an import can start threads, which the server must never have
+    (it forks). Here it costs one dict lookup, on a copy of the worker's registry."""
     try:
         context.child_started("fork", slot)
     except Exception:
         logger.exception("a delayed_executor_child_started hook failed; running the task anyway")
     runner = LoopRunner()  # this process runs one task: its loop ends with it
-    outcome = run_requested(context.resolve, request, "fork", runner.run)
+    outcome = call_task(context.resolve, request["path"], request["args"], request["kwargs"],
+                        run_awaitable=runner.run, executor="fork")
     data = memoryview(msgpack.packb(outcome_to_wire(outcome), use_bin_type=True))
     while data:
         data = data[os.write(result_fd, data):]

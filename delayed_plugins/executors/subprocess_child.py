@@ -1,50 +1,22 @@
 """The child interpreter of the subprocess executor: ``python -m delayed_plugins.executors.subprocess_child FD``.
 
 It talks to its worker over the socket whose file descriptor is ``FD`` (never stdin/stdout, which task
-code may use). The first message is the setup: the import path and ``child_setup`` (imports, registered
-function paths, ``allow_any_import``, plugins). From it the child builds the same allowed set of
-functions as the worker, fires ``delayed_executor_child_started`` through its own plugin manager, answers
-``ready``, then runs one task per request until the worker closes the socket.
+code may use). The first message is the setup: the import path and the worker's
+:class:`~delayed_core.child_app.ChildSetup`. From it the child builds the worker's app through the same
+factory as any process (plugins, ``delayed_app_created``, the allowed functions), fires
+``delayed_executor_child_started`` through that app's plugins, answers ``ready``, then runs one task per
+request until the worker closes the socket, resolving each task's function here.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
 import sys
-from collections.abc import Mapping
 from typing import Any
 
 logger = logging.getLogger("delayed.executor.subprocess")
-
-
-def build_functions(setup: Mapping[str, Any]) -> Any:
-    """The FunctionRegistry the worker described: its allowed modules plus its registered functions."""
-    from delayed_core.functions import FunctionRegistry
-    from delayed_core.task import PATH_SEPARATOR
-
-    functions = FunctionRegistry(allow_any_import=bool(setup.get("allow_any_import")))
-    for module_name in setup.get("imports", ()):
-        functions.allow_module(module_name)
-    registered = setup.get("functions", {})
-    # path -> importable location (older setups sent a list of paths that were their own locations)
-    locations = registered if isinstance(registered, Mapping) else {path: path for path in registered}
-    for path, location in locations.items():
-        module_name, separator, qualname = location.partition(PATH_SEPARATOR)
-        if not separator:
-            logger.warning("%s has no importable location; this child cannot run it", path)
-            continue
-        try:
-            obj: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
-            logger.warning("cannot import the registered function %s in the child: %s", path, exc)
-            continue
-        functions.register(obj, path)
-    return functions
 
 
 def resident_mib() -> float:
@@ -64,30 +36,32 @@ def serve(channel: Any) -> int:
 
     A worker that is gone (its end closed mid-task) ends the child quietly: there is nobody left to tell.
     """
-    from delayed_core.plugins import make_plugin_manager
+    from delayed_core.child_app import ChildSetup
 
     from .awaiting import LoopRunner
-    from .calling import run_requested
+    from .calling import call_task
     from .ipc import ChannelClosed, outcome_to_wire
 
     try:
         setup = channel.receive()
         sys.path[:] = setup["sys_path"]
         try:
-            functions = build_functions(setup)
-            plugin_manager = make_plugin_manager(setup.get("plugins", ()))
+            app = ChildSetup.from_message(setup["setup"]).build_app()
         except Exception as exc:
             channel.send({"error": f"{type(exc).__name__}: {exc}"})
             return 1
         try:
-            plugin_manager.hook.delayed_executor_child_started(executor="subprocess", slot=setup["slot"])
+            app.plugin_manager.hook.delayed_executor_child_started(executor="subprocess", slot=setup["slot"])
         except Exception:
             logger.exception("a delayed_executor_child_started hook failed; serving anyway")
         channel.send({"ready": os.getpid()})
         runner = LoopRunner()  # one event loop for every async task this child runs
+        resolve = app.functions.resolve
         while True:
             request = channel.receive()
-            reply = outcome_to_wire(run_requested(functions.resolve, request, "subprocess", runner.run))
+            outcome = call_task(resolve, request["path"], request["args"], request["kwargs"],
+                                run_awaitable=runner.run, executor="subprocess")
+            reply = outcome_to_wire(outcome)
             reply["rss_mib"] = resident_mib()
             channel.send(reply)
     except (ChannelClosed, OSError):

@@ -1,7 +1,8 @@
 """The subprocess executor: one long-lived child interpreter per slot, fed tasks over a socket.
 
 Unlike ``fork``, a child is a fresh ``python -m delayed_plugins.executors.subprocess_child``: nothing is
-inherited from the worker but the environment, the import path and what ``child_setup`` describes, so it
+inherited from the worker but the environment, the import path and what ``child_setup`` describes (the
+child rebuilds the worker's app from it: :mod:`delayed_core.child_app`), so it
 is safe to start at any time from the multi-threaded worker (spawn, not fork) and works wherever Python
 does. The child is reused for many tasks (no per-task start cost) and replaced when:
 
@@ -31,6 +32,7 @@ from typing import Any
 
 from delayed_core.interfaces import Executor, ExecutorContext
 from delayed_core.outcome import Outcome
+from delayed_core.settings import Setting, not_negative
 from delayed_core.task import PyTask
 
 from .calling import crashed, timed_out
@@ -44,6 +46,14 @@ CHILD_MODULE = "delayed_plugins.executors.subprocess_child"
 GRACE = 0.5
 #: Seconds a new child may take to import its modules and say it is ready.
 STARTUP_TIMEOUT = 60.0
+
+
+MAX_TASKS_PER_CHILD: Setting[int] = Setting(
+    "max_tasks_per_child", int, 0, "subprocess executor: restart a child after N tasks; 0 = never", not_negative,
+    per_queue=True, executor="subprocess")
+MAX_MEMORY_PER_CHILD: Setting[int] = Setting(
+    "max_memory_per_child", int, 0, "subprocess executor: restart a child above N MiB; 0 = never", not_negative,
+    per_queue=True, executor="subprocess")
 
 
 class ChildStartError(Exception):
@@ -79,7 +89,7 @@ class _Child:
             os.close(lifeline_read)
         child = cls(process, ours, lifeline)
         try:
-            ours.send({"slot": slot, "sys_path": list(sys.path), **context.child_setup})
+            ours.send({"slot": slot, "sys_path": list(sys.path), "setup": context.child_setup.to_message()})
             answer = ours.receive(STARTUP_TIMEOUT)
         except (ChannelClosed, OSError, TimeoutError):
             child.kill()
@@ -153,8 +163,9 @@ class SubprocessExecutor(Executor):
         self._context = context
         self._children = [None] * context.slots
 
-    def execute(self, slot: int, task: PyTask, func: Callable[..., Any], timeout: float | None) -> Outcome:
-        """Send the task to the slot's child and wait for the report, at most ``timeout`` seconds."""
+    def execute(self, slot: int, task: PyTask, timeout: float | None) -> Outcome:
+        """Send the task to the slot's child (which resolves the function) and wait for the report, at most
+        ``timeout`` seconds."""
         if self._context is None:
             raise RuntimeError("SubprocessExecutor.execute called before start")
         request = run_request(task)
@@ -186,8 +197,10 @@ class SubprocessExecutor(Executor):
         return outcome_from_wire(reply)
 
     def _recycle_if_due(self, slot: int, child: _Child, rss_mib: float) -> None:
-        settings = self._context.settings if self._context is not None else {}
-        max_tasks, max_mib = settings.get("max_tasks_per_child") or 0, settings.get("max_memory_per_child") or 0
+        if self._context is None:
+            return
+        max_tasks = self._context.config.get(MAX_TASKS_PER_CHILD)
+        max_mib = self._context.config.get(MAX_MEMORY_PER_CHILD)
         if max_tasks and child.tasks >= max_tasks:
             reason = f"it ran {child.tasks} tasks (max_tasks_per_child)"
         elif max_mib and rss_mib > max_mib:

@@ -32,14 +32,18 @@ class ThreadExecutor(Executor):
         self._watchdog = Watchdog()
         self._loops: dict[int, LoopRunner] = {}
         self._lock = threading.Lock()
+        self._resolve: Callable[[str], Callable[..., Any]] | None = None
 
     def start(self, context: ExecutorContext) -> None:
-        """Nothing to prepare: tasks run in the slot threads, loops are made when first needed."""
+        """Keep the resolver: tasks run in the slot threads, loops are made when first needed."""
+        self._resolve = context.resolve
 
-    def execute(self, slot: int, task: PyTask, func: Callable[..., Any], timeout: float | None) -> Outcome:
-        """Call the function here (awaiting it on the slot's loop if async); a soft time limit."""
-        return call_task(func, task.args, task.kwargs, run_awaitable=self._runner(slot).run, executor=self.name,
-                         timeout=timeout, limit=self._watchdog.limit)
+    def execute(self, slot: int, task: PyTask, timeout: float | None) -> Outcome:
+        """Resolve and call the function here (awaiting it on the slot's loop if async); a soft time limit."""
+        if self._resolve is None:
+            raise RuntimeError("ThreadExecutor.execute called before start")
+        return call_task(self._resolve, task.func_path, task.args, task.kwargs, run_awaitable=self._runner(slot).run,
+                         executor=self.name, timeout=timeout, limit=self._watchdog.limit)
 
     def interrupt(self, slot: int) -> None:
         """Cancel the slot's coroutine, if it is running one (a plain function cannot be stopped)."""
