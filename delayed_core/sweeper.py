@@ -45,7 +45,7 @@ def sweep_queue(sweeper: Sweeper, queue: str, max_recoveries: int = 0, dead_keep
         crashpoints.reached("before_bury")
     buried = sum(sweeper.bury(poisoned, poison_letter(queue, poisoned).to_json(), dead_keep)
                  for poisoned in report.poison)
-    return dataclasses.replace(report, poisoned=buried, poison=(), promoted=sweeper.promote_due())
+    return dataclasses.replace(report, poisoned=buried, poison=(), promoted=sweeper.promote_and_peek()[0])
 
 
 def describe_extra(extra: dict[str, int], end: str = "") -> str:
