@@ -32,8 +32,10 @@ def test_a_drained_queue_leaves_no_key_behind(backend: Backend) -> None:
     backend.app().queue().enqueue_many([PyTask(f"{MODULE}:record", [i], {"k": "v"}) for i in range(20)])
     drain(backend)
     assert len(worker_tasks.calls) == 20
-    # Clean: finished tasks take no space; the worker went offline.
-    assert backend.client.keys("*") == []
+    # Clean: finished tasks take no space but the per-minute counters (which expire); the worker went offline.
+    assert backend.client.keys("*") == [b"default_throughput"]
+    counters = backend.client.hgetall("default_throughput")
+    assert sum(int(count) for field, count in counters.items() if field.startswith(b"d:")) == 20
 
 
 def test_a_failed_task_lands_in_n_dead_and_leaves_n_processing(backend: Backend) -> None:
@@ -114,7 +116,7 @@ def test_an_idle_worker_does_not_poll_for_scheduled_tasks(real_backend: Backend)
 def test_a_worker_of_several_queues_registers_and_hands_back_in_redis_keys(real_backend: Backend) -> None:
     client = real_backend.client
     app = real_backend.app(imports=["tests.worker_tasks"], dequeue_timeout=0.2, shutdown_timeout=0.2)
-    app.queue("low").enqueue(PyTask("tests.worker_tasks:sleep", [30]))
+    app.queue("low").enqueue(PyTask("tests.worker_tasks:hold", [30]))
     worker = app.worker(["high", "low"])
     thread = start_worker_thread(worker)
     deadline = time.monotonic() + 5
@@ -123,6 +125,6 @@ def test_a_worker_of_several_queues_registers_and_hands_back_in_redis_keys(real_
         time.sleep(0.01)
     assert client.zcard("high_workers") == 1 and client.zcard("low_workers") == 1
     stop_worker_thread(worker, thread)
-    assert client.lrange("low", 0, -1) == [app.serializer.dumps(PyTask("tests.worker_tasks:sleep", [30]))]
+    assert client.lrange("low", 0, -1) == [app.serializer.dumps(PyTask("tests.worker_tasks:hold", [30]))]
     assert client.llen("high") == 0 and client.hlen("low_processing") == 0
     assert client.zcard("high_workers") == 0 and client.zcard("low_workers") == 0

@@ -107,7 +107,7 @@ def test_a_busy_slot_never_starts_a_low_task_while_a_high_one_waits(real_backend
 
 def test_the_worker_registers_in_every_queue_and_hands_back_to_the_tasks_own_queue(app: Delayed) -> None:
     """Through the public API on every broker (the Redis keys: test_redis_worker.py)."""
-    app.queue("low").enqueue(PyTask("tests.worker_tasks:sleep", [30]))
+    app.queue("low").enqueue(PyTask("tests.worker_tasks:hold", [30]))
     worker = app.worker(["high", "low"], shutdown_timeout=0.2)
     thread = start_worker_thread(worker)
     deadline = time.monotonic() + 5
@@ -117,7 +117,7 @@ def test_the_worker_registers_in_every_queue_and_hands_back_to_the_tasks_own_que
     (slot_id,) = held(app, "low")
     assert slot_id in app.broker("high").info().workers and slot_id in app.broker("low").info().workers
     stop_worker_thread(worker, thread)
-    assert app.broker("low").dequeue("c" * 32, 1.0) == app.serializer.dumps(PyTask("tests.worker_tasks:sleep", [30]))
+    assert app.broker("low").dequeue("c" * 32, 1.0) == app.serializer.dumps(PyTask("tests.worker_tasks:hold", [30]))
     assert len(app.broker("high")) == 0 and held(app, "high") == {}
     assert app.broker("high").info().workers == [] and app.broker("low").info().workers == []
 

@@ -12,10 +12,10 @@ from importlib import metadata
 
 from ..errors import BrokerUnavailable, ConfigError, DelayedError
 from ..redact import redact
-from . import config_cmd, dead, demo, doctor, info, sweeper, worker
+from . import config_cmd, dashboard, dead, demo, doctor, info, sweeper, worker
 from .common import ArgumentParser
 
-COMMANDS = (worker, sweeper, info, dead, demo, config_cmd, doctor)
+COMMANDS = (worker, sweeper, info, dead, dashboard, demo, config_cmd, doctor)
 
 
 def version() -> str:
