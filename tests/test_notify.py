@@ -5,11 +5,12 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import pluggy
 import pytest
 
 from delayed_core import hookimpl, hookspecs
 from delayed_core.notify import CALLED_DIRECTLY, Notification, Notifier
-from delayed_core.plugins import make_plugin_manager
+from delayed_core.plugins import PROJECT_NAME, make_plugin_manager
 
 HOOKS = hookspecs.all_hook_names()
 NOTIFICATIONS = [name for name in HOOKS if name not in CALLED_DIRECTLY]
@@ -74,7 +75,9 @@ def test_enqueuing_answers_are_collected() -> None:
 
 @pytest.mark.parametrize("name", NOTIFICATIONS)
 def test_unimplemented_hook_makes_no_pluggy_call(name: str) -> None:
-    notifier = Notifier(make_plugin_manager([], load_entry_points=False))
+    bare = pluggy.PluginManager(PROJECT_NAME)  # not even the built-in plugins
+    bare.add_hookspecs(hookspecs)
+    notifier = Notifier(bare)
     notifier._pm = None  # type: ignore[assignment]  # any pluggy access would now fail
     answer = getattr(notifier, name)(**{arg: None for arg, _ in spec_params(name)})
     assert answer == ([] if name == "delayed_task_enqueuing" else None)
