@@ -115,7 +115,11 @@ class Worker:
                 return
             self.notifier.delayed_worker_started(worker=self)
             log_banner(self)
-            self._keep_alive_thread = threading.Thread(target=self._maintain, name="delayed-keep-alive",
+            maintenance = Maintenance(list(self.brokers.values()), lambda: self.worker_ids,
+                                      self.config["keep_alive_interval"], self.config["keep_alive_timeout"],
+                                      self.stopping)
+            maintenance.listen()
+            self._keep_alive_thread = threading.Thread(target=maintenance.run, name="delayed-keep-alive",
                                                        daemon=True)
             self._keep_alive_thread.start()
             for slot in self.slots:
@@ -181,12 +185,6 @@ class Worker:
                     broker.keep_alive([worker_id], ttl)
                 return worker_id
         raise WorkerIdTaken("could not claim a free worker id in 100 tries")
-
-    def _maintain(self) -> None:
-        """Keep the ids alive and promote scheduled tasks, each on its own schedule, until the worker
-        stops (see :mod:`delayed_core.maintenance`: a failing promotion never delays a keep-alive)."""
-        Maintenance(list(self.brokers.values()), lambda: self.worker_ids, self.config["keep_alive_interval"],
-                    self.config["keep_alive_timeout"], self.stopping).run()
 
     def _wait_for_slots(self) -> None:
         """Join the slots; after a stop request, give running tasks ``shutdown_timeout`` to finish."""

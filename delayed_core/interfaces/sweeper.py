@@ -20,6 +20,8 @@ import abc
 import time
 from dataclasses import dataclass, field
 
+from .lost_workers import LostWorkerWatcher
+
 
 @dataclass(frozen=True)
 class Poisoned:
@@ -69,6 +71,10 @@ class ScheduleWatcher:
         self.interval = interval
         self._next = time.monotonic()
 
+    def start(self, timeout: float = 1.0) -> None:
+        """Start listening now, waiting up to ``timeout`` for the broker to confirm, so that nothing
+        announced after this returns is missed. The default polls and has nothing to start."""
+
     def wait(self, timeout: float) -> float | None:
         """Wait up to ``timeout`` seconds; return the unix time a newly scheduled task falls due, or None."""
         remaining = self._next - time.monotonic()
@@ -109,3 +115,11 @@ class Sweeper(abc.ABC):
     def watch_schedule(self) -> ScheduleWatcher:
         """A watcher announcing newly scheduled tasks (the default polls once a second)."""
         return ScheduleWatcher()
+
+    def watch_lost_workers(self, enable: bool = True) -> LostWorkerWatcher | None:
+        """A watcher that hears at once when a worker may have died, or None: periodic sweeps only.
+
+        :param enable: whether the watcher may turn the broker's announcements on, where they are off
+            and the sweeper is allowed to change the broker's settings.
+        """
+        return None
