@@ -72,6 +72,10 @@ class PeriodicLoop:
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def close(self) -> None:
+        """The same as :meth:`stop` (for ``contextlib.closing``)."""
+        self.stop()
+
     def run(self) -> None:
         """Step until stopped; never raises."""
         while not self.stopping.is_set():

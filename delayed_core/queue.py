@@ -1,15 +1,27 @@
-"""Queue: the producer's handle on one queue."""
+"""Queue: the producer's handle on one queue, and the enqueue steps it shares with AsyncQueue."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, TypeVar
 
 from .bounded import bounded_broker, check_max_length, push_bounded
 from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .scheduling import due_time
 from .task import PyTask, Task
+
+R = TypeVar("R", covariant=True)
+
+
+class Writer(Protocol[R]):
+    """What a batch is written through: a Broker (answers None) or an AsyncBroker (answers a coroutine)."""
+
+    def enqueue(self, tasks: Sequence[bytes]) -> R: ...
+
+    def schedule(self, tasks: Sequence[bytes], due: float) -> R: ...
 
 
 class Queue:
@@ -48,25 +60,13 @@ class Queue:
         """Add many tasks in one round trip, atomically: the default plugin (Redis) writes the whole batch
         in one MULTI/EXEC, so either every task is enqueued or none is. On a bounded queue the whole batch
         must fit (else QueueFull, and none is enqueued); ``block`` waits up to that many seconds for room."""
-        tasks = with_plugin_meta(self._notifier, self.name, tasks)
-        if not tasks:
-            return
-        dumps = self.serializer.dumps
-        try:
-            data = [dumps(task) for task in tasks]
-            due = due_time(delay, eta)
-            if due is None and self._bound is not None:
-                push_bounded(*self._bound, self.name, data, block)
-            elif due is None:
-                self.broker.enqueue(data)
-            else:
-                self.broker.schedule(data, due)
-        except Exception as exc:
-            report_failure(self._notifier, self.name, tasks, exc)
-            raise
-        if self._notifier.has("delayed_task_enqueued"):
-            for task in tasks:
-                self._notifier.emit("delayed_task_enqueued", queue=self.name, task=task)
+        batch = Batch(self._notifier, self.name, self.serializer, tasks, delay, eta)
+        if batch.tasks:
+            with batch.reported():
+                if self._bound is not None and due_time(delay, eta) is None:
+                    push_bounded(*self._bound, self.name, [self.serializer.dumps(t) for t in batch.tasks], block)
+                else:
+                    batch.send(self.broker)
 
     def __len__(self) -> int:
         """Tasks waiting to be taken (not counting scheduled or running ones)."""
@@ -76,28 +76,53 @@ class Queue:
         return f"<Queue {self.name!r}>"
 
 
+class Batch:
+    """The tasks of one ``enqueue_many`` call, with the hooks around their write (sync or async).
+
+    :param tasks: the caller's tasks; :attr:`tasks` holds them with the ``meta`` fields plugins add.
+    """
+
+    def __init__(self, notifier: Notifier, queue: str, serializer: Serializer, tasks: Iterable[Task],
+                 delay: float | None, eta: dt.datetime | None) -> None:
+        self.notifier = notifier
+        self.queue = queue
+        self.serializer = serializer
+        self.tasks = with_plugin_meta(notifier, queue, tasks)
+        self.delay = delay
+        self.eta = eta
+
+    def send(self, writer: Writer[R]) -> R:
+        """Encode the tasks and write them in one call: ``enqueue``, or ``schedule`` with a delay or eta."""
+        dumps = self.serializer.dumps
+        data = [dumps(task) for task in self.tasks]
+        due = due_time(self.delay, self.eta)
+        return writer.enqueue(data) if due is None else writer.schedule(data, due)
+
+    @contextlib.contextmanager
+    def reported(self) -> Iterator[None]:
+        """Around the write: ``delayed_task_enqueued`` per task when it succeeds, else
+        ``delayed_task_enqueue_failed`` per task and the error propagates."""
+        try:
+            yield
+        except Exception as exc:
+            for task in self.tasks:
+                self.notifier.delayed_task_enqueue_failed(queue=self.queue, task=task, error=exc)
+            raise
+        for task in self.tasks:
+            self.notifier.delayed_task_enqueued(queue=self.queue, task=task)
+
+
 def with_plugin_meta(notifier: Notifier, queue: str, tasks: Iterable[Task]) -> list[Task]:
     """The tasks to write: each PyTask carries the ``meta`` fields plugins add (``delayed_task_enqueuing``).
 
     Tasks get copies, never edits: a caller enqueueing one PyTask object twice gets fresh fields each time.
     """
-    tasks = list(tasks)
-    if not notifier.has("delayed_task_enqueuing"):
-        return tasks
-    result: list[Task] = []
-    for task in tasks:
+    result = list(tasks)
+    for index, task in enumerate(result):
         if isinstance(task, PyTask):
             added: dict[str, object] = {}
-            for answer in notifier.collect("delayed_task_enqueuing", queue=queue, task=task):
+            for answer in notifier.delayed_task_enqueuing(queue=queue, task=task):
                 added.update(answer)
             if added:
-                task = PyTask(task.func_path, task.args, task.kwargs, task.retry, {**task.meta, **added})
-        result.append(task)
+                result[index] = PyTask(task.func_path, task.args, task.kwargs, task.retry, {**task.meta, **added})
     return result
-
-
-def report_failure(notifier: Notifier, queue: str, tasks: list[Task], error: Exception) -> None:
-    """Fire ``delayed_task_enqueue_failed`` for every task of a write that failed."""
-    if notifier.has("delayed_task_enqueue_failed"):
-        for task in tasks:
-            notifier.emit("delayed_task_enqueue_failed", queue=queue, task=task, error=error)

@@ -16,6 +16,7 @@ at once, so that a task is recovered when its worker's liveness lapses, not up t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -23,7 +24,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import crashpoints
+from . import crashpoints, signals
 from .backoff import Backoff
 from .config import Config
 from .deadletter import poison_letter
@@ -51,7 +52,7 @@ def sweep_queue(sweeper: Sweeper, queue: str, max_recoveries: int = 0, dead_keep
         crashpoints.reached("before_bury")
     buried = sum(sweeper.bury(poisoned, poison_letter(queue, poisoned).to_json(), dead_keep)
                  for poisoned in report.poison)
-    return dataclasses.replace(report, poisoned=buried, poison=(), promoted=sweeper.promote_due())
+    return dataclasses.replace(report, poisoned=buried, poison=(), promoted=sweeper.promote_and_peek()[0])
 
 
 def describe_extra(extra: dict[str, int], end: str = "") -> str:
@@ -98,7 +99,7 @@ class SweepLoop:
                 "queue %s: requeued %d lost task(s), dead-lettered %d poison task(s), %spromoted %d",
                 queue, report.requeued, report.poisoned, describe_extra(report.extra, ", "), report.promoted,
             )
-        self.app.notifier.emit("delayed_sweep_finished", queue=queue, report=report)
+        self.app.notifier.delayed_sweep_finished(queue=queue, report=report)
         return report
 
     def run(self, once: bool = False, install_signals: bool = True,
@@ -113,9 +114,6 @@ class SweepLoop:
         if once:
             self.sweep_once()
             return
-        previous = {}
-        if install_signals and threading.current_thread() is threading.main_thread():
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         backoffs = {queue: Backoff() for queue in self.sweepers}
         due = dict.fromkeys(self.sweepers, 0.0)
         failing: set[str] = set()
@@ -123,7 +121,8 @@ class SweepLoop:
                                               self.config["sweeper_interval"])
         # A sweeper whose app knows periodic functions takes part in scheduling them, like workers do.
         periodic = PeriodicLoop(self.app).start()
-        try:
+        with contextlib.closing(listener), contextlib.closing(periodic), \
+                signals.handling(self._on_signal, (signal.SIGTERM, signal.SIGINT), install_signals):
             while True:
                 for queue in self.sweepers:
                     if time.monotonic() < due[queue] or self.stopping.is_set():
@@ -145,11 +144,6 @@ class SweepLoop:
                     return
                 if heard:  # a queue backing off after a failure keeps its retry time
                     due.update(dict.fromkeys(set(due) - failing, 0.0))
-        finally:
-            listener.close()
-            periodic.stop()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def stop(self) -> None:
         """Stop after the current sweep."""
