@@ -141,7 +141,7 @@ class TaskRunner:
         if not isinstance(broker, FlowControl):
             raise ConfigError(f"{task.func_path} has rate_limit={limit.text!r}, which the "
                               f"{type(broker).__name__} broker cannot enforce (it lacks FlowControl)")
-        wait = broker.throttle(slot.worker_id, raw, limit_key(task.func_path), limit.interval)
+        wait = broker.throttle(slot.slot_id, raw, limit_key(task.func_path), limit.interval)
         if wait > 0 and logger.isEnabledFor(logging.DEBUG):
             logger.debug("%s over its rate limit %s: scheduled to start in %.3fs", task.func_path, limit.text,
                          wait)

@@ -65,7 +65,7 @@ def test_put_aside_task_starts_on_its_reservation(real_backend: Backend) -> None
     broker = app.broker("rl")
     throttle_all(app, 2, 0.3)
     time.sleep(0.35)
-    assert broker.promote_due() == 1
+    assert broker.promote_and_peek()[0] == 1
     raw = broker.dequeue("again", 1.0)
     # It comes back after its reserved time: it starts without taking another start time ...
     assert broker.throttle("again", raw, limit_key("m:f"), 0.3) == 0.0  # type: ignore[attr-defined]
