@@ -15,8 +15,9 @@ import pluggy
 
 from .async_queue import AsyncQueue
 from .config import Config, load_config
-from .errors import ConfigError
+from .errors import ConfigError, DelayedError
 from .functions import FunctionRegistry, TaskOptions
+from .handles import RESULT_TTL
 from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .plugins import make_plugin_manager
@@ -156,7 +157,7 @@ class Delayed:
     @overload
     def task(
         self, *, queue: str | None = None, retry: int = 0, timeout: float | None = None,
-        name: str | None = None,
+        name: str | None = None, result_ttl: int | None = None, unique_for: float = 0,
     ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
     def task(
@@ -167,6 +168,8 @@ class Delayed:
         retry: int = 0,
         timeout: float | None = None,
         name: str | None = None,
+        result_ttl: int | None = None,
+        unique_for: float = 0,
     ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
         """Decorator registering a task function: ``f(...)`` calls it, ``f.delay(...)`` enqueues it.
 
@@ -178,13 +181,27 @@ class Delayed:
         :param retry: retries after a failure; negative retries forever.
         :param timeout: seconds a run may take, overriding the worker's default.
         :param name: the path workers know it by (default ``"module:qualname"``).
+        :param result_ttl: seconds its finished records stay (default: the ``result_ttl`` setting); 0: not
+            tracked, ``delay`` returns None and writes delayed 1.2's exact bytes.
+        :param unique_for: seconds within which ``delay`` with equal arguments returns the existing task.
         """
 
         def decorate(function: Callable[P, R]) -> TaskFunction[P, R]:
             path = self.functions.register(function, name, TaskOptions(timeout=timeout))
-            return TaskFunction(self, function, path, queue or self.config["queue"], retry)
+            return TaskFunction(self, function, path, queue or self.config["queue"], retry, result_ttl, unique_for)
 
         return decorate(func) if func is not None else decorate
+
+    def handle(self, task_id: str) -> Any:
+        """The :class:`~delayed_core.handles.TaskHandle` of a tracked task, by id (an unknown id gives
+        status ``unknown``). Records are found through the default queue's broker."""
+        from .handles import TaskHandle
+        from .results import tracker_for
+
+        tracker = tracker_for(self.broker(self.config["queue"]))
+        if tracker is None:
+            raise DelayedError(f"the {self.broker_name} broker keeps no task records")
+        return TaskHandle(tracker, task_id, self.config.get(RESULT_TTL))
 
     # -- processes -------------------------------------------------------------------------------
     def worker(self, queue: str | Sequence[str] | None = None, **overrides: Any) -> Any:

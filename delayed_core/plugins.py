@@ -30,6 +30,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "delayed_plugins.memory_broker",
     "delayed_plugins.executors.plugin",
     "delayed_plugins.retry_policy",
+    "delayed_plugins.results",
 )
 
 #: Plugins shipped with pydelayed that are loaded only on request: an unknown setting that one of them

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .scheduling import due_time
 from .task import PyTask, Task
+
+if TYPE_CHECKING:
+    from .handles import TaskHandle
 
 
 class Queue:
@@ -23,12 +27,19 @@ class Queue:
         self.serializer = serializer
         self._notifier = notifier
 
-    def enqueue(self, task: Task, *, delay: float | None = None, eta: dt.datetime | None = None) -> None:
+    def enqueue(self, task: Task, *, delay: float | None = None, eta: dt.datetime | None = None,
+                track: bool = False, task_id: str | None = None, unique_for: float = 0,
+                result_ttl: int | None = None) -> TaskHandle | None:
         """Add one task; with ``delay`` (seconds) or ``eta`` (datetime) it waits until then.
 
-        Raises BrokerUnavailable when the broker cannot be reached: the task was then not enqueued.
+        With ``track`` (or a ``task_id``) a PyTask is tracked and a :class:`~delayed_core.handles.TaskHandle`
+        is returned (see docs/results.md); otherwise its bytes are exactly delayed 1.2's and None is
+        returned. Raises BrokerUnavailable when the broker cannot be reached: the task was then not enqueued.
         """
+        if isinstance(task, PyTask) and (track or task_id is not None or unique_for):
+            return submit_tracked(self, task, due_time(delay, eta), task_id, unique_for, result_ttl)
         self.enqueue_many((task,), delay=delay, eta=eta)
+        return None
 
     def enqueue_many(
         self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None
@@ -86,3 +97,11 @@ def report_failure(notifier: Notifier, queue: str, tasks: list[Task], error: Exc
     if notifier.has("delayed_task_enqueue_failed"):
         for task in tasks:
             notifier.emit("delayed_task_enqueue_failed", queue=queue, task=task, error=error)
+
+
+def submit_tracked(queue: Queue, task: PyTask, due: float | None, task_id: str | None, unique_for: float,
+                   result_ttl: int | None) -> TaskHandle:
+    """Enqueue ``task`` tracked (see :mod:`delayed_core.submit`)."""
+    from .submit import submit
+
+    return submit(queue, task, due, task_id, unique_for, result_ttl)

@@ -35,6 +35,7 @@ from .keys import QueueKeys
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .schedule_watcher import RedisScheduleWatcher
 from .several_queues import SeveralQueues
+from .tracking import RedisTracker
 
 #: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
 CHUNK = 5000
@@ -54,6 +55,8 @@ class RedisBroker(SeveralQueues, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker
+    #: task records for handles (delayed_core/handles.py)
+    tracker_class = RedisTracker
 
     def __init__(self, name: str, client: redis.Redis, direct: bool = True) -> None:
         super().__init__(name)

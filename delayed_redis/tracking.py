@@ -1,0 +1,204 @@
+"""Task records on Redis: the :class:`~delayed_core.interfaces.tracking.TaskTracker` of the Redis broker.
+
+Keys (beside go-delayed's layout, which stays as it is):
+
+- ``delayed_task:<id>``: hash, the task's record, with a TTL (pending: ``pending_ttl``; finished:
+  ``result_ttl``); also the pub/sub channel on which the call finishing the task announces it.
+
+Round trips: a tracked enqueue is one script call (``track_submit``); releasing, requeueing or
+dead-lettering a tracked task is the consumer's usual script with the record write composed around it
+(one call); reading a record is one script call; a waiter subscribes, reads, and sleeps on the channel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import redis
+
+from delayed_core.interfaces.tracking import (
+    DEAD,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SCHEDULED,
+    UNKNOWN,
+    Finish,
+    Submission,
+    TaskRecord,
+    TaskTracker,
+)
+
+from . import scripts
+from .connection import unavailable_as_broker_error
+from .keys import QueueKeys
+
+if TYPE_CHECKING:
+    from .broker import RedisBroker
+
+#: Prefix of record keys and channels.
+RECORD_PREFIX = "delayed_task:"
+
+
+def record_key(task_id: str) -> str:
+    """The record's key (and channel) of ``task_id``."""
+    return RECORD_PREFIX + task_id
+
+
+def _composed(name: str) -> scripts.Script:
+    """The consumer script ``name`` with the record write composed around it (one EVALSHA)."""
+    source = scripts._read("_prelude") + scripts._read("track_finish_args") + scripts._read(name) + \
+        scripts._read("track_finish_write")
+    return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+SUBMIT = scripts.load_script("track_submit")
+READ = scripts.load_script("track_read")
+CANCEL = scripts.load_script("track_cancel")
+RELEASE_TAKE_FIRST = _composed("release_take_first")
+REQUEUE = _composed("requeue")
+DEAD_LETTER = _composed("dead_letter")
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _tail(finish: Finish) -> tuple[Any, ...]:
+    """The arguments ``track_finish_args.lua`` takes off the end of ARGV."""
+    flat: list[Any] = []
+    for name, value in finish.fields.items():
+        flat += (name, value)
+    return (*flat, _ms(finish.ttl), len(finish.fields))
+
+
+def _number(value: bytes | None) -> float | None:
+    return None if value is None else int(value) / 1000
+
+
+def _text(value: bytes | None) -> str:
+    return "" if value is None else value.decode("utf-8", "replace")
+
+
+def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
+    """A :class:`TaskRecord` from ``track_read``'s reply, the derived status worked out here."""
+    if not flat:
+        return TaskRecord(task_id, UNKNOWN)
+    raw = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+    status = _text(raw.get("s")) or UNKNOWN
+    worker = _text(raw.get("w"))
+    if "hw" in raw:  # a worker holds the task's current bytes
+        worker = _text(raw["hw"])
+        # held by a dead worker: back in the queue at the next sweep
+        status = RUNNING if _text(raw.get("hl")) == "1" else QUEUED
+    elif status == SCHEDULED and int(raw.get("due", b"0")) <= int(raw.get("now", b"0")):
+        status = QUEUED
+    return TaskRecord(
+        task_id, status, queue=_text(raw.get("q")), func=_text(raw.get("fn")), enqueued=_number(raw.get("en")),
+        started=_number(raw.get("st")), finished=_number(raw.get("fi")), attempts=int(raw.get("a", b"0")),
+        worker=worker, result=raw.get("r"), result_error=_text(raw.get("re")), error_type=_text(raw.get("et")),
+        message=_text(raw.get("em")), traceback=_text(raw.get("tb")))
+
+
+class RedisTracker(TaskTracker):
+    """Task records for the queues of one Redis database (see the module docstring)."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        self.broker = broker
+        self.client: redis.Redis = broker.client
+
+    def submit(self, submission: Submission) -> tuple[bool, str]:
+        """One script call: the enqueue (or schedule) and the record."""
+        keys = QueueKeys.for_queue(submission.queue)
+        delay = "" if submission.due_in is None else max(0, int(submission.due_in * 1000))
+        unique = -1 if submission.unique_window < 0 else int(submission.unique_window * 1000)
+        args = (submission.data, submission.queue, submission.func, _ms(submission.pending_ttl), delay,
+                secrets.token_hex(8), unique)
+        with unavailable_as_broker_error():
+            added, status = SUBMIT(self.broker._call, (keys.queue, keys.notifications, keys.scheduled,
+                                                       record_key(submission.task_id)), args)
+        return bool(added), status.decode() if isinstance(status, bytes) else str(status)
+
+    def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
+                         finish: Finish) -> tuple[str, bytes] | None:
+        """release_take_first with the record write: still one round trip per busy task."""
+        keys: list[str] = []
+        for name in queues:
+            k = QueueKeys.for_queue(name)
+            keys += (k.queue, k.notifications, k.processing, k.recoveries)
+        args = (worker_id, queues.index(queue) + 1, "1" if take_next else "0", *_tail(finish))
+        with unavailable_as_broker_error():
+            reply = RELEASE_TAKE_FIRST(self.broker._call, (*keys, record_key(finish.task_id)), args)
+        return None if reply is None else (queues[int(reply[0]) - 1], reply[1])
+
+    def requeue(self, worker_id: str, queue: str, task: bytes, delay: float, finish: Finish) -> None:
+        """The requeue script with the record write; the record keeps the retry's bytes (and member)."""
+        k = QueueKeys.for_queue(queue)
+        token = secrets.token_hex(8)
+        fields: dict[str, Any] = {**finish.fields, "t": task}
+        if delay > 0:
+            fields["m"] = token.encode() + task
+        tracked = Finish(finish.task_id, fields, finish.ttl)
+        args = (worker_id, task, _ms(delay) if delay > 0 else 0, "0", token, *_tail(tracked))
+        with unavailable_as_broker_error():
+            REQUEUE(self.client.execute_command, (k.queue, k.notifications, k.processing, k.scheduled,
+                                                  record_key(finish.task_id)), args)
+
+    def dead_letter(self, worker_id: str, queue: str, entry: bytes, keep: int, finish: Finish) -> None:
+        """The dead-letter script with the record write."""
+        k = QueueKeys.for_queue(queue)
+        with unavailable_as_broker_error():
+            DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, record_key(finish.task_id)),
+                        (worker_id, entry, keep, *_tail(finish)))
+
+    def read(self, task_id: str) -> TaskRecord:
+        """One script call."""
+        with unavailable_as_broker_error():
+            return record_from(task_id, READ(self.client.execute_command, (record_key(task_id),), ()))
+
+    def wait(self, task_id: str, timeout: float) -> TaskRecord:
+        """Read; if not finished, SUBSCRIBE to the record's channel, read again (it may have finished in
+        between), then sleep on the channel until an announcement or the deadline. A handful of commands
+        whatever the timeout; every waiter gets the announcement (pub/sub, unlike a list pop)."""
+        record = self.read(task_id)
+        if record.done or record.status == UNKNOWN or timeout <= 0:
+            return record
+        deadline = time.monotonic() + timeout
+        with unavailable_as_broker_error():
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(record_key(task_id))
+                record = self.read(task_id)
+                while not record.done and record.status != UNKNOWN:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    if pubsub.get_message(timeout=remaining) is not None:
+                        record = self.read(task_id)  # a retry announces too: keep waiting then
+            finally:
+                pubsub.close()
+        return record
+
+    def cancel(self, task_id: str, ttl: float) -> bool:
+        """One script call: remove the task from the queue or the schedule and mark it cancelled."""
+        with unavailable_as_broker_error():
+            return bool(CANCEL(self.client.execute_command, (record_key(task_id),), (_ms(ttl),)))
+
+    def encode_value(self, value: Any) -> bytes:
+        """msgpack, as tasks' arguments are."""
+        try:
+            return msgpack.packb(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise TypeError(f"the return value cannot be encoded with msgpack: {exc}") from None
+
+    def decode_value(self, data: bytes) -> Any:
+        """The value :meth:`encode_value` wrote."""
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+__all__ = ["DEAD", "FAILED", "RedisTracker", "record_key"]

@@ -1,0 +1,177 @@
+"""Task handles on fakeredis and a real redis-server: status, results, errors, ids, uniqueness, cancel."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+import pytest
+
+from delayed_core import Delayed, PyTask
+from delayed_core.handles import NoResult, TaskFailed
+from delayed_core.task_function import TaskFunction
+from tests import handle_tasks
+from tests.conftest import Backend
+
+MODULE = "tests.handle_tasks"
+
+
+@pytest.fixture
+def app(backend: Backend) -> Delayed:
+    return backend.app(imports=[MODULE], dequeue_timeout=0.2, retry_backoff=0.0)
+
+
+def bound(app: Delayed, func: TaskFunction[Any, Any], **options: Any) -> TaskFunction[Any, Any]:
+    """``func`` enqueued through ``app`` (the module's app points nowhere)."""
+    return TaskFunction(app, func.func, func.path, "default", func.retry, options.get("result_ttl", func.result_ttl),
+                        options.get("unique_for", 0))
+
+
+def drain(app: Delayed) -> None:
+    """Run a burst worker until the queue is empty."""
+    app.worker().run(burst=True, install_signals=False)
+
+
+@pytest.fixture
+def running(app: Delayed) -> Iterator[Any]:
+    worker = app.worker()
+    thread = threading.Thread(target=lambda: worker.run(install_signals=False), daemon=True)
+    thread.start()
+    yield worker
+    worker.stop()
+    thread.join(10)
+
+
+def test_result_of_a_task(app: Delayed, running: Any) -> None:
+    handle = bound(app, handle_tasks.add).delay(2, 3)
+    assert handle.result(timeout=10) == 5
+    assert handle.status() == "succeeded"
+    record = handle.record()
+    assert record.attempts == 1 and record.worker and record.finished >= record.started >= record.enqueued - 1
+
+
+def test_queued_then_finished_and_reattached_by_id(app: Delayed) -> None:
+    handle = bound(app, handle_tasks.add).delay(1, 1)
+    assert handle.status() == "queued"
+    drain(app)
+    again = app.handle(handle.id)
+    assert again.status() == "succeeded" and again.result(timeout=0) == 2
+
+
+def test_unknown_id(app: Delayed) -> None:
+    handle = app.handle("no-such-task")
+    assert handle.status() == "unknown"
+    with pytest.raises(NoResult, match="unknown"):
+        handle.result(timeout=0.1)
+
+
+def test_failure_raises_task_failed(app: Delayed, running: Any) -> None:
+    handle = bound(app, handle_tasks.boom).delay("bad value")
+    with pytest.raises(TaskFailed) as caught:
+        handle.result(timeout=10)
+    assert (caught.value.error_type, caught.value.message) == ("ValueError", "bad value")
+    assert "raise ValueError(message)" in caught.value.traceback
+    assert handle.status() == "dead"
+
+
+def test_retried_task_reports_attempts(app: Delayed, running: Any) -> None:
+    handle = TaskFunction(app, handle_tasks.boom.func, handle_tasks.boom.path, "default", 2).delay("again")
+    with pytest.raises(TaskFailed):
+        handle.result(timeout=10)
+    assert handle.record().attempts == 3
+
+
+def test_result_over_the_cap_is_not_stored(backend: Backend) -> None:
+    app = backend.app(imports=[MODULE], dequeue_timeout=0.2, result_max_bytes=1000)
+    small, large = bound(app, handle_tasks.big).delay(900), bound(app, handle_tasks.big).delay(2000)
+    drain(app)
+    assert small.result(timeout=0) == b"x" * 900
+    assert large.status() == "succeeded"
+    with pytest.raises(NoResult, match=r"takes 2\d\d\d bytes, over result_max_bytes \(1000\)"):
+        large.result(timeout=0)
+
+
+def test_unencodable_value(app: Delayed) -> None:
+    handle = bound(app, handle_tasks.unencodable).delay()
+    drain(app)
+    assert handle.status() == "succeeded"
+    with pytest.raises(NoResult, match="cannot be encoded"):
+        handle.result(timeout=0)
+
+
+def test_timeout(app: Delayed) -> None:
+    handle = bound(app, handle_tasks.add).delay(1, 2)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="queued"):
+        handle.result(timeout=0.3)
+    assert 0.3 <= time.monotonic() - started < 2
+
+
+def test_two_waiters_both_get_the_result(app: Delayed) -> None:
+    handle = bound(app, handle_tasks.add).delay(20, 22)
+    results: list[Any] = []
+    waiters = [threading.Thread(target=lambda: results.append(app.handle(handle.id).result(timeout=10)))
+               for _ in range(2)]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.3)  # both waiters subscribed (not required for correctness: they read after subscribing)
+    drain(app)
+    for waiter in waiters:
+        waiter.join(10)
+    assert results == [42, 42]
+
+
+def test_untracked_bytes_are_delayed_12(app: Delayed, backend: Backend) -> None:
+    assert bound(app, handle_tasks.untracked).delay(7) is None
+    app.queue().enqueue(PyTask(handle_tasks.add.path, [1, 2]))
+    assert backend.client.lrange("default", 0, -1) == [msgpack.packb([handle_tasks.untracked.path, [7]]),
+                                                       msgpack.packb([handle_tasks.add.path, [1, 2]])]
+
+
+def test_explicit_task_tracked_on_request(app: Delayed, backend: Backend) -> None:
+    handle = app.queue().enqueue(PyTask(handle_tasks.add.path, [1, 2]), track=True)
+    assert msgpack.unpackb(backend.client.lindex("default", 0))[4] == {"id": handle.id}
+    drain(app)
+    assert handle.result(timeout=0) == 3
+
+
+def test_caller_id_is_unique_while_pending(app: Delayed, backend: Backend) -> None:
+    add = bound(app, handle_tasks.add)
+    first = add.delay(1, 2, task_id="order-42")
+    second = add.delay(5, 5, task_id="order-42")
+    assert first.id == second.id == "order-42"
+    assert backend.client.llen("default") == 1
+    drain(app)
+    assert second.result(timeout=0) == 3
+    third = add.delay(5, 5, task_id="order-42")  # finished: a new run under the same id
+    assert third.status() == "queued"
+    drain(app)
+    assert third.result(timeout=0) == 10
+
+
+def test_unique_for(app: Delayed, backend: Backend) -> None:
+    add = bound(app, handle_tasks.add, unique_for=60)
+    first, second, other = add.delay(1, 2), add.delay(1, 2), add.delay(2, 1)
+    assert first.id == second.id != other.id
+    assert backend.client.llen("default") == 2
+    drain(app)
+    assert add.delay(1, 2).id == first.id and backend.client.llen("default") == 0  # within 60 s, finished
+
+
+def test_cancel_queued_scheduled_and_finished(app: Delayed, backend: Backend) -> None:
+    add = bound(app, handle_tasks.add)
+    queued, scheduled, done = add.delay(1, 1), add.delay_in(60, 2, 2), add.delay(3, 3)
+    drain(app)
+    queued2 = add.delay(4, 4)
+    assert done.cancel() is False and done.result(timeout=0) == 6
+    assert queued.status() == "succeeded"
+    assert scheduled.status() == "scheduled" and scheduled.cancel() is True
+    assert queued2.cancel() is True and queued2.status() == "cancelled"
+    assert backend.client.llen("default") == backend.client.llen("default_noti") == 0
+    assert backend.client.zcard("default_scheduled") == 0
+    with pytest.raises(NoResult, match="cancelled"):
+        queued2.result(timeout=0)
+    assert queued2.cancel() is False
