@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pluggy
 
 from .async_queue import AsyncQueue
-from .config import Config, load_config
+from .config import CORE_SETTINGS, Config, load_config
 from .errors import ConfigError, DelayedError
 from .functions import FunctionRegistry, TaskOptions
 from .handles import RESULT_TTL
@@ -30,17 +30,14 @@ logger = logging.getLogger("delayed")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: URL scheme -> broker name, when the ``broker`` setting is empty
-SCHEME_BROKERS = {"redis": "redis", "rediss": "redis", "unix": "redis", "redis+sentinel": "redis",
-                  "rediss+sentinel": "redis", "memory": "memory"}
-#: brokers whose queues live in process memory: another process can never see them
-PROCESS_LOCAL_BROKERS = frozenset({"memory"})
+#: the scheme of the default broker URL (the default plugin's), for the hint on a URL without one
+DEFAULT_SCHEME = urlsplit(next(str(s.default) for s in CORE_SETTINGS if s.name == "broker_url")).scheme
 
 
 class Delayed:
     """A pydelayed application.
 
-    ``Delayed(broker_url="redis://127.0.0.1:6379/0", slots=4)``: keyword arguments are settings (see
+    ``Delayed(broker_url=URL, slots=4)``: keyword arguments are settings (see
     ``delayed config``) and win over ``DELAYED_*`` environment variables and the config file.
 
     :param broker_url: where the broker is.
@@ -82,28 +79,30 @@ class Delayed:
     # -- components ------------------------------------------------------------------------------
     @property
     def broker_name(self) -> str:
-        """The broker component in use: the ``broker`` setting, else chosen by URL scheme."""
+        """The broker component in use: the ``broker`` setting, else the one registered for the URL's
+        scheme."""
         if self.config["broker"]:
             return self.config["broker"]
         url = self.config.broker_url
         scheme = urlsplit(url).scheme if "://" in url else ""
-        try:
-            return SCHEME_BROKERS[scheme]
-        except KeyError:
-            schemes = ", ".join(f"{s}://" for s in SCHEME_BROKERS)
-            # "localhost:6379" parses as scheme "localhost": the likeliest mistake is a missing redis://.
-            hint = f"; did you mean {redact_url('redis://' + url)}?" if ":/" not in url else ""
-            raise ConfigError(
-                f"unsupported broker URL {redact_url(url)!r}: use one of {schemes}{hint}"
-            ) from None
+        name = self.registry.broker_for_scheme(scheme)
+        if name is not None:
+            return name
+        schemes = ", ".join(f"{s}://" for s in self.registry.schemes())
+        if scheme:
+            raise ConfigError(f"unknown broker {scheme!r} for URL {redact_url(url)!r}: no plugin registers "
+                              f"the {scheme}:// scheme; use one of {schemes}")
+        # "localhost:6379" parses as scheme "localhost": the likeliest mistake is a missing scheme.
+        hint = f"; did you mean {redact_url(f'{DEFAULT_SCHEME}://{url}')}?" if ":/" not in url else ""
+        raise ConfigError(f"unsupported broker URL {redact_url(url)!r}: use one of {schemes}{hint}")
 
     def require_shared_broker(self) -> None:
         """Refuse a broker whose data lives in this process (``memory://``): a command that runs in its
         own process (``delayed worker``, ``info`` ...) would only ever see an empty queue."""
-        if self.broker_name in PROCESS_LOCAL_BROKERS:
+        if self.registry.get("broker", self.broker_name).process_local:
             raise ConfigError(
                 f"the {self.broker_name} broker ({redact_url(self.config.broker_url)}) lives inside one "
-                "Python process, so this command cannot share it; use a redis:// URL "
+                f"Python process, so this command cannot share it; use a {DEFAULT_SCHEME}:// URL "
                 "(memory:// is for tests and 'delayed demo')"
             )
 

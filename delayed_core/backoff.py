@@ -9,7 +9,7 @@ import threading
 class Backoff:
     """Delays of ``initial``, doubling up to ``cap`` seconds, each with up to 10% jitter.
 
-    The jitter keeps a fleet of workers that lost Redis at the same moment from reconnecting in lockstep.
+    The jitter keeps a fleet of workers that lost the broker at the same moment from reconnecting in lockstep.
     """
 
     def __init__(self, initial: float = 0.5, cap: float = 30.0) -> None:

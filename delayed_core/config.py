@@ -55,7 +55,8 @@ PLUGINS: Setting[list[str]] = Setting("plugins", list, [], "extra plugin modules
 #: The core's settings. Plugins declare theirs in ``delayed_add_settings`` (retry backoff, child
 #: recycling, the metrics port ...); ``delayed config`` lists them under their plugin.
 CORE_SETTINGS: tuple[Setting[Any], ...] = (
-    Setting("broker_url", str, "redis://localhost:6379/0", "where the broker is: redis://, rediss://, unix://, redis+sentinel://"),
+    Setting("broker_url", str, "redis://localhost:6379/0",
+            "where the broker is (the default plugin, Redis: redis://, rediss://, unix://, redis+sentinel://)"),
     Setting("broker", str, "", "broker component name; empty picks it from the URL scheme"),
     Setting("serializer", str, "msgpack", "serializer component name"),
     Setting("executor", str, "thread", "where tasks run: thread, fork, subprocess or asyncio", per_queue=True),

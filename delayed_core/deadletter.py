@@ -1,8 +1,9 @@
 """Dead letters: tasks a worker could not or may not run, kept with the reason.
 
-A dead letter is stored by the broker as one JSON object (UTF-8). JSON keeps it readable from
-``redis-cli`` and lets the Redis Lua sweeper write entries too (``cjson``). The task's bytes are hex so
-that any payload, even one that is not valid msgpack or UTF-8, survives untouched and can be requeued.
+A dead letter is stored by the broker as one JSON object (UTF-8), built here and nowhere else (a poison
+task's too: see :func:`poison_letter`). JSON keeps it readable with the broker's own tools. The task's
+bytes are hex so that any payload, even one that is not valid msgpack or UTF-8, survives untouched and can
+be requeued.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .errors import DelayedError
+from .interfaces import Poisoned
 
 
 class Reason:
@@ -84,6 +86,16 @@ class DeadLetter:
         except ValueError:
             raise MalformedDeadLetter("field 'task' is not hex") from None
         return cls(**values)
+
+
+def poison_letter(queue: str, poisoned: Poisoned) -> DeadLetter:
+    """The dead letter of a task a sweep set aside as poison (same fields as ever, so ``delayed dead``
+    reads entries written by older sweepers and by this one alike)."""
+    return DeadLetter(
+        task=poisoned.task, reason=Reason.POISON, queue=queue, worker=poisoned.worker,
+        attempts=poisoned.attempts,
+        error=f"recovered {poisoned.attempts - 1} times from workers that stopped holding it",
+    )
 
 
 class MalformedDeadLetter(DelayedError):

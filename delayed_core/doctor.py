@@ -1,7 +1,7 @@
 """What ``delayed doctor`` reports: findings, each with a severity and the fix.
 
 The command is broker-neutral: the checks come from plugins through the ``delayed_doctor_checks`` hook
-(the Redis broker plugin provides the Redis ones). A finding a broker's sweeper can repair says so
+(the default plugin, Redis, provides its own). A finding a broker's sweeper can repair says so
 (``repairable``); ``delayed doctor --repair`` then runs that sweeper once for the queue and checks again.
 """
 
@@ -25,7 +25,7 @@ class Severity(str, enum.Enum):
 class Finding:
     """One result of one check.
 
-    :param check: a short stable name (``maxmemory-policy``, ``notifications`` ...), for scripts.
+    :param check: a short stable name (``maxmemory-policy`` of the default plugin, Redis ...), for scripts.
     :param severity: how bad it is.
     :param message: what was found, one line.
     :param fix: what to do about it, one line ("" when nothing is to be done).

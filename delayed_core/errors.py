@@ -16,7 +16,7 @@ class ConfigError(DelayedError):
 
 
 class BrokerUnavailable(DelayedError):
-    """The broker (Redis) could not be reached or dropped the connection.
+    """The broker (the default plugin: Redis) could not be reached or dropped the connection.
 
     Workers and sweepers catch this, back off and retry; producers see it raised from ``enqueue``.
     """

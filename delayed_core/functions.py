@@ -1,6 +1,6 @@
 """The set of functions a worker may run, and how a task's function path is resolved.
 
-A task names its function by a string that came out of Redis, i.e. untrusted input. A worker therefore
+A task names its function by a string that came out of the broker, i.e. untrusted input. A worker therefore
 runs only functions it was told about:
 
 - functions registered with ``@app.task`` (or :meth:`FunctionRegistry.register`);

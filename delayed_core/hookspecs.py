@@ -35,12 +35,12 @@ if TYPE_CHECKING:
 
 @hookspec
 def delayed_register_components(registry: ComponentRegistry) -> None:
-    """Register brokers, serializers, executors and sweepers by name.
+    """Register brokers (with their URL schemes), serializers and executors by name.
 
     Runs in: every process that creates a ``Delayed`` app, once, when the app is created.
 
-    :param registry: call ``registry.add_broker(name, cls)``, ``add_serializer``, ``add_executor`` or
-        ``add_sweeper`` on it.
+    :param registry: call ``registry.add_broker(name, cls, schemes=(...))``, ``add_serializer`` or
+        ``add_executor`` on it.
     """
 
 
@@ -239,7 +239,7 @@ def delayed_sweep_finished(queue: str, report: SweepReport) -> None:
     Runs in: the sweeper process (``delayed sweeper``), after each queue's sweep.
 
     :param queue: the queue name.
-    :param report: what the sweep did (requeued, poisoned, notifications, promoted).
+    :param report: what the sweep did (requeued, poisoned, promoted, and the broker's ``extra`` repairs).
     """
 
 

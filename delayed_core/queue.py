@@ -44,8 +44,8 @@ class Queue:
     def enqueue_many(
         self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None
     ) -> None:
-        """Add many tasks in one round trip, atomically: the Redis broker writes the whole batch in one
-        MULTI/EXEC, so either every task is enqueued or none is."""
+        """Add many tasks in one round trip, atomically: the default plugin (Redis) writes the whole batch
+        in one MULTI/EXEC, so either every task is enqueued or none is."""
         tasks = with_plugin_meta(self._notifier, self.name, tasks)
         if not tasks:
             return

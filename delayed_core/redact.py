@@ -1,8 +1,9 @@
 """Hiding passwords before anything is printed or logged.
 
-A broker URL carries its password in one of two places: ``redis://user:PASSWORD@host`` or the query
-string ``redis://host/0?password=PASSWORD``. Every output (log lines, error messages, ``delayed config``,
-``info``, ``dead`` ...) goes through :func:`redact_url` or :func:`redact`, so there is one rule to audit.
+A broker URL of the default plugin (Redis) carries its password in one of two places:
+``redis://user:PASSWORD@host`` or the query string ``redis://host/0?password=PASSWORD``. Every output
+(log lines, error messages, ``delayed config``, ``info``, ``dead`` ...) goes through :func:`redact_url`
+or :func:`redact`, so there is one rule to audit.
 
 Both functions work on text, not on a parsed URL: a URL that does not parse (``redis://:s3cret@host:
 notaport/0``) must be hidden as well as a valid one. When in doubt they hide too much, never too little.
@@ -23,7 +24,8 @@ _BARE_USERINFO = re.compile(r"(?<![\w/:])([\w.%\-]*:)[^\s'\"<>@/]+@(?=[\w\[])")
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``: ``redis://user:***@host:6379/0?password=***``.
+    """``url`` with its password replaced by ``***``: ``redis://user:***@host:6379/0?password=***`` (a URL
+    of the default plugin, Redis).
 
     The user name stays visible (it helps to debug an ACL). A password may hold ``@``, ``/`` or ``?``
     unencoded, so everything between the first ``:`` of the user part and the *last* ``@`` is hidden.

@@ -1,4 +1,4 @@
-"""Name -> component class tables for brokers, serializers, executors and sweepers.
+"""Name -> component class tables for brokers, serializers and executors, and URL scheme -> broker.
 
 Plugins fill the registry from ``delayed_register_components``. Configuration then picks components by
 name; an unknown name fails at start-up with the valid names and a "did you mean". A dotted path
@@ -12,7 +12,7 @@ import importlib
 from typing import Any, TypeVar
 
 from .errors import ConfigError
-from .interfaces import Broker, Executor, Serializer, Sweeper
+from .interfaces import Broker, Executor, Serializer
 
 T = TypeVar("T")
 
@@ -20,7 +20,6 @@ KINDS: dict[str, type] = {
     "broker": Broker,
     "serializer": Serializer,
     "executor": Executor,
-    "sweeper": Sweeper,
 }
 
 
@@ -35,6 +34,7 @@ class ComponentRegistry:
 
     def __init__(self) -> None:
         self._tables: dict[str, dict[str, type]] = {kind: {} for kind in KINDS}
+        self._schemes: dict[str, str] = {}
 
     def add(self, kind: str, name: str, cls: type) -> None:
         """Register ``cls`` as the ``kind`` component called ``name``; later registrations win."""
@@ -43,9 +43,20 @@ class ComponentRegistry:
             raise TypeError(f"{cls!r} is not a {base.__name__} subclass")
         self._tables[kind][name] = cls
 
-    def add_broker(self, name: str, cls: type[Broker]) -> None:
-        """Register a broker class."""
+    def add_broker(self, name: str, cls: type[Broker], schemes: tuple[str, ...] = ()) -> None:
+        """Register a broker class, and the URL schemes (``"redis"`` for ``redis://...``) that pick it
+        when the ``broker`` setting is empty."""
         self.add("broker", name, cls)
+        for scheme in schemes:
+            self._schemes[scheme] = name
+
+    def broker_for_scheme(self, scheme: str) -> str | None:
+        """The broker name registered for a URL scheme, or None."""
+        return self._schemes.get(scheme)
+
+    def schemes(self) -> list[str]:
+        """Every registered URL scheme, sorted."""
+        return sorted(self._schemes)
 
     def add_serializer(self, name: str, cls: type[Serializer]) -> None:
         """Register a serializer class."""
@@ -54,10 +65,6 @@ class ComponentRegistry:
     def add_executor(self, name: str, cls: type[Executor]) -> None:
         """Register an executor class."""
         self.add("executor", name, cls)
-
-    def add_sweeper(self, name: str, cls: type[Sweeper]) -> None:
-        """Register a sweeper class."""
-        self.add("sweeper", name, cls)
 
     def names(self, kind: str) -> list[str]:
         """Registered names of one kind, sorted."""

@@ -1,24 +1,29 @@
-"""SweepLoop: the sweeper process. It recovers the tasks of dead workers across many queues.
+"""SweepLoop: the sweeper process. It drives the broker's Sweeper role across many queues.
 
-Each sweep of a queue (one atomic broker operation per queue):
+Each sweep of a queue (:func:`sweep_queue`):
 
-- moves the tasks held by workers whose liveness key is gone back into the queue (at-least-once: such a
-  task may have run partly or fully; it runs again);
-- dead-letters instead a task that has already killed ``max_recoveries`` workers (a poison task);
-- makes the notification count equal to the queue length again;
+- moves the tasks held by workers whose liveness is gone back into the queue (at-least-once: such a
+  task may have run partly or fully; it runs again), and repairs the broker's own bookkeeping - one
+  atomic broker operation;
+- dead-letters instead a task that has already killed ``max_recoveries`` workers (a poison task): the
+  sweep sets it aside atomically, then the core builds its entry and buries it, one atomic operation per
+  task (see :mod:`delayed_core.interfaces.sweeper` for why no task is lost in between);
 - promotes scheduled tasks that are due.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from . import crashpoints
 from .backoff import Backoff
 from .config import Config
+from .deadletter import poison_letter
 from .interfaces import Sweeper, SweepReport
 from .maintenance import one_line
 
@@ -26,6 +31,26 @@ if TYPE_CHECKING:
     from .app import Delayed
 
 logger = logging.getLogger("delayed.sweeper")
+
+
+def sweep_queue(sweeper: Sweeper, queue: str, max_recoveries: int = 0, dead_keep: int = 10000) -> SweepReport:
+    """One whole sweep of one queue: recover lost work, bury the poison tasks, promote due tasks.
+
+    A sweeper killed at any point loses nothing: a poison task stays in the broker's holding place until
+    its entry is stored, and the next sweep returns it again. ``poisoned`` in the report counts the dead
+    letters stored by this call.
+    """
+    report = sweeper.sweep(max_recoveries)
+    if report.poison:
+        crashpoints.reached("before_bury")
+    buried = sum(sweeper.bury(poisoned, poison_letter(queue, poisoned).to_json(), dead_keep)
+                 for poisoned in report.poison)
+    return dataclasses.replace(report, poisoned=buried, poison=(), promoted=sweeper.promote_due())
+
+
+def describe_extra(extra: dict[str, int], end: str = "") -> str:
+    """A broker's repair counters as ``"name +N, "`` parts (empty for none)."""
+    return "".join(f"{name} {value:+d}{end}" for name, value in extra.items())
 
 
 class SweepLoop:
@@ -36,12 +61,8 @@ class SweepLoop:
         self.queues = queues
         self.config = config
         self.stopping = threading.Event()
-        sweeper_cls = app.registry.get("sweeper", app.broker_name)
-        self.sweepers: dict[str, Sweeper] = {}
-        for queue in queues:
-            queue_config = config.for_queue(queue)
-            self.sweepers[queue] = sweeper_cls(
-                app.broker(queue), queue_config["max_recoveries"], queue_config["dead_letter_max"])
+        # queue -> its broker, whose Sweeper role this loop drives
+        self.sweepers: dict[str, Sweeper] = {queue: app.broker(queue) for queue in queues}
 
     def sweep_once(self) -> list[SweepReport]:
         """Sweep every queue once; return the reports of the queues that succeeded.
@@ -64,12 +85,12 @@ class SweepLoop:
         return reports
 
     def _sweep(self, queue: str) -> SweepReport:
-        report = self.sweepers[queue].sweep()
-        if report.requeued or report.poisoned or report.notifications:
+        config = self.config.for_queue(queue)
+        report = sweep_queue(self.sweepers[queue], queue, config["max_recoveries"], config["dead_letter_max"])
+        if report.requeued or report.poisoned or any(report.extra.values()):
             logger.info(
-                "queue %s: requeued %d lost task(s), dead-lettered %d poison task(s), "
-                "notifications %+d, promoted %d", queue, report.requeued, report.poisoned,
-                report.notifications, report.promoted,
+                "queue %s: requeued %d lost task(s), dead-lettered %d poison task(s), %spromoted %d",
+                queue, report.requeued, report.poisoned, describe_extra(report.extra, ", "), report.promoted,
             )
         self.app.notifier.emit("delayed_sweep_finished", queue=queue, report=report)
         return report

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import threading
 import time
 from collections import deque
@@ -17,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from delayed_core import hookimpl
-from delayed_core.interfaces import Broker, QueueInfo, Sweeper, SweepReport
+from delayed_core.interfaces import Broker, Poisoned, QueueInfo, SweepReport
 from delayed_core.registry import ComponentRegistry
 
 
@@ -29,6 +28,7 @@ class _QueueState:
     scheduled: list[tuple[float, int, bytes]] = field(default_factory=list)
     dead: deque[bytes] = field(default_factory=deque)
     recoveries: dict[bytes, int] = field(default_factory=dict)
+    poison: list[Poisoned] = field(default_factory=list)  # set aside by a sweep until buried
 
 
 class _Store:
@@ -50,6 +50,8 @@ class _Store:
 
 class MemoryBroker(Broker):
     """One queue in process memory."""
+
+    process_local = True
 
     def __init__(self, name: str, store: _Store | None = None) -> None:
         super().__init__(name)
@@ -195,7 +197,7 @@ class MemoryBroker(Broker):
             for worker_id in worker_ids:
                 self.store.alive_until.pop(worker_id, None)
 
-    def requeue_lost(self, max_recoveries: int = 0, dead_keep: int = 10000) -> SweepReport:
+    def sweep(self, max_recoveries: int = 0) -> SweepReport:
         with self.store.cond:
             state = self._state
             requeued = poisoned = 0
@@ -206,10 +208,7 @@ class MemoryBroker(Broker):
                 count = state.recoveries[task] = state.recoveries.get(task, 0) + 1
                 if max_recoveries and count > max_recoveries:
                     del state.recoveries[task]
-                    entry = {"task": task.hex(), "reason": "poison", "queue": self.name, "worker": worker_id,
-                             "attempts": count, "time": time.time(),
-                             "error": f"recovered {count - 1} times from workers that stopped holding it"}
-                    state.dead.appendleft(json.dumps(entry).encode())
+                    state.poison.append(Poisoned(task, worker_id, count))
                     poisoned += 1
                 else:
                     state.tasks.append(task)
@@ -218,22 +217,26 @@ class MemoryBroker(Broker):
             state.notifications = len(state.tasks)
             if missing > 0:
                 self.store.cond.notify_all()
-            return SweepReport(self.name, requeued, poisoned, missing)
+            return SweepReport(self.name, requeued, poisoned, extra={"notifications": missing},
+                               poison=tuple(state.poison))
+
+    def bury(self, poisoned: Poisoned, entry: bytes, keep: int = 10000) -> bool:
+        with self.store.cond:
+            state = self._state
+            if poisoned not in state.poison:
+                return False
+            state.poison.remove(poisoned)
+            self.dead_letter(None, entry, keep)
+            return True
 
     def promote_and_peek(self, now: float | None = None) -> tuple[int, float | None]:
-        moved = self.promote_due(now)
-        with self.store.cond:
-            scheduled = self._state.scheduled
-            return moved, scheduled[0][0] if scheduled else None
-
-    def promote_due(self, now: float | None = None) -> int:
         now = time.time() if now is None else now
         with self.store.cond:
             state = self._state
             count = bisect.bisect_right(state.scheduled, (now, float("inf"), b""))
             due, state.scheduled[:count] = state.scheduled[:count], []
             self._push(state, (task for _, _, task in due))
-            return count
+            return count, state.scheduled[0][0] if state.scheduled else None
 
     def __len__(self) -> int:
         with self.store.cond:
@@ -244,8 +247,12 @@ class MemoryBroker(Broker):
             state = self._state
             held = {wid: (task, self.store.alive(wid)) for wid, task in state.processing.items()}
             live = [wid for wid in self.store.alive_until if self.store.alive(wid)]
-            return QueueInfo(self.name, len(state.tasks), state.notifications, len(state.scheduled),
-                             len(state.dead), held, live)
+            return QueueInfo(self.name, len(state.tasks), len(state.scheduled), len(state.dead), held, live,
+                             extra={"notifications": state.notifications})
+
+    def discover_queues(self) -> list[str]:
+        with self.store.cond:
+            return sorted(self.store.queues)
 
     def dead_letters(self, start: int = 0, stop: int = -1) -> list[bytes]:
         with self.store.cond:
@@ -274,19 +281,7 @@ class MemoryBroker(Broker):
             self.store.queues.pop(self.name, None)
 
 
-class MemorySweeper(Sweeper):
-    """Sweeps a memory queue: requeue lost tasks, then promote due ones."""
-
-    name = "memory"
-
-    def sweep(self) -> SweepReport:
-        report = self.broker.requeue_lost(self.max_recoveries, self.dead_keep)
-        promoted = self.broker.promote_due()
-        return SweepReport(report.queue, report.requeued, report.poisoned, report.notifications, promoted)
-
-
 @hookimpl
 def delayed_register_components(registry: ComponentRegistry) -> None:
-    """Register the in-process broker and sweeper as ``memory``."""
-    registry.add_broker("memory", MemoryBroker)
-    registry.add_sweeper("memory", MemorySweeper)
+    """Register the in-process broker as ``memory``, picked by ``memory://`` URLs."""
+    registry.add_broker("memory", MemoryBroker, schemes=("memory",))

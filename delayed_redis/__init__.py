@@ -2,6 +2,5 @@
 
 from .broker import RedisBroker
 from .keys import QueueKeys
-from .sweeper import RedisSweeper
 
-__all__ = ["QueueKeys", "RedisBroker", "RedisSweeper"]
+__all__ = ["QueueKeys", "RedisBroker"]

@@ -58,6 +58,9 @@ USES: tuple[Use, ...] = (
     Use(("HINCRBY", "{recoveries}", "t", "1"), "sweep: poison-task cap"),
     Use(("HDEL", "{recoveries}", "t"), "sweep: poison-task cap"),
     Use(("EXPIRE", "{recoveries}", "60"), "sweep: poison-task cap"),
+    Use(("RPUSH", "{poison}", "t"), "sweep: setting a poison task aside"),
+    Use(("LRANGE", "{poison}", "0", "0"), "sweep: poison tasks waiting for their dead letter"),
+    Use(("LREM", "{poison}", "1", "t"), "sweep: burying a poison task"),
     Use(("ZADD", "{scheduled}", "1", "t"), "scheduled tasks"),
     Use(("ZRANGEBYSCORE", "{scheduled}", "0", "1"), "promoting due tasks"),
     Use(("ZRANGE", "{scheduled}", "0", "0"), "promoting due tasks"),
@@ -88,7 +91,7 @@ def commands_listed() -> set[str]:
 def _argv(use: Use, keys: QueueKeys) -> list[str]:
     names = {"queue": keys.queue, "notifications": keys.notifications, "processing": keys.processing,
              "dead": keys.dead, "recoveries": keys.recoveries, "scheduled": keys.scheduled,
-             "workers": keys.workers, "worker_id": SAMPLE_ID}
+             "workers": keys.workers, "poison": keys.poison, "worker_id": SAMPLE_ID}
     return [part.format(**names) if part.startswith("{") else part for part in use.argv]
 
 

@@ -13,6 +13,8 @@ pydelayed adds keys beside them (go-delayed processes never read them):
   on which their due times are announced to workers;
 - ``N_dead``: list of JSON dead-letter entries, newest first;
 - ``N_recoveries``: hash sha1(task) -> how often a sweeper recovered it (poison-task cap);
+- ``N_poison``: list of poison tasks a sweep set aside, each until the sweeper stores its dead letter
+  (empty but for a moment, or after a sweeper was killed at that moment: the next sweep finishes it);
 - ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``).
 
 A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from delayed_core.errors import ConfigError
 
 #: Suffixes of the keys beside a queue's list; a queue name may not end in one.
-RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers")
+RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers", "_poison")
 
 
 def check_queue_name(name: str) -> str:
@@ -51,6 +53,7 @@ class QueueKeys:
     dead: str
     recoveries: str
     workers: str
+    poison: str
 
     @classmethod
     def for_queue(cls, name: str) -> QueueKeys:
@@ -64,9 +67,10 @@ class QueueKeys:
             dead=f"{name}_dead",
             recoveries=f"{name}_recoveries",
             workers=f"{name}_workers",
+            poison=f"{name}_poison",
         )
 
     def all(self) -> tuple[str, ...]:
         """Every key, for ``clear``."""
         return (self.queue, self.notifications, self.processing, self.scheduled, self.dead,
-                self.recoveries, self.workers)
+                self.recoveries, self.workers, self.poison)

@@ -1,4 +1,4 @@
-"""The Redis plugin: registers the ``redis`` broker and sweeper, and declares its settings."""
+"""The Redis plugin: registers the ``redis`` broker with its URL schemes, and declares its settings."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from delayed_core.settings import SettingsRegistry
 from .broker import RedisBroker
 from .doctor import delayed_doctor_checks  # noqa: F401 - a hook of this plugin, kept in its own module
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS
-from .sweeper import RedisSweeper
 
 
 @hookimpl
 def delayed_register_components(registry: ComponentRegistry) -> None:
-    """Register the Redis broker and sweeper under the name ``redis``."""
-    registry.add_broker("redis", RedisBroker)
-    registry.add_sweeper("redis", RedisSweeper)
+    """Register the Redis broker as ``redis``, picked by ``redis://``, ``rediss://``, ``unix://`` and the
+    Sentinel URLs ``redis+sentinel://`` and ``rediss+sentinel://``."""
+    registry.add_broker("redis", RedisBroker, schemes=("redis", "rediss", "unix", "redis+sentinel",
+                                                       "rediss+sentinel"))
 
 
 @hookimpl

@@ -44,6 +44,11 @@ class Script:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
 
 
+def ms(seconds: float) -> int:
+    """Seconds as the whole milliseconds scripts take (at least 1: a TTL or delay of 0 means none)."""
+    return max(1, int(seconds * 1000))
+
+
 def _read(name: str) -> str:
     return (resources.files("delayed_redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
@@ -63,6 +68,7 @@ REQUEUE = load_script("requeue")
 DEAD_LETTER = load_script("dead_letter")
 PROMOTE = load_script("promote")
 SWEEP = load_script("sweep")
+BURY = load_script("bury")
 REVIVE = load_script("revive")
 SCHEDULE = load_script("schedule")
 CLAIM = load_script("claim")

@@ -1,25 +1,23 @@
 """A Redis worker serving several queues in strict priority order, at the round trips of one queue.
 
-Mixed into :class:`~delayed_redis.broker.RedisBroker`. An idle slot sends one BLPOP over every queue's
-``N_noti`` (Redis pops the first non-empty list in the order given) and then the dequeue_first script; a
-busy slot sends one release_take_first script, which takes from the highest queue that has work. Each
-task is held in its own queue's ``N_processing`` under the slot's id, so the per-queue sweeper recovers
-it as usual. A worker of one queue goes through the one-queue methods, unchanged.
+Mixed into :class:`~delayed_redis.broker.RedisBroker`, over the one-queue methods of ``consumer.py``.
+An idle slot sends one BLPOP over every queue's ``N_noti`` (Redis pops the first non-empty list in the
+order given) and then the dequeue_first script; a busy slot sends one release_take_first script, which
+takes from the highest queue that has work. Each task is held in its own queue's ``N_processing`` under
+the slot's id, so the per-queue sweeper recovers it as usual. A worker of one queue goes through the
+one-queue methods, unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
-
-import redis
 
 from delayed_core import crashpoints
-from delayed_core.interfaces import Broker
 
 from . import scripts
 from .connection import longest_block, unavailable_as_broker_error
+from .consumer import RedisConsumer
 from .keys import QueueKeys
 
 
@@ -34,15 +32,10 @@ def _group_keys(queues: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ..
     return take, release, index
 
 
-class SeveralQueues(Broker):
-    """The ``*_first`` broker methods for Redis (see the module docstring)."""
+class SeveralQueues(RedisConsumer):
+    """The consumer role with the ``*_first`` methods for Redis (see the module docstring)."""
 
     serves_several_queues = True
-    # Provided by RedisBroker: the pool client, the per-thread hot-path caller, and the note of which
-    # connection a slot blocks on (for wake).
-    client: redis.Redis
-    _call: Callable[..., Any]
-    _remember_blocking: Callable[[str], None]
 
     def dequeue_first(self, worker_id: str, queues: Sequence[str], timeout: float) -> tuple[str, bytes] | None:
         """One BLPOP over every queue's ``N_noti`` (Redis pops the first non-empty one in the order given,

@@ -67,7 +67,7 @@ def test_dead_letter_promote_revive_and_sweep_change_nothing_on_a_wrong_key(back
         broker.dead_letter(WID, b'{"reason":"failed"}')
     assert client.hget("jobs_processing", WID) == TASK
     with pytest.raises(BrokerCommandError, match="jobs_dead is not the list"):
-        broker.requeue_lost()
+        broker.sweep()
     assert client.hget("jobs_processing", WID) == TASK
     client.delete("jobs_dead")
     client.lpush("jobs_dead", b'{"reason":"failed","task":"01"}')

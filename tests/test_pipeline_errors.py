@@ -19,51 +19,43 @@ from delayed_core.task import Task
 from delayed_plugins.msgpack_serializer import MsgpackSerializer
 from tests import worker_tasks
 from tests.chaos.inproc import start_worker_thread, stop_worker_thread
-from tests.conftest import Backend
-
-MODULE = "tests.worker_tasks"
+from tests.support.any_broker import MODULE, Target, _reset_calls, broker_target  # noqa: F401 - fixtures
 
 
-@pytest.fixture(autouse=True)
-def _reset_calls() -> None:
-    worker_tasks.reset()
-
-
-def serve_until(backend: Backend, condition: Callable[[], bool], timeout: float = 10.0, **settings: object) -> None:
+def serve_until(target: Target, condition: Callable[[], bool], timeout: float = 10.0, **settings: object) -> None:
     """Serve ``default`` in a thread until ``condition()`` holds; fail (with the queue state) after ``timeout``."""
     settings.setdefault("imports", [MODULE])
-    app = backend.app(dequeue_timeout=0.2, **settings)
+    app = target.app(dequeue_timeout=0.2, **settings)
     worker = app.worker()
     thread = start_worker_thread(worker)
     deadline = time.monotonic() + timeout
     try:
         while not condition():
             assert time.monotonic() < deadline, (
-                f"stalled: calls {worker_tasks.calls}, processing {backend.client.hgetall('default_processing')}, "
-                f"dead {backend.client.lrange('default_dead', 0, -1)}")
+                f"stalled: calls {worker_tasks.calls}, processing {app.broker('default').info().processing}, "
+                f"dead {app.broker('default').dead_letters()}")
             time.sleep(0.01)
     finally:
         stop_worker_thread(worker, thread)
 
 
-def letters(backend: Backend) -> list[DeadLetter]:
-    return [DeadLetter.from_json(raw) for raw in backend.client.lrange("default_dead", 0, -1)]
+def letters(target: Target) -> list[DeadLetter]:
+    return [DeadLetter.from_json(raw) for raw in target.broker().dead_letters()]
 
 
 @pytest.mark.parametrize("meta", [{"attempt": "x"}, {"attempt": None}, {"attempt": -1}, {"attempt": True},
                                   {"attempt": 1.5}, {"attempt": 2**64 - 1}])
 def test_a_bad_attempt_in_meta_is_dead_lettered_as_undecodable_and_the_queue_moves_on(
-    backend: Backend, meta: dict[str, object]
+    target: Target, meta: dict[str, object]
 ) -> None:
     raw = msgpack.packb([f"{MODULE}:record", [1], {}, 0, meta])
-    backend.client.rpush("default", raw, MsgpackSerializer().dumps(PyTask(f"{MODULE}:record", ["after"])))
-    backend.client.rpush("default_noti", "1", "1")
-    serve_until(backend, lambda: len(worker_tasks.calls) == 1 and len(letters(backend)) == 1)
-    (letter,) = letters(backend)
+    target.broker().enqueue([raw, MsgpackSerializer().dumps(PyTask(f"{MODULE}:record", ["after"]))])
+    serve_until(target, lambda: len(worker_tasks.calls) == 1 and len(letters(target)) == 1)
+    (letter,) = letters(target)
     assert letter.reason == "undecodable" and letter.task == raw
     assert "attempt" in letter.error
     assert worker_tasks.calls == [("record", ("after",), {})]  # the bad task never ran; the next one did
-    assert backend.client.hlen("default_processing") == 0 and backend.client.llen("default") == 0
+    assert target.broker().info().processing == {} and len(target.broker()) == 0
 
 
 def test_a_pytask_cannot_be_built_with_a_bad_attempt() -> None:
@@ -80,16 +72,16 @@ class RaisingRetryHook:
         raise RuntimeError("hook bug")
 
 
-def test_a_raising_retry_hook_dead_letters_the_task_as_internal(backend: Backend) -> None:
-    backend.app().queue().enqueue(PyTask(f"{MODULE}:always_fail", retry=3))
-    backend.app().queue().enqueue(PyTask(f"{MODULE}:record", ["after"]))
-    serve_until(backend, lambda: len(letters(backend)) == 1 and len(worker_tasks.calls) == 2,
+def test_a_raising_retry_hook_dead_letters_the_task_as_internal(target: Target) -> None:
+    target.app().queue().enqueue(PyTask(f"{MODULE}:always_fail", retry=3))
+    target.app().queue().enqueue(PyTask(f"{MODULE}:record", ["after"]))
+    serve_until(target, lambda: len(letters(target)) == 1 and len(worker_tasks.calls) == 2,
                 plugins=[RaisingRetryHook()])
-    (letter,) = letters(backend)
+    (letter,) = letters(target)
     assert (letter.reason, letter.func, letter.attempts) == ("internal", f"{MODULE}:always_fail", 1)
     assert "RuntimeError: hook bug" in letter.error
     assert [call[0] for call in worker_tasks.calls] == ["always_fail", "record"]  # run once, never again
-    assert backend.client.hlen("default_processing") == 0 and backend.client.zcard("default_scheduled") == 0
+    assert target.broker().info().processing == {} and target.broker().info().scheduled == 0
 
 
 class RetryCannotBeEncoded(MsgpackSerializer):
@@ -107,15 +99,15 @@ class BrokenSerializerPlugin:
         registry.add_serializer("retry-breaks", RetryCannotBeEncoded)
 
 
-def test_a_serializer_failing_on_the_retry_dead_letters_the_task_as_internal(backend: Backend) -> None:
-    app = backend.app(serializer="retry-breaks", plugins=[BrokenSerializerPlugin()])
+def test_a_serializer_failing_on_the_retry_dead_letters_the_task_as_internal(target: Target) -> None:
+    app = target.app(serializer="retry-breaks", plugins=[BrokenSerializerPlugin()])
     app.queue().enqueue(PyTask(f"{MODULE}:always_fail", retry=-1))
-    serve_until(backend, lambda: len(letters(backend)) == 1, serializer="retry-breaks",
+    serve_until(target, lambda: len(letters(target)) == 1, serializer="retry-breaks",
                 plugins=[BrokenSerializerPlugin()], retry_backoff=0.0)
-    (letter,) = letters(backend)
+    (letter,) = letters(target)
     assert letter.reason == "internal" and "TypeError: cannot encode this retry" in letter.error
     assert [call[0] for call in worker_tasks.calls] == ["always_fail"]
-    assert backend.client.hlen("default_processing") == 0 and backend.client.llen("default") == 0
+    assert target.broker().info().processing == {} and len(target.broker()) == 0
 
 
 class Unprintable(Exception):
@@ -131,13 +123,13 @@ def raise_unprintable() -> None:
     raise Unprintable()
 
 
-def test_a_hostile_exception_never_makes_the_task_run_again(backend: Backend) -> None:
+def test_a_hostile_exception_never_makes_the_task_run_again(target: Target) -> None:
     """A hostile exception is an ordinary failure (the executor describes it safely): with no retry left
     it is dead-lettered once, never re-run by the pipeline."""
-    backend.app().queue().enqueue(PyTask(f"{__name__}:raise_unprintable", retry=0))
-    backend.app().queue().enqueue(PyTask(f"{MODULE}:record", ["after"]))
-    serve_until(backend, lambda: len(letters(backend)) == 1 and len(worker_tasks.calls) == 2,
+    target.app().queue().enqueue(PyTask(f"{__name__}:raise_unprintable", retry=0))
+    target.app().queue().enqueue(PyTask(f"{MODULE}:record", ["after"]))
+    serve_until(target, lambda: len(letters(target)) == 1 and len(worker_tasks.calls) == 2,
                 imports=[MODULE, __name__])
-    (letter,) = letters(backend)
+    (letter,) = letters(target)
     assert letter.reason == "failed" and "<unprintable Unprintable" in letter.error
     assert [call[1] for call in worker_tasks.calls] == [("hostile",), ("after",)]

@@ -134,9 +134,9 @@ def test_the_memory_broker_forgets_the_poison_count_on_release_too() -> None:
     broker.enqueue([b"task"])
     assert broker.dequeue("d" * 32, 0.1) == b"task"
     broker.go_offline(["d" * 32])
-    assert broker.requeue_lost(max_recoveries=5).requeued == 1  # counted once
+    assert broker.sweep(max_recoveries=5).requeued == 1  # counted once
     assert broker.dequeue("e" * 32, 0.1) == b"task"
     broker.release("e" * 32)
     broker.enqueue([b"task"])
     assert broker.dequeue("f" * 32, 0.1) == b"task"
-    assert broker.requeue_lost(max_recoveries=1).requeued == 1  # would be poison had the count stayed
+    assert broker.sweep(max_recoveries=1).requeued == 1  # would be poison had the count stayed

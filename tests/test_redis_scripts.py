@@ -118,7 +118,7 @@ def test_sweep_trims_surplus_notifications(backend: Backend) -> None:
     app = sweeping_app(backend)
     backend.client.rpush(NOTI, "1", "1", "1")
     (report,) = app.sweeper([Q]).sweep_once()
-    assert (report.requeued, report.poisoned, report.notifications) == (0, 0, -3)
+    assert (report.requeued, report.poisoned, report.extra["notifications"]) == (0, 0, -3)
     assert backend.client.llen(NOTI) == 0
 
 
@@ -152,7 +152,7 @@ def test_large_notification_deficit_is_fixed_in_one_sweep(backend: Backend, case
     assert backend.client.llen(NOTI) == expected
     assert backend.client.hlen(PROCESSING) == 0
     (again,) = app.sweeper([Q]).sweep_once()  # and the next sweep has nothing left to do
-    assert (again.requeued, again.notifications) == (0, 0)
+    assert (again.requeued, again.extra["notifications"]) == (0, 0)
 
 
 def test_sweep_requeues_only_dead_workers_tasks_at_the_tail(backend: Backend) -> None:

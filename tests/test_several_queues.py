@@ -105,21 +105,21 @@ def test_a_busy_slot_never_starts_a_low_task_while_a_high_one_waits(real_backend
     assert [label for label in started if label.startswith("low")] == [f"low:{i}" for i in range(600)]
 
 
-def test_the_worker_registers_in_every_queue_and_hands_back_to_the_tasks_own_queue(real_backend: Backend) -> None:
-    client = real_backend.client
-    app = real_backend.app(imports=["tests.worker_tasks"], dequeue_timeout=0.2, shutdown_timeout=0.2)
-    app.queue("low").enqueue(PyTask("tests.worker_tasks:sleep", [30]))
-    worker = app.worker(["high", "low"])
+def test_the_worker_registers_in_every_queue_and_hands_back_to_the_tasks_own_queue(app: Delayed) -> None:
+    """Through the public API on every broker (the Redis keys: test_redis_worker.py)."""
+    app.queue("low").enqueue(PyTask("tests.worker_tasks:hold", [30]))
+    worker = app.worker(["high", "low"], shutdown_timeout=0.2)
     thread = start_worker_thread(worker)
     deadline = time.monotonic() + 5
-    while not client.hlen("low_processing"):
+    while not held(app, "low"):
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    assert client.zcard("high_workers") == 1 and client.zcard("low_workers") == 1
+    (slot_id,) = held(app, "low")
+    assert slot_id in app.broker("high").info().workers and slot_id in app.broker("low").info().workers
     stop_worker_thread(worker, thread)
-    assert client.lrange("low", 0, -1) == [app.serializer.dumps(PyTask("tests.worker_tasks:sleep", [30]))]
-    assert client.llen("high") == 0 and client.hlen("low_processing") == 0
-    assert client.zcard("high_workers") == 0 and client.zcard("low_workers") == 0
+    assert app.broker("low").dequeue("c" * 32, 1.0) == app.serializer.dumps(PyTask("tests.worker_tasks:hold", [30]))
+    assert len(app.broker("high")) == 0 and held(app, "high") == {}
+    assert app.broker("high").info().workers == [] and app.broker("low").info().workers == []
 
 
 def test_each_queue_keeps_its_own_task_settings_and_process_settings_must_agree(tmp_path: Path) -> None:

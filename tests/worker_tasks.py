@@ -39,6 +39,12 @@ def sleep(seconds: float) -> None:
     record("slept", seconds)
 
 
+def hold(seconds: float) -> None:
+    """Sleep without recording: for a task a test abandons (a thread task handed back at shutdown keeps
+    running, and must not record into whichever test runs when it ends)."""
+    time.sleep(seconds)
+
+
 def reset() -> None:
     """Forget every call (used by tests)."""
     with _lock:

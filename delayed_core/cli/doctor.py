@@ -36,11 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def queues_to_check(app: Delayed, named: list[str] | None) -> list[str]:
-    """The named queues, else every queue the broker can discover, else the configured one."""
+    """The named queues, else every queue the broker can discover."""
     if named:
         return sorted(set(named))
-    discover = getattr(app.broker(app.config["queue"]), "discover_queues", None)
-    return discover() if discover else [app.config["queue"]]
+    return app.broker(app.config["queue"]).discover_queues()
 
 
 def collect(app: Delayed, request: DoctorRequest) -> list[Finding]:
@@ -59,16 +58,16 @@ def repair(app: Delayed, findings: list[Finding]) -> list[Finding]:
         done.append(Finding(
             "repair", Severity.INFO,
             f"swept once: requeued {report.requeued} task(s) of dead workers, dead-lettered {report.poisoned} "
-            f"poison task(s), {_notifications(report.notifications)}, promoted {report.promoted} due task(s)",
+            f"poison task(s), {_extra(report.extra)}promoted {report.promoted} due task(s)",
             queue=report.queue, details={"requeued": report.requeued, "poisoned": report.poisoned,
-                                         "notifications": report.notifications, "promoted": report.promoted}))
+                                         **report.extra, "promoted": report.promoted}))
     return done
 
 
-def _notifications(change: int) -> str:
-    if change < 0:
-        return f"removed {-change} surplus notification(s)"
-    return f"added {change} missing notification(s)"
+def _extra(extra: dict[str, int]) -> str:
+    """The broker's repair counters in words: ``added 2 missing notification(s), ``."""
+    return "".join(f"removed {-change} surplus {name[:-1]}(s), " if change < 0 else
+                   f"added {change} missing {name[:-1]}(s), " for name, change in extra.items())
 
 
 def run(args: argparse.Namespace) -> int:

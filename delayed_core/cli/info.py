@@ -38,7 +38,7 @@ def as_dict(app: Delayed, info: QueueInfo) -> dict[str, Any]:
     return {
         "queue": info.name,
         "length": info.length,
-        "notifications": info.notifications,
+        **info.extra,
         "scheduled": info.scheduled,
         "dead": info.dead,
         "processing": [
@@ -49,25 +49,30 @@ def as_dict(app: Delayed, info: QueueInfo) -> dict[str, Any]:
     }
 
 
+def _extra(extra: dict[str, int]) -> str:
+    """The broker's own counters: `` (notifications: 3)``, or nothing."""
+    return f" ({', '.join(f'{name}: {value}' for name, value in extra.items())})" if extra else ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Print one block (or one JSON object) per queue."""
     config = build_config(args, ())
     app = build_app(config)
     queues = args.queues
     if not queues:
-        discover = getattr(app.broker(config["queue"]), "discover_queues", None)
-        # An empty queue leaves no keys to discover: show the configured one rather than nothing.
-        queues = (discover() if discover else []) or [config["queue"]]
-    report = [as_dict(app, app.broker(name).info()) for name in sorted(queues)]
+        # An empty queue may leave no trace to discover: show the configured one rather than nothing.
+        queues = app.broker(config["queue"]).discover_queues() or [config["queue"]]
+    infos = [app.broker(name).info() for name in sorted(queues)]
+    report = [as_dict(app, info) for info in infos]
     if args.json:
         print(json.dumps({"broker": config.redacted_broker_url, "queues": report}, indent=2))
         return 0
     if not report:
         print(f"no queues found at {config.redacted_broker_url}")
-    for queue in report:
+    for info, queue in zip(infos, report, strict=True):
         print(f"queue {queue['queue']}: {queue['length']} waiting, {queue['scheduled']} scheduled, "
               f"{len(queue['processing'])} processing, {queue['dead']} dead, "
-              f"{len(queue['workers'])} live worker(s) (notifications: {queue['notifications']})")
+              f"{len(queue['workers'])} live worker(s){_extra(info.extra)}")
         for held in queue["processing"]:
             state = "alive" if held["alive"] else "DEAD: the sweeper will requeue it"
             print(f"  {held['worker']} ({state}) runs {held['task']}")

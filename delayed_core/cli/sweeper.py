@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 
+from ..sweeper import describe_extra
 from .common import add_broker_flag, build_app, build_config, non_negative_int, positive_float
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``sweeper`` subcommand."""
     parser = subparsers.add_parser("sweeper", help="requeue the tasks of dead workers",
-                                   description="Requeue the tasks of dead workers, fix notifications and "
-                                               "promote due scheduled tasks, for each queue.")
+                                   description="Requeue the tasks of dead workers, dead-letter poison tasks, "
+                                               "repair the broker's bookkeeping and promote due scheduled "
+                                               "tasks, for each queue.")
     add_broker_flag(parser)
     parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
                         help="queue to sweep (repeatable; default: 'default')")
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     if args.once:
         for report in loop.sweep_once():
             print(f"{report.queue}: requeued {report.requeued}, poisoned {report.poisoned}, "
-                  f"notifications {report.notifications:+d}, promoted {report.promoted}")
+                  f"{describe_extra(report.extra, ', ')}promoted {report.promoted}")
         return 0
     loop.run()
     return 0

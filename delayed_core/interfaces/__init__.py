@@ -1,15 +1,27 @@
-"""The four component interfaces plugins implement: Broker, Serializer, Executor, Sweeper."""
+"""The component interfaces plugins implement: Broker (with its roles), Serializer, Executor.
 
-from .broker import AsyncBroker, Broker, QueueInfo, ScheduleWatcher, SweepReport
+A broker is composed of five roles: Producer, Consumer, Liveness, Sweeper (its maintenance) and Admin.
+"""
+
+from .admin import Admin, QueueInfo
+from .broker import Broker
+from .consumer import Consumer
 from .executor import Executor, ExecutorContext
+from .liveness import Liveness
+from .producer import AsyncBroker, Producer
 from .serializer import Serializer
-from .sweeper import Sweeper
+from .sweeper import Poisoned, ScheduleWatcher, Sweeper, SweepReport
 
 __all__ = [
+    "Admin",
     "AsyncBroker",
     "Broker",
+    "Consumer",
     "Executor",
     "ExecutorContext",
+    "Liveness",
+    "Poisoned",
+    "Producer",
     "QueueInfo",
     "ScheduleWatcher",
     "Serializer",

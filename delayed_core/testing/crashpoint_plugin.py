@@ -97,9 +97,9 @@ def from_environment(env: Mapping[str, str]) -> CrashAction | None:
     point = env.get(POINT_VARIABLE, "")
     if not point:
         return None
-    if point not in crashpoints.POINTS:
+    if point not in crashpoints.POINTS + crashpoints.SWEEPER_POINTS:
         raise ConfigError(f"{POINT_VARIABLE}={point!r} is not a crash point; choose from "
-                          f"{', '.join(crashpoints.POINTS)}")
+                          f"{', '.join(crashpoints.POINTS + crashpoints.SWEEPER_POINTS)}")
     mode = env.get(MODE_VARIABLE, "sigkill")
     if mode not in MODES:
         raise ConfigError(f"{MODE_VARIABLE}={mode!r}: choose {' or '.join(MODES)}")

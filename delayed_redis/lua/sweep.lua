@@ -1,4 +1,4 @@
--- sweep: requeue the tasks of dead workers and make notifications match the queue again.
+-- sweep: requeue the tasks of dead workers, set poison tasks aside, make notifications match the queue.
 -- Fixes three bugs of go-delayed's script (WIRE-FORMAT.md section 7): it could return negative counts
 -- and never removed surplus notifications; it failed past 8000 notifications (one LPUSH with every
 -- argument unpacked at once); and a task that killed its worker was requeued forever.
@@ -6,21 +6,26 @@
 -- KEYS[1]  N             list of task bytes (LLEN, RPUSH)
 -- KEYS[2]  N_noti        list of notifications (LLEN, LPUSH, LTRIM, DEL)
 -- KEYS[3]  N_processing  hash worker_id -> task bytes (HGETALL, HDEL)
--- KEYS[4]  N_dead        list of JSON dead letters (LPUSH, LTRIM)
+-- KEYS[4]  N_poison      list of poison tasks waiting for their dead letter (RPUSH, LRANGE)
 -- KEYS[5]  N_recoveries  hash sha1(task) -> times recovered (HINCRBY, HDEL, EXPIRE)
 -- KEYS[6]  N_workers     sorted set worker_id -> last keep-alive, unix ms (ZREMRANGEBYSCORE)
+-- KEYS[7]  N_dead        list of JSON dead letters: only its type is checked, so that no task is set
+--                        aside as poison when bury.lua could not store its letter
 -- other    <worker_id>   liveness key of each worker holding a task (GET), in the root keyspace
 -- ARGV[1]  max recoveries: a task lost once more after this many recoveries is dead-lettered; "0"
 --          disables the cap
--- ARGV[2]  now, unix seconds (for dead-letter entries)
--- ARGV[3]  how many dead letters to keep
--- ARGV[4]  the queue name (for dead-letter entries)
--- ARGV[5]  forget N_workers entries not refreshed since this unix ms
+-- ARGV[2]  forget N_workers entries not refreshed since this unix ms
+-- ARGV[3]  how many N_poison entries to return at most
 -- Returns  {requeued, poisoned, notifications added (negative: surplus removed),
---           worker ids of entries skipped because their liveness key is not a string}
-local cap, keep = tonumber(ARGV[1]), tonumber(ARGV[3])
+--           worker ids of entries skipped because their liveness key is not a string,
+--           the first ARGV[3] entries of N_poison}
+-- A poison task moves from N_processing to N_poison here, atomically; the sweeper then writes its
+-- dead letter (built by pydelayed's core) with bury.lua, which removes it from N_poison in the same
+-- step. A sweeper killed in between leaves it in N_poison, and the next sweep returns it again. Each
+-- N_poison entry is "<length of worker id> <times lost> <worker id><task bytes>".
+local cap = tonumber(ARGV[1])
 local bad = wrong_type(KEYS[1], 'list', KEYS[2], 'list', KEYS[3], 'hash', KEYS[4], 'list',
-                       KEYS[5], 'hash', KEYS[6], 'zset')
+                       KEYS[5], 'hash', KEYS[6], 'zset', KEYS[7], 'list')
 if bad then
     return redis.error_reply(bad)
 end
@@ -40,15 +45,9 @@ for i = 1, #held, 2 do
             lost = redis.call('hincrby', KEYS[5], redis.sha1hex(task), 1)
             redis.call('expire', KEYS[5], 604800)
         end
-        -- The new place first (the queue, or the dead letters), the release last.
+        -- The new place first (the queue, or the poison list), the release last.
         if cap > 0 and lost > cap then
-            local hex = string.gsub(task, '.', function(c) return string.format('%02x', string.byte(c)) end)
-            redis.call('lpush', KEYS[4], cjson.encode({
-                task = hex, reason = 'poison', queue = ARGV[4], worker = worker_id,
-                attempts = lost, time = tonumber(ARGV[2]),
-                error = 'recovered ' .. (lost - 1) .. ' times from workers that stopped holding it',
-            }))
-            redis.call('ltrim', KEYS[4], 0, keep - 1)
+            redis.call('rpush', KEYS[4], #worker_id .. ' ' .. lost .. ' ' .. worker_id .. task)
             redis.call('hdel', KEYS[5], redis.sha1hex(task))
             poisoned = poisoned + 1
         else
@@ -73,5 +72,5 @@ elseif missing < 0 then
         redis.call('ltrim', KEYS[2], 0, left - 1)
     end
 end
-redis.call('zremrangebyscore', KEYS[6], '-inf', ARGV[5])
-return {requeued, poisoned, missing, skipped}
+redis.call('zremrangebyscore', KEYS[6], '-inf', ARGV[2])
+return {requeued, poisoned, missing, skipped, redis.call('lrange', KEYS[4], 0, tonumber(ARGV[3]) - 1)}

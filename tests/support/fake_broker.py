@@ -7,7 +7,6 @@ import fakeredis
 from delayed_core import hookimpl
 from delayed_core.registry import ComponentRegistry
 from delayed_redis.broker import RedisBroker
-from delayed_redis.sweeper import RedisSweeper
 
 
 class FakeRedisBroker(RedisBroker):
@@ -22,23 +21,16 @@ class FakeRedisBroker(RedisBroker):
         return cls(name, client, direct=False)
 
 
-class FakeRedisSweeper(RedisSweeper):
-    """The Redis sweeper, registered under the fake broker's name."""
-
-    name = "fakeredis"
-
-
 #: one FakeServer per fakeredis:// URL, so tests can open extra clients on the same data
 SERVERS: dict[str, fakeredis.FakeServer] = {}
 
 
 class FakeBrokerPlugin:
-    """Registers ``fakeredis`` as a broker and sweeper."""
+    """Registers ``fakeredis`` as a broker, picked by ``fakeredis://`` URLs."""
 
     @hookimpl
     def delayed_register_components(self, registry: ComponentRegistry) -> None:
-        registry.add_broker("fakeredis", FakeRedisBroker)
-        registry.add_sweeper("fakeredis", FakeRedisSweeper)
+        registry.add_broker("fakeredis", FakeRedisBroker, schemes=("fakeredis",))
 
 
 def fake_client(url: str) -> fakeredis.FakeRedis:

@@ -1,0 +1,56 @@
+"""The liveness role of the Redis broker: go-delayed's liveness keys plus pydelayed's worker registry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import redis
+
+from delayed_core.interfaces import Liveness
+
+from . import scripts
+from .connection import unavailable_as_broker_error
+from .keys import QueueKeys
+
+
+class RedisLiveness(Liveness):
+    """Mixed into :class:`~delayed_redis.broker.RedisBroker`."""
+
+    # Provided by RedisBroker.
+    client: redis.Redis
+    keys: QueueKeys
+    _blocking_clients: dict[str, int]
+
+    def claim_worker_id(self, worker_id: str, ttl: float) -> bool:
+        """The claim script: go-delayed's liveness key (``id`` = "1" with a TTL), set only if no one holds
+        it, plus the registry entry, in one round trip. It works at maxmemory too (see claim.lua).
+
+        Milliseconds keep sub-second and fractional timeouts exact (go-delayed and delayed 1.2 sent
+        "1.5" to SETEX, which Redis rejects).
+        """
+        with unavailable_as_broker_error():
+            return bool(scripts.CLAIM(self.client.execute_command, (worker_id, self.keys.workers),
+                                      (scripts.ms(ttl), scripts.ms(time.time()))))
+
+    def keep_alive(self, worker_ids: Iterable[str], ttl: float) -> None:
+        """The keep-alive script: PEXPIRE every id (allowed at maxmemory, unlike SET) and refresh the
+        registry, in one round trip."""
+        ids = list(worker_ids)
+        if not ids:
+            return
+        with unavailable_as_broker_error():
+            scripts.KEEP_ALIVE(self.client.execute_command, (self.keys.workers, *ids),
+                               (scripts.ms(ttl), scripts.ms(time.time())))
+
+    def go_offline(self, worker_ids: Iterable[str]) -> None:
+        """Delete the liveness keys and registry entries (one round trip)."""
+        ids = list(worker_ids)
+        if not ids:
+            return
+        for worker_id in ids:
+            self._blocking_clients.pop(worker_id, None)
+        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
+            pipe.delete(*ids)
+            pipe.zrem(self.keys.workers, *ids)
+            pipe.execute()

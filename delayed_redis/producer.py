@@ -1,0 +1,66 @@
+"""The producer role of the Redis broker: enqueue, schedule, length."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import redis
+
+from delayed_core.interfaces import Producer
+
+from . import scripts
+from .connection import unavailable_as_broker_error
+from .errors import translate
+from .keys import QueueKeys
+from .replicas import ReplicaWait
+
+#: tasks per RPUSH in a batch: bounds one command's size, not the number of round trips
+CHUNK = 5000
+
+
+class RedisProducer(Producer):
+    """Mixed into :class:`~delayed_redis.broker.RedisBroker`."""
+
+    # Provided by RedisBroker: the pool client, the per-thread hot-path caller, the queue's keys.
+    client: redis.Redis
+    _call: Callable[..., Any]
+    keys: QueueKeys
+    replica_wait: ReplicaWait
+
+    def enqueue(self, tasks: Sequence[bytes]) -> None:
+        """One round trip: a script call for one task, one MULTI/EXEC for a batch."""
+        try:
+            if len(tasks) == 1:
+                scripts.ENQUEUE(self._call, (self.keys.queue, self.keys.notifications), (tasks[0],))
+                if self.replica_wait:
+                    self.replica_wait.after(self._call)  # +1 round trip, only with wait_replicas
+                return
+            if self.replica_wait:
+                self.replica_wait.push_batch(self.client, [
+                    command for first in range(0, len(tasks), CHUNK) for command in (
+                        ("RPUSH", self.keys.queue, *tasks[first:first + CHUNK]),
+                        ("RPUSH", self.keys.notifications, *(b"1",) * len(tasks[first:first + CHUNK])))])
+                return
+            with self.client.pipeline(transaction=True) as pipe:
+                for first in range(0, len(tasks), CHUNK):
+                    chunk = tasks[first:first + CHUNK]
+                    pipe.rpush(self.keys.queue, *chunk)
+                    pipe.rpush(self.keys.notifications, *(b"1",) * len(chunk))
+                pipe.execute()
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+
+    def schedule(self, tasks: Sequence[bytes], due: float) -> None:
+        """The schedule script (1 round trip): ZADD at the server's time plus the delay, PUBLISH the due
+        time. ``due`` becomes a delay by this process's clock, so clocks that disagree do not matter."""
+        delay = scripts.ms(due - time.time())
+        members = [secrets.token_hex(8).encode() + task for task in tasks]
+        with unavailable_as_broker_error():
+            scripts.SCHEDULE(self.client.execute_command, (self.keys.scheduled,), (delay, *members))
+
+    def __len__(self) -> int:
+        with unavailable_as_broker_error():
+            return int(self.client.llen(self.keys.queue))
