@@ -19,7 +19,7 @@ logger = logging.getLogger("delayed.worker")
 
 def tracker_for(broker: Broker) -> TaskTracker | None:
     """The broker's tracker, or None when the broker keeps no task records."""
-    cls = getattr(broker, "tracker_class", None)
+    cls = broker.tracker_class
     return None if cls is None else cls(broker)
 
 

@@ -14,10 +14,13 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from delayed_core import hookimpl
 from delayed_core.interfaces import Broker, Poisoned, QueueInfo, SweepReport
 from delayed_core.registry import ComponentRegistry
+
+from .memory_tracking import MemoryTracker
 
 
 @dataclass
@@ -40,6 +43,7 @@ class _Store:
         self.alive_until: dict[str, float] = {}
         self.woken: set[str] = set()
         self.order = itertools.count()
+        self.records: dict[str, dict[str, Any]] = {}  # tracked tasks' records (memory_tracking.py)
 
     def queue(self, name: str) -> _QueueState:
         return self.queues.setdefault(name, _QueueState())
@@ -52,6 +56,7 @@ class MemoryBroker(Broker):
     """One queue in process memory."""
 
     process_local = True
+    tracker_class = MemoryTracker
 
     def __init__(self, name: str, store: _Store | None = None) -> None:
         super().__init__(name)

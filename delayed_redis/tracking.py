@@ -109,7 +109,8 @@ class RedisTracker(TaskTracker):
     """Task records for the queues of one Redis database (see the module docstring)."""
 
     def __init__(self, broker: RedisBroker) -> None:
-        self.broker = broker
+        super().__init__(broker)
+        self.broker: RedisBroker = broker
         self.client: redis.Redis = broker.client
 
     def submit(self, submission: Submission) -> tuple[bool, str]:

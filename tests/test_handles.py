@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -15,13 +16,24 @@ from delayed_core.handles import NoResult, TaskFailed
 from delayed_core.task_function import TaskFunction
 from tests import handle_tasks
 from tests.conftest import Backend
+from tests.support.fake_broker import FakeBrokerPlugin
 
 MODULE = "tests.handle_tasks"
 
 
-@pytest.fixture
-def app(backend: Backend) -> Delayed:
-    return backend.app(imports=[MODULE], dequeue_timeout=0.2, retry_backoff=0.0)
+_ids = itertools.count()
+SETTINGS: dict[str, Any] = {"imports": [MODULE], "dequeue_timeout": 0.2, "retry_backoff": 0.0}
+
+
+@pytest.fixture(params=["memory", "fake", "real"])
+def app(request: pytest.FixtureRequest) -> Delayed:
+    """An app on the memory broker, on fakeredis and on a real redis-server."""
+    if request.param == "memory":
+        return Delayed(f"memory://handles-{next(_ids)}", load_entry_points=False, **SETTINGS)
+    if request.param == "fake":
+        return Delayed(f"fakeredis://handles-{next(_ids)}", plugins=[FakeBrokerPlugin()], broker="fakeredis",
+                       load_entry_points=False, **SETTINGS)
+    return Delayed(request.getfixturevalue("real_redis").url, load_entry_points=False, **SETTINGS)
 
 
 def bound(app: Delayed, func: TaskFunction[Any, Any], **options: Any) -> TaskFunction[Any, Any]:
@@ -85,7 +97,7 @@ def test_retried_task_reports_attempts(app: Delayed, running: Any) -> None:
 
 
 def test_result_over_the_cap_is_not_stored(backend: Backend) -> None:
-    app = backend.app(imports=[MODULE], dequeue_timeout=0.2, result_max_bytes=1000)
+    app = backend.app(**SETTINGS, result_max_bytes=1000)
     small, large = bound(app, handle_tasks.big).delay(900), bound(app, handle_tasks.big).delay(2000)
     drain(app)
     assert small.result(timeout=0) == b"x" * 900
@@ -124,21 +136,24 @@ def test_two_waiters_both_get_the_result(app: Delayed) -> None:
     assert results == [42, 42]
 
 
-def test_untracked_bytes_are_delayed_12(app: Delayed, backend: Backend) -> None:
+def test_untracked_bytes_are_delayed_12(backend: Backend) -> None:
+    app = backend.app(**SETTINGS)
     assert bound(app, handle_tasks.untracked).delay(7) is None
     app.queue().enqueue(PyTask(handle_tasks.add.path, [1, 2]))
     assert backend.client.lrange("default", 0, -1) == [msgpack.packb([handle_tasks.untracked.path, [7]]),
                                                        msgpack.packb([handle_tasks.add.path, [1, 2]])]
 
 
-def test_explicit_task_tracked_on_request(app: Delayed, backend: Backend) -> None:
+def test_explicit_task_tracked_on_request(backend: Backend) -> None:
+    app = backend.app(**SETTINGS)
     handle = app.queue().enqueue(PyTask(handle_tasks.add.path, [1, 2]), track=True)
     assert msgpack.unpackb(backend.client.lindex("default", 0))[4] == {"id": handle.id}
     drain(app)
     assert handle.result(timeout=0) == 3
 
 
-def test_caller_id_is_unique_while_pending(app: Delayed, backend: Backend) -> None:
+def test_caller_id_is_unique_while_pending(backend: Backend) -> None:
+    app = backend.app(**SETTINGS)
     add = bound(app, handle_tasks.add)
     first = add.delay(1, 2, task_id="order-42")
     second = add.delay(5, 5, task_id="order-42")
@@ -152,7 +167,8 @@ def test_caller_id_is_unique_while_pending(app: Delayed, backend: Backend) -> No
     assert third.result(timeout=0) == 10
 
 
-def test_unique_for(app: Delayed, backend: Backend) -> None:
+def test_unique_for(backend: Backend) -> None:
+    app = backend.app(**SETTINGS)
     add = bound(app, handle_tasks.add, unique_for=60)
     first, second, other = add.delay(1, 2), add.delay(1, 2), add.delay(2, 1)
     assert first.id == second.id != other.id
@@ -161,7 +177,8 @@ def test_unique_for(app: Delayed, backend: Backend) -> None:
     assert add.delay(1, 2).id == first.id and backend.client.llen("default") == 0  # within 60 s, finished
 
 
-def test_cancel_queued_scheduled_and_finished(app: Delayed, backend: Backend) -> None:
+def test_cancel_queued_scheduled_and_finished(backend: Backend) -> None:
+    app = backend.app(**SETTINGS)
     add = bound(app, handle_tasks.add)
     queued, scheduled, done = add.delay(1, 1), add.delay_in(60, 2, 2), add.delay(3, 3)
     drain(app)

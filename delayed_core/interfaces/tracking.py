@@ -83,7 +83,13 @@ class TaskRecord:
 
 
 class TaskTracker(abc.ABC):
-    """Reads and writes task records for one broker (and the queues sharing its backing store)."""
+    """Reads and writes task records for one broker (and the queues sharing its backing store).
+
+    :param broker: the broker it is built from (``broker.tracker_class(broker)``).
+    """
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
 
     @abc.abstractmethod
     def submit(self, submission: Submission) -> tuple[bool, str]:
