@@ -200,7 +200,7 @@ class Delayed:
         tracker = tracker_for(self.broker(self.config["queue"]))
         if tracker is None:
             raise DelayedError(f"the {self.broker_name} broker keeps no task records")
-        return TaskHandle(tracker, task_id, self.config.get(RESULT_TTL))
+        return TaskHandle(tracker, self.serializer, task_id, self.config.get(RESULT_TTL))
 
     # -- processes -------------------------------------------------------------------------------
     def worker(self, queue: str | Sequence[str] | None = None, **overrides: Any) -> Any:

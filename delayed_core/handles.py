@@ -15,6 +15,7 @@ import secrets
 from typing import Any
 
 from .errors import DelayedError
+from .interfaces.serializer import Serializer
 from .interfaces.tracking import CANCELLED, DEAD, SUCCEEDED, UNKNOWN, TaskRecord, TaskTracker
 from .settings import Setting
 
@@ -78,12 +79,15 @@ class TaskHandle:
     """A tracked task, by id. Cheap to create: nothing is read until asked.
 
     :param tracker: the tracker of the broker holding its record.
+    :param serializer: decodes the stored return value.
     :param task_id: the task's id.
     :param ttl: seconds a cancelled record stays.
     """
 
-    def __init__(self, tracker: TaskTracker, task_id: str, ttl: float = RESULT_TTL.default) -> None:
+    def __init__(self, tracker: TaskTracker, serializer: Serializer, task_id: str,
+                 ttl: float = RESULT_TTL.default) -> None:
         self.tracker = tracker
+        self.serializer = serializer
         self.id = task_id
         self._ttl = ttl
 
@@ -120,7 +124,7 @@ class TaskHandle:
             if record.result is None:
                 raise NoResult(f"task {self.id} succeeded but its value was not stored: "
                                f"{record.result_error or 'it returned nothing storable'}")
-            return self.tracker.decode_value(record.result)
+            return self.serializer.loads_value(record.result)
         if record.status == DEAD:
             raise TaskFailed(self.id, record.error_type, record.message, record.traceback)
         if record.status == CANCELLED:

@@ -9,7 +9,7 @@ from typing import Any
 from .deadletter import DeadLetter
 from .disposition import DEAD_LETTER, RELEASE, Disposition
 from .handles import ID_FIELD, RESULT_MAX_BYTES, RESULT_TTL
-from .interfaces import Broker
+from .interfaces import Broker, Serializer
 from .interfaces.tracking import DEAD, FAILED, SUCCEEDED, Finish, TaskTracker
 from .outcome import Outcome, Unencodable
 from .task import PyTask
@@ -38,7 +38,7 @@ def ttl_of(task: PyTask, default: int) -> int:
     return ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else default
 
 
-def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_id: str, tracker: TaskTracker,
+def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_id: str, serializer: Serializer,
                config: Any) -> Finish | None:
     """The record fields for disposition ``d`` of a tracked task; None when the task is not tracked."""
     task = d.task
@@ -48,7 +48,7 @@ def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_i
     fields: dict[str, Any] = {"a": task.attempt + 1, "w": worker_id, "st": int(started * 1000)}
     if d.kind == RELEASE and outcome is not None and outcome.ok:
         fields["s"] = SUCCEEDED
-        fields.update(_value_fields(outcome.value, tracker, config.get(RESULT_MAX_BYTES), task_id))
+        fields.update(_value_fields(outcome.value, serializer, config.get(RESULT_MAX_BYTES), task_id))
     elif d.kind == DEAD_LETTER and d.letter is not None:
         fields.update(_error_fields(DEAD, outcome, d.letter))
     elif d.kind == RELEASE:  # failed for good, dead letters off
@@ -58,12 +58,12 @@ def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_i
     return Finish(task_id, fields, ttl_of(task, config.get(RESULT_TTL)))
 
 
-def _value_fields(value: Any, tracker: TaskTracker, cap: int, task_id: str) -> dict[str, Any]:
+def _value_fields(value: Any, serializer: Serializer, cap: int, task_id: str) -> dict[str, Any]:
     if isinstance(value, Unencodable):
         reason = value.reason
     else:
         try:
-            data = tracker.encode_value(value)
+            data = serializer.dumps_value(value)
         except Exception as exc:  # any object may come back from a task
             reason = f"the return value cannot be encoded: {exc}"
         else:

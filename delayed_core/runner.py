@@ -111,8 +111,8 @@ class TaskRunner:
                 return None
             tracker = self.trackers.get(disposition.queue)
             config = self.settings[disposition.queue].config
-            if tracker is not None and config is not None and disposition.task is not None:
-                finish = finish_for(disposition, slot.outcome, slot.started, slot.worker_id, tracker, config)
+            if tracker is not None and config is not None and disposition.task is not None:  # a tracked task?
+                finish = finish_for(disposition, slot.outcome, slot.started, slot.worker_id, self.serializer, config)
                 if finish is not None:
                     disposition = replace(disposition, finish=finish)
             return self.commit(slot, disposition)

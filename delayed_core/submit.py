@@ -52,4 +52,4 @@ def submit(queue: Queue, task: PyTask, due: float | None, task_id: str | None, u
     if added and queue._notifier.has("delayed_task_enqueued"):
         queue._notifier.emit("delayed_task_enqueued", queue=queue.name, task=tracked[0])
     ttl = result_ttl if result_ttl is not None else RESULT_TTL.default
-    return TaskHandle(tracker, task_id, ttl)
+    return TaskHandle(tracker, queue.serializer, task_id, ttl)

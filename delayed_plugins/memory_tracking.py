@@ -11,10 +11,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgpack
-
-from delayed_core.interfaces.tracking import (
-    CANCELLED, FINISHED, QUEUED, RUNNING, SCHEDULED, UNKNOWN, Finish, Submission, TaskRecord, TaskTracker)
+from delayed_core.interfaces import tracking as st
+from delayed_core.interfaces.tracking import Finish, Submission, TaskRecord, TaskTracker
 
 if TYPE_CHECKING:
     from .memory_broker import MemoryBroker, _Store
@@ -55,9 +53,9 @@ class MemoryTracker(TaskTracker):
                 if submission.unique_window > 0 and now - old["en"] < submission.unique_window * 1000:
                     return False, old["s"]
             state = self.store.queue(submission.queue)
-            status = QUEUED
+            status = st.QUEUED
             if submission.due_in is not None:
-                status = SCHEDULED
+                status = st.SCHEDULED
                 due = time.time() + submission.due_in
                 bisect.insort(state.scheduled, (due, next(self.store.order), submission.data))
             else:
@@ -105,14 +103,14 @@ class MemoryTracker(TaskTracker):
         with self.store.cond:
             record = self._get(task_id)
             if record is None:
-                return TaskRecord(task_id, UNKNOWN)
+                return TaskRecord(task_id, st.UNKNOWN)
             status, worker = record["s"], record.get("w", "")
             state = self.store.queue(record["q"])
             holder = next((wid for wid, held in state.processing.items() if held == record.get("t")), None)
             if holder is not None:
-                status, worker = (RUNNING if self.store.alive(holder) else QUEUED), holder
-            elif status == SCHEDULED and not any(task == record.get("t") for _, _, task in state.scheduled):
-                status = QUEUED
+                status, worker = (st.RUNNING if self.store.alive(holder) else st.QUEUED), holder
+            elif status == st.SCHEDULED and not any(task == record.get("t") for _, _, task in state.scheduled):
+                status = st.QUEUED
             return TaskRecord(
                 task_id, status, queue=record["q"], func=record.get("fn", ""), enqueued=_seconds(record.get("en")),
                 started=_seconds(record.get("st")), finished=_seconds(record.get("fi")), attempts=record.get("a", 0),
@@ -125,7 +123,7 @@ class MemoryTracker(TaskTracker):
             while True:
                 record = self.read(task_id)
                 remaining = deadline - time.monotonic()
-                if record.status in FINISHED or record.status == UNKNOWN or remaining <= 0:
+                if record.status in st.FINISHED or record.status == st.UNKNOWN or remaining <= 0:
                     return record
                 self.store.cond.wait(remaining)  # woken by every change of the store, never a timer
 
@@ -145,14 +143,5 @@ class MemoryTracker(TaskTracker):
                     return False
                 state.tasks.remove(task)
                 state.notifications = max(0, state.notifications - 1)
-            self._finish(Finish(task_id, {"s": CANCELLED}, ttl))
+            self._finish(Finish(task_id, {"s": st.CANCELLED}, ttl))
             return True
-
-    def encode_value(self, value: Any) -> bytes:
-        try:
-            return msgpack.packb(value)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise TypeError(f"the return value cannot be encoded with msgpack: {exc}") from None
-
-    def decode_value(self, data: bytes) -> Any:
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)

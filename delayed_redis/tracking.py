@@ -18,12 +18,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import msgpack
 import redis
 
 from delayed_core.interfaces.tracking import (
-    DEAD,
-    FAILED,
     QUEUED,
     RUNNING,
     SCHEDULED,
@@ -190,16 +187,4 @@ class RedisTracker(TaskTracker):
         with unavailable_as_broker_error():
             return bool(CANCEL(self.client.execute_command, (record_key(task_id),), (_ms(ttl),)))
 
-    def encode_value(self, value: Any) -> bytes:
-        """msgpack, as tasks' arguments are."""
-        try:
-            return msgpack.packb(value)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise TypeError(f"the return value cannot be encoded with msgpack: {exc}") from None
 
-    def decode_value(self, data: bytes) -> Any:
-        """The value :meth:`encode_value` wrote."""
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
-
-
-__all__ = ["DEAD", "FAILED", "RedisTracker", "record_key"]

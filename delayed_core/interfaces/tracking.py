@@ -122,11 +122,3 @@ class TaskTracker(abc.ABC):
     @abc.abstractmethod
     def cancel(self, task_id: str, ttl: float) -> bool:
         """Remove a queued or scheduled task atomically; True if it will not run."""
-
-    @abc.abstractmethod
-    def encode_value(self, value: Any) -> bytes:
-        """Encode a task's return value; TypeError/ValueError when it cannot be."""
-
-    @abc.abstractmethod
-    def decode_value(self, data: bytes) -> Any:
-        """Decode what :meth:`encode_value` wrote."""
