@@ -192,3 +192,30 @@ def test_cancel_queued_scheduled_and_finished(backend: Backend) -> None:
     with pytest.raises(NoResult, match="cancelled"):
         queued2.result(timeout=0)
     assert queued2.cancel() is False
+
+
+def test_a_blocked_waiter_sends_a_handful_of_commands(real_redis: Any) -> None:
+    """INFO commandstats while a waiter blocks in result(timeout=30): no polling, whatever the wait."""
+    app = Delayed(real_redis.url, load_entry_points=False, **SETTINGS)
+    handle = bound(app, handle_tasks.add).delay(4, 5)
+    client = real_redis.client()
+    client.config_resetstat()
+    results: list[Any] = []
+    waiter = threading.Thread(target=lambda: results.append(app.handle(handle.id).result(timeout=30)))
+    waiter.start()
+    time.sleep(1.5)  # the waiter blocks all this time; a poller would have sent many commands by now
+    stats = {name: info["calls"] for name, info in client.info("commandstats").items()}
+    # commands run inside the read script count too; only those the waiter sent are counted here
+    inside_scripts = {"cmdstat_hgetall", "cmdstat_exists", "cmdstat_time"}
+    ours = {"cmdstat_info", "cmdstat_config|resetstat"}
+    sent = {name: calls for name, calls in stats.items() if name not in inside_scripts | ours}
+    # HELLO on its two new connections, a read (EVALSHA; on a fresh server NOSCRIPT, SCRIPT LOAD,
+    # EVALSHA), SUBSCRIBE, a second read (EVALSHA)
+    assert sum(sent.values()) <= 7, sent
+    assert sent.get("cmdstat_subscribe") == 1, sent
+    time.sleep(1.5)
+    later = {name: info["calls"] for name, info in client.info("commandstats").items() if name in sent}
+    assert later == sent  # nothing more while it waits
+    drain(app)
+    waiter.join(10)
+    assert results == [9]
