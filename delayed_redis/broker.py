@@ -1,7 +1,8 @@
 """RedisBroker: go-delayed's queue protocol on Redis, one method per atomic operation.
 
 The class is composed of one mixin per role of the Broker interface: ``producer.py``, ``consumer.py``
-with ``several_queues.py``, ``liveness.py``, ``sweeper.py`` and ``admin.py``. Key names come from
+with ``several_queues.py``, ``liveness.py``, ``sweeper.py`` and ``admin.py``, plus the optional
+monitoring role the dashboard reads (``monitoring.py``). Key names come from
 ``keys.py`` alone.
 
 Round trips per operation (the hot paths):
@@ -30,6 +31,7 @@ from .connection import client_from_url
 from .direct import DirectCaller
 from .keys import QueueKeys
 from .liveness import RedisLiveness
+from .monitoring import RedisMonitoring
 from .producer import RedisProducer
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .several_queues import SeveralQueues
@@ -37,7 +39,7 @@ from .sweeper import RedisSweeper
 from .tracking import RedisTracker
 
 
-class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, RedisAdmin, Broker):
+class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, RedisAdmin, RedisMonitoring, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker

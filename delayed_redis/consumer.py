@@ -16,6 +16,7 @@ from .connection import longest_block, unavailable_as_broker_error
 from .direct import DirectCaller
 from .errors import translate
 from .keys import QueueKeys
+from .monitoring import this_minute
 
 
 class RedisConsumer(Consumer):
@@ -66,8 +67,9 @@ class RedisConsumer(Consumer):
         way; a script rather than HDEL so that releasing also forgets the task's poison count)."""
         k = self.keys
         try:
-            return scripts.RELEASE_TAKE(self._call, (k.queue, k.notifications, k.processing, k.recoveries),
-                                        (worker_id, "1" if take_next else "0"))
+            return scripts.RELEASE_TAKE(self._call, (k.queue, k.notifications, k.processing, k.recoveries,
+                                                     k.throughput), (worker_id, "1" if take_next else "0",
+                                                                     this_minute()))
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
 
@@ -88,6 +90,7 @@ class RedisConsumer(Consumer):
 
     def dead_letter(self, worker_id: str | None, entry: bytes, keep: int = 10000) -> None:
         """Release and record the entry in one script; the list keeps the newest ``keep`` entries."""
+        k = self.keys
         with unavailable_as_broker_error():
-            scripts.DEAD_LETTER(self.client.execute_command, (self.keys.processing, self.keys.dead),
-                                (worker_id or "", entry, keep))
+            scripts.DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput),
+                                (worker_id or "", entry, keep, this_minute()))

@@ -80,6 +80,18 @@ USES: tuple[Use, ...] = (
     Use(("CLIENT", "ID"), "prompt stop of idle workers", required=False),
     Use(("CLIENT", "UNBLOCK", "1"), "prompt stop of idle workers", required=False),
     Use(("SCAN", "0"), "info and doctor without --queue", required=False),
+    # The dashboard's data: best effort on the worker side (a refused counter or announcement never fails
+    # a task), read by `delayed dashboard`.
+    Use(("HINCRBY", "{throughput}", "d:1", "1"), "per-minute counters for the dashboard", required=False),
+    Use(("HKEYS", "{throughput}"), "per-minute counters: dropping old minutes", required=False),
+    Use(("HDEL", "{throughput}", "d:1"), "per-minute counters: dropping old minutes", required=False),
+    Use(("PEXPIRE", "{throughput}", "1000"), "per-minute counters: expiry", required=False),
+    Use(("HGETALL", "{throughput}"), "delayed dashboard: the chart", required=False),
+    Use(("HSET", "{worker_info}", SAMPLE_ID, "d"), "worker details for the dashboard", required=False),
+    Use(("HKEYS", "{worker_info}"), "worker details: forgetting gone workers", required=False),
+    Use(("HDEL", "{worker_info}", SAMPLE_ID), "worker details: forgetting gone workers", required=False),
+    Use(("ZSCORE", "{workers}", SAMPLE_ID), "worker details: forgetting gone workers", required=False),
+    Use(("HGETALL", "{worker_info}"), "delayed dashboard: workers page", required=False),
 )
 
 
@@ -91,7 +103,8 @@ def commands_listed() -> set[str]:
 def _argv(use: Use, keys: QueueKeys) -> list[str]:
     names = {"queue": keys.queue, "notifications": keys.notifications, "processing": keys.processing,
              "dead": keys.dead, "recoveries": keys.recoveries, "scheduled": keys.scheduled,
-             "workers": keys.workers, "poison": keys.poison, "worker_id": SAMPLE_ID}
+             "workers": keys.workers, "poison": keys.poison, "worker_info": keys.worker_info,
+             "throughput": keys.throughput, "worker_id": SAMPLE_ID}
     return [part.format(**names) if part.startswith("{") else part for part in use.argv]
 
 

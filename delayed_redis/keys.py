@@ -15,7 +15,11 @@ pydelayed adds keys beside them (go-delayed processes never read them):
 - ``N_recoveries``: hash sha1(task) -> how often a sweeper recovered it (poison-task cap);
 - ``N_poison``: list of poison tasks a sweep set aside, each until the sweeper stores its dead letter
   (empty but for a moment, or after a sweeper was killed at that moment: the next sweep finishes it);
-- ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``).
+- ``N_workers``: sorted set of pydelayed worker ids -> last keep-alive time (for ``delayed info``);
+- ``N_worker_info``: hash worker id -> JSON details (host, pid, start time, queues), written once when a
+  worker starts, for the dashboard;
+- ``N_throughput``: hash ``d:<minute>`` / ``f:<minute>`` -> tasks done / dead-lettered in that unix
+  minute, counted by the release and dead-letter scripts, for the dashboard's chart.
 
 A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is
 the notification list of ``jobs``), and tasks would vanish silently: such names are refused.
@@ -28,7 +32,8 @@ from dataclasses import dataclass
 from delayed_core.errors import ConfigError
 
 #: Suffixes of the keys beside a queue's list; a queue name may not end in one.
-RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers", "_poison")
+RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers", "_poison",
+                     "_worker_info", "_throughput")
 
 
 def check_queue_name(name: str) -> str:
@@ -54,6 +59,8 @@ class QueueKeys:
     recoveries: str
     workers: str
     poison: str
+    worker_info: str
+    throughput: str
 
     @classmethod
     def for_queue(cls, name: str) -> QueueKeys:
@@ -68,9 +75,11 @@ class QueueKeys:
             recoveries=f"{name}_recoveries",
             workers=f"{name}_workers",
             poison=f"{name}_poison",
+            worker_info=f"{name}_worker_info",
+            throughput=f"{name}_throughput",
         )
 
     def all(self) -> tuple[str, ...]:
         """Every key, for ``clear``."""
         return (self.queue, self.notifications, self.processing, self.scheduled, self.dead,
-                self.recoveries, self.workers, self.poison)
+                self.recoveries, self.workers, self.poison, self.worker_info, self.throughput)

@@ -44,7 +44,7 @@ class RedisLiveness(Liveness):
                                (scripts.ms(ttl), scripts.ms(time.time())))
 
     def go_offline(self, worker_ids: Iterable[str]) -> None:
-        """Delete the liveness keys and registry entries (one round trip)."""
+        """Delete the liveness keys, registry entries and announced details (one round trip)."""
         ids = list(worker_ids)
         if not ids:
             return
@@ -53,4 +53,5 @@ class RedisLiveness(Liveness):
         with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
             pipe.delete(*ids)
             pipe.zrem(self.keys.workers, *ids)
+            pipe.hdel(self.keys.worker_info, *ids)
             pipe.execute()

@@ -19,17 +19,21 @@ from . import scripts
 from .connection import longest_block, unavailable_as_broker_error
 from .consumer import RedisConsumer
 from .keys import QueueKeys
+from .monitoring import this_minute
 
 
 @lru_cache(maxsize=64)
-def _group_keys(queues: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...], dict[bytes, int]]:
+def _group_keys(queues: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]], dict[bytes, int]]:
     """Keys of several queues in priority order, as the ``*_first`` scripts take them: (dequeue keys,
-    release keys, N_noti name -> 1-based index). Cached: a worker asks for the same group per task."""
+    queue -> release keys when that queue's task is released, N_noti name -> 1-based index). Cached: a
+    worker asks for the same group per task."""
     all_keys = [QueueKeys.for_queue(name) for name in queues]
     take = tuple(key for k in all_keys for key in (k.queue, k.notifications, k.processing))
     release = tuple(key for k in all_keys for key in (k.queue, k.notifications, k.processing, k.recoveries))
+    # The released queue's counters go last (one key more, not one per queue: only one queue counts).
+    releasing = {k.queue: (*release, k.throughput) for k in all_keys}
     index = {k.notifications.encode(): i + 1 for i, k in enumerate(all_keys)}
-    return take, release, index
+    return take, releasing, index
 
 
 class SeveralQueues(RedisConsumer):
@@ -59,10 +63,10 @@ class SeveralQueues(RedisConsumer):
         if queue == self.name and tuple(queues) == (self.name,):
             return super().release_and_take_first(worker_id, queue, queues, take_next)
         group = tuple(queues)
-        _, release_keys, _ = _group_keys(group)
-        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0")
+        _, releasing, _ = _group_keys(group)
+        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute())
         with unavailable_as_broker_error():
-            reply = scripts.RELEASE_TAKE_FIRST(self._call, release_keys, args)
+            reply = scripts.RELEASE_TAKE_FIRST(self._call, releasing[queue], args)
         return None if reply is None else (group[int(reply[0]) - 1], reply[1])
 
     def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:

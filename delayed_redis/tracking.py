@@ -34,6 +34,8 @@ from delayed_core.interfaces.tracking import (
 from . import scripts
 from .connection import unavailable_as_broker_error
 from .keys import QueueKeys
+from .monitoring import this_minute
+from .several_queues import _group_keys
 
 if TYPE_CHECKING:
     from .broker import RedisBroker
@@ -125,13 +127,12 @@ class RedisTracker(TaskTracker):
     def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
                          finish: Finish) -> tuple[str, bytes] | None:
         """release_take_first with the record write: still one round trip per busy task."""
-        keys: list[str] = []
-        for name in queues:
-            k = QueueKeys.for_queue(name)
-            keys += (k.queue, k.notifications, k.processing, k.recoveries)
-        args = (worker_id, queues.index(queue) + 1, "1" if take_next else "0", *_tail(finish))
+        group = tuple(queues)
+        _, releasing, _ = _group_keys(group)  # the consumer's own keys and arguments, plus the tracking tail
+        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute(), *_tail(finish))
+        keys = (*releasing[queue], record_key(finish.task_id))
         with unavailable_as_broker_error():
-            reply = RELEASE_TAKE_FIRST(self.broker._call, (*keys, record_key(finish.task_id)), args)
+            reply = RELEASE_TAKE_FIRST(self.broker._call, keys, args)
         return None if reply is None else (queues[int(reply[0]) - 1], reply[1])
 
     def requeue(self, worker_id: str, queue: str, task: bytes, delay: float, finish: Finish) -> None:
@@ -151,8 +152,8 @@ class RedisTracker(TaskTracker):
         """The dead-letter script with the record write."""
         k = QueueKeys.for_queue(queue)
         with unavailable_as_broker_error():
-            DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, record_key(finish.task_id)),
-                        (worker_id, entry, keep, *_tail(finish)))
+            DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput, record_key(finish.task_id)),
+                        (worker_id, entry, keep, this_minute(), *_tail(finish)))
 
     def read(self, task_id: str) -> TaskRecord:
         """One script call."""

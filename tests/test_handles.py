@@ -219,3 +219,13 @@ def test_a_blocked_waiter_sends_a_handful_of_commands(real_redis: Any) -> None:
     drain(app)
     waiter.join(10)
     assert results == [9]
+
+
+def test_tracked_tasks_count_in_the_throughput(backend: Backend) -> None:
+    """The tracked release and dead-letter calls keep the consumer's other duties (per-minute counters)."""
+    app = backend.app(**SETTINGS)
+    bound(app, handle_tasks.add).delay(1, 2)
+    bound(app, handle_tasks.boom).delay("x")
+    drain(app)
+    counts = app.broker("default").throughput()
+    assert (sum(counts.done), sum(counts.failed)) == (1, 1)

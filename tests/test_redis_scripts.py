@@ -33,7 +33,7 @@ Q = "q"
 NOTI, PROCESSING, DEAD = f"{Q}_noti", f"{Q}_processing", f"{Q}_dead"
 HEX_ID = re.compile(r"^[0-9a-f]{32}$")
 GO_KEYS = {Q, NOTI, PROCESSING}  # plus the root-keyspace worker ids
-ADDITIVE_KEYS = {f"{Q}_scheduled", DEAD, f"{Q}_recoveries", f"{Q}_workers"}
+ADDITIVE_KEYS = {f"{Q}_scheduled", DEAD, f"{Q}_recoveries", f"{Q}_workers", f"{Q}_worker_info", f"{Q}_throughput"}
 EDGE_CASES = json.loads((Path(__file__).parent / "fixtures" / "edge_cases.json").read_text())
 
 
@@ -340,7 +340,8 @@ def test_key_layout_while_working(real_backend: Backend) -> None:
 
 
 def test_a_full_cycle_leaves_no_keys_behind(real_backend: Backend) -> None:
-    """Enqueue, schedule, run, sweep: finished tasks leave nothing; a refused one leaves only N_dead."""
+    """Enqueue, schedule, run, sweep: finished tasks leave only the dashboard's per-minute counters, which
+    expire on their own; a refused one adds N_dead."""
     app = real_backend.app(imports=["interop_funcs"], dequeue_timeout=0.1, slots=2)
     queue = app.queue(Q)
     queue.enqueue_many([PyTask("interop_funcs:noop") for _ in range(5)])
@@ -348,8 +349,10 @@ def test_a_full_cycle_leaves_no_keys_behind(real_backend: Backend) -> None:
     app.broker(Q).promote_due(time.time() + 1)
     app.worker(Q).run(burst=True, install_signals=False)
     app.sweeper([Q]).sweep_once()
-    assert real_backend.client.keys("*") == []
+    counters = f"{Q}_throughput"
+    assert real_backend.client.keys("*") == [counters.encode()]
+    assert 0 < real_backend.client.pttl(counters) <= 16 * 60_000
     queue.enqueue(PyTask("os:system", ["true"]))
     app.worker(Q).run(burst=True, install_signals=False)
     app.sweeper([Q]).sweep_once()
-    assert {key.decode() for key in real_backend.client.keys("*")} == {DEAD}
+    assert {key.decode() for key in real_backend.client.keys("*")} == {DEAD, counters}

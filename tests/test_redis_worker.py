@@ -32,8 +32,10 @@ def test_a_drained_queue_leaves_no_key_behind(backend: Backend) -> None:
     backend.app().queue().enqueue_many([PyTask(f"{MODULE}:record", [i], {"k": "v"}) for i in range(20)])
     drain(backend)
     assert len(worker_tasks.calls) == 20
-    # Clean: finished tasks take no space; the worker went offline.
-    assert backend.client.keys("*") == []
+    # Clean: finished tasks take no space but the per-minute counters (which expire); the worker went offline.
+    assert backend.client.keys("*") == [b"default_throughput"]
+    counters = backend.client.hgetall("default_throughput")
+    assert sum(int(count) for field, count in counters.items() if field.startswith(b"d:")) == 20
 
 
 def test_a_failed_task_lands_in_n_dead_and_leaves_n_processing(backend: Backend) -> None:

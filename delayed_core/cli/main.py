@@ -12,10 +12,10 @@ from importlib import metadata
 
 from ..errors import BrokerUnavailable, ConfigError, DelayedError
 from ..redact import redact
-from . import config_cmd, dead, demo, doctor, info, sweeper, task, worker
+from . import config_cmd, dashboard, dead, demo, doctor, info, sweeper, task, worker
 from .common import ArgumentParser
 
-COMMANDS = (worker, sweeper, info, dead, task, demo, config_cmd, doctor)
+COMMANDS = (worker, sweeper, info, dead, task, dashboard, demo, config_cmd, doctor)
 
 
 def version() -> str:

@@ -31,3 +31,31 @@ local function server_ms()
     return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+
+-- Count one task in a queue's N_throughput hash, which the dashboard charts: field 'd:<minute>' for a task
+-- done (released), 'f:<minute>' for one dead-lettered; <minute> is unix time // 60 as the caller sends it
+-- (the worker's clock: asking Redis for TIME here would double the counter's cost, and a few seconds of
+-- skew only moves a count to the next minute of the chart). One HINCRBY inside the script that settles
+-- the task, so a busy slot keeps one round trip per task. Best effort (pcall): a counter never fails the
+-- release or dead letter it rides on. The first count of a kind in a minute also drops fields that left
+-- the 15-minute window and renews the key's TTL, so the hash keeps about 30 fields at most and the
+-- counters of a queue that went idle expire on their own.
+-- Callers count after their first write: at maxmemory Redis refuses a growing command only before it.
+local THROUGHPUT_MINUTES = 15
+local function count_minute(key, kind, minute_text)
+    local minute = tonumber(minute_text)
+    if not minute or redis.pcall('hincrby', key, kind .. minute_text, 1) ~= 1 then
+        return
+    end
+    local fields = redis.pcall('hkeys', key)
+    if fields.err then
+        return
+    end
+    for _, field in ipairs(fields) do
+        local field_minute = tonumber(string.sub(field, 3))
+        if not field_minute or field_minute <= minute - THROUGHPUT_MINUTES then
+            redis.pcall('hdel', key, field)
+        end
+    end
+    redis.pcall('pexpire', key, (THROUGHPUT_MINUTES + 1) * 60000)
+end

@@ -8,8 +8,11 @@
 -- KEYS[2]  N_noti        list of notifications (LPOP)
 -- KEYS[3]  N_processing  hash worker_id -> task bytes (HGET, HDEL, HSET)
 -- KEYS[4]  N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
+-- KEYS[5]  N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' when a task was released;
+--                        see count_minute in the prelude)
 -- ARGV[1]  the worker id of the slot
 -- ARGV[2]  "0" to release only; "1" (or absent) to take the next task too
+-- ARGV[3]  the current unix minute, for the counter (absent: nothing is counted)
 -- Returns  the next task bytes, or nil when none is ready or none was asked for (the slot then blocks
 --          on N_noti)
 --
@@ -25,7 +28,9 @@ if redis.sha1hex and redis.call('exists', KEYS[4]) == 1 then
         redis.call('hdel', KEYS[4], redis.sha1hex(done))
     end
 end
-redis.call('hdel', KEYS[3], ARGV[1])
+if redis.call('hdel', KEYS[3], ARGV[1]) == 1 then
+    count_minute(KEYS[5], 'd:', ARGV[3])
+end
 if ARGV[2] == '0' or not redis.call('lpop', KEYS[2]) then
     return nil
 end

@@ -2,14 +2,16 @@
 -- Releases the slot's task from its own queue (forgetting its poison count, as release_take does),
 -- then takes the next task of the first queue that has one: still one round trip per busy task.
 --
--- KEYS     four keys per queue, highest priority first; for queue j (1-based), at 4j-3 .. 4j:
+-- KEYS     four keys per queue, highest priority first, then one more; for queue j (1-based), at 4j-3 .. 4j:
 --   N             list of task bytes (LPOP)
 --   N_noti        list of notifications (LPOP)
 --   N_processing  hash worker_id -> task bytes (HGET, HDEL, HSET)
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
+--   and last: N_throughput of the queue holding the finished task (HINCRBY, see count_minute)
 -- ARGV[1]  the worker id of the slot
 -- ARGV[2]  index j of the queue holding the finished task
 -- ARGV[3]  "0" to release only; "1" to take the next task too
+-- ARGV[4]  the current unix minute, for the counter (absent: nothing is counted)
 -- Returns  {j, task bytes} for the task taken from queue j, or nil when none is ready or none was asked
 -- Order: as release_take, reads first; HDEL and LPOP free memory before HSET writes the key HDEL used.
 local mine = 4 * tonumber(ARGV[2])
@@ -19,11 +21,13 @@ if redis.sha1hex and redis.call('exists', KEYS[mine]) == 1 then
         redis.call('hdel', KEYS[mine], redis.sha1hex(done))
     end
 end
-redis.call('hdel', KEYS[mine - 1], ARGV[1])
+if redis.call('hdel', KEYS[mine - 1], ARGV[1]) == 1 then
+    count_minute(KEYS[#KEYS], 'd:', ARGV[4])
+end
 if ARGV[3] == '0' then
     return nil
 end
-for j = 1, #KEYS / 4 do
+for j = 1, (#KEYS - 1) / 4 do
     -- A notification with no task behind it (a surplus the sweeper will trim) is used up; try the next.
     if redis.call('lpop', KEYS[4 * j - 2]) then
         local task = redis.call('lpop', KEYS[4 * j - 3])
