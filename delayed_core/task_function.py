@@ -92,8 +92,9 @@ class TaskFunction(Generic[P, R]):
         if not track:
             queue.enqueue(task, delay=delay, eta=eta)
             return None
+        # Only a per-function retention travels with the task; otherwise the worker's setting applies.
         return queue.enqueue(task, delay=delay, eta=eta, track=True, task_id=task_id, unique_for=self.unique_for,
-                             result_ttl=ttl)
+                             result_ttl=self.result_ttl)
 
     def __repr__(self) -> str:
         return f"<TaskFunction {self.path} queue={self.queue!r}>"

@@ -229,3 +229,14 @@ def test_tracked_tasks_count_in_the_throughput(backend: Backend) -> None:
     drain(app)
     counts = app.broker("default").throughput()
     assert (sum(counts.done), sum(counts.failed)) == (1, 1)
+
+
+def test_retention(backend: Backend) -> None:
+    """Finished records keep result_ttl (the setting, or the function's own); pending ones a week."""
+    app = backend.app(**SETTINGS, result_ttl=100)
+    default, own = bound(app, handle_tasks.add).delay(1, 1), bound(app, handle_tasks.add, result_ttl=5).delay(2, 2)
+    assert 6 * 86400 < backend.client.ttl(f"delayed_task:{default.id}") <= 7 * 86400
+    drain(app)
+    assert 90 < backend.client.ttl(f"delayed_task:{default.id}") <= 100
+    assert 0 < backend.client.ttl(f"delayed_task:{own.id}") <= 5
+    assert own.result(timeout=0) == 4
