@@ -27,7 +27,8 @@ def example_files() -> tuple[str, str]:
 
 
 def request(port: int, method: str, path: str) -> tuple[int, dict[str, object]]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=b"" if method == "POST" else None)
+    data = b"" if method == "POST" else None
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, data=data)
     try:
         with urllib.request.urlopen(req, timeout=10) as reply:
             return reply.status, json.loads(reply.read())
