@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import DelayedError
 from .interfaces.serializer import Serializer
-from .interfaces.tracking import CANCELLED, DEAD, SUCCEEDED, UNKNOWN, TaskRecord, TaskTracker
+from .interfaces.tracking import CANCELLED, DEAD, REMOVED, STOPPING, SUCCEEDED, UNKNOWN, TaskRecord, TaskTracker
 from .settings import Setting
 
 #: How long the records of finished tracked tasks (and their results) stay; 0 turns tracking off.
@@ -114,10 +114,15 @@ class TaskHandle:
         """:meth:`result` for asyncio code (the wait runs in a thread, so the event loop keeps running)."""
         return await asyncio.to_thread(self.result, timeout)
 
-    def cancel(self) -> bool:
-        """Remove the task if it is queued or scheduled: True if it will not run. False when it has
-        finished (nothing changes) or is running (running tasks are not stopped yet)."""
-        return self.tracker.cancel(self.id, self._ttl)
+    def cancel(self, wait: float = 5.0) -> bool:
+        """True if the task will not run, or was stopped: a queued or scheduled task is removed; a running
+        one is stopped by its worker (waiting up to ``wait`` seconds for it to confirm). False when it has
+        finished (nothing changes), is unknown, or could not be stopped in time (a plain function under
+        the thread executor cannot be interrupted: it runs to its end)."""
+        done = self.tracker.cancel(self.id, self._ttl)
+        if done == STOPPING:
+            return self.tracker.wait(self.id, wait).status == CANCELLED
+        return done == REMOVED
 
     def _value(self, record: TaskRecord, timeout: float) -> Any:
         if record.status == SUCCEEDED:

@@ -10,7 +10,7 @@ from .deadletter import DeadLetter
 from .disposition import DEAD_LETTER, RELEASE, Disposition
 from .handles import ID_FIELD, RESULT_MAX_BYTES, RESULT_TTL
 from .interfaces import Broker, Serializer
-from .interfaces.tracking import DEAD, FAILED, SUCCEEDED, Finish, TaskTracker
+from .interfaces.tracking import CANCELLED, DEAD, FAILED, SUCCEEDED, Finish, TaskTracker
 from .outcome import Outcome, Unencodable
 from .task import PyTask
 
@@ -39,14 +39,16 @@ def ttl_of(task: PyTask, default: int) -> int:
 
 
 def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_id: str, serializer: Serializer,
-               config: Any) -> Finish | None:
+               config: Any, cancelled: bool = False) -> Finish | None:
     """The record fields for disposition ``d`` of a tracked task; None when the task is not tracked."""
     task = d.task
     task_id = tracked_id(task)
     if task_id is None or not isinstance(task, PyTask):
         return None
     fields: dict[str, Any] = {"a": task.attempt + 1, "w": worker_id, "st": int(started * 1000)}
-    if d.kind == RELEASE and outcome is not None and outcome.ok:
+    if cancelled:
+        fields["s"] = CANCELLED
+    elif d.kind == RELEASE and outcome is not None and outcome.ok:
         fields["s"] = SUCCEEDED
         fields.update(_value_fields(outcome.value, serializer, config.get(RESULT_MAX_BYTES), task_id))
     elif d.kind == DEAD_LETTER and d.letter is not None:

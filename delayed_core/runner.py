@@ -34,7 +34,7 @@ from .interfaces import Broker, Executor, Serializer
 from .logcontext import TaskScope, note_outcome, note_task
 from .notify import Notifier
 from .outcome import Outcome, Status, clip_traceback
-from .results import finish_for, now, tracker_for
+from .results import finish_for, now, tracked_id, tracker_for
 from .task import GoTask, PyTask, Task
 
 logger = logging.getLogger("delayed.worker")
@@ -75,6 +75,8 @@ class SlotState:
         self.tasks_done = 0
         self.started = 0.0  # unix time the current task started (tracked tasks record it)
         self.outcome: Outcome | None = None  # the current task's outcome, once it has one
+        self.task_id: str | None = None  # the running task's id, if it is tracked (cancelling.py)
+        self.cancel_id: str | None = None  # set when a stop of that task was asked for
 
 
 class TaskRunner:
@@ -105,14 +107,15 @@ class TaskRunner:
     def process(self, slot: SlotState, queue: str, raw: bytes) -> tuple[str, bytes] | None:
         """Run one task of ``queue`` end to end. Returns the next task when settling it took one."""
         with TaskScope(queue, slot.worker_id):  # the task context of log lines (--log-format json)
-            slot.outcome, slot.started = None, now()
+            slot.outcome, slot.started, slot.cancel_id = None, now(), None
             disposition = self.decide(slot, queue, raw)
             if disposition is None:
                 return None
             tracker = self.trackers.get(disposition.queue)
             config = self.settings[disposition.queue].config
             if tracker is not None and config is not None and disposition.task is not None:  # a tracked task?
-                finish = finish_for(disposition, slot.outcome, slot.started, slot.worker_id, self.serializer, config)
+                finish = finish_for(disposition, slot.outcome, slot.started, slot.worker_id, self.serializer, config,
+                                    cancelled=slot.cancel_id is not None)
                 if finish is not None:
                     disposition = replace(disposition, finish=finish)
             return self.commit(slot, disposition)
@@ -153,11 +156,13 @@ class TaskRunner:
         notifier.emit("delayed_task_started", queue=queue, task=task, worker_id=slot.worker_id)
         with slot.lock:
             slot.running = (queue, raw)
+            slot.task_id = tracked_id(task)
         try:
             outcome = self.executor.execute(slot.index, task, timeout)
         finally:
             with slot.lock:
                 slot.running = None
+                slot.task_id = None
                 abandoned = slot.abandoned
         note_outcome(outcome)
         slot.outcome = outcome
@@ -165,6 +170,10 @@ class TaskRunner:
             return None  # the main thread handed this task back at the shutdown timeout: not ours any more
         slot.tasks_done += 1
         crashpoints.reached("after_task")
+        if slot.cancel_id is not None and not outcome.ok:  # stopped by a cancel: never retried
+            logger.info("%s cancelled while running", task.func_path)
+            return Disposition(RELEASE, queue, raw, task)
+        slot.cancel_id = None  # it finished before the stop took effect
         if outcome.ok:
             notifier.emit("delayed_task_succeeded", queue=queue, task=task, worker_id=slot.worker_id,
                           outcome=outcome)

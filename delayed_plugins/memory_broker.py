@@ -44,6 +44,7 @@ class _Store:
         self.woken: set[str] = set()
         self.order = itertools.count()
         self.records: dict[str, dict[str, Any]] = {}  # tracked tasks' records (memory_tracking.py)
+        self.cancels: list[tuple[str, str, str]] = []  # (queue, slot id, task id) stop requests
 
     def queue(self, name: str) -> _QueueState:
         return self.queues.setdefault(name, _QueueState())

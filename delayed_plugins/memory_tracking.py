@@ -127,11 +127,11 @@ class MemoryTracker(TaskTracker):
                     return record
                 self.store.cond.wait(remaining)  # woken by every change of the store, never a timer
 
-    def cancel(self, task_id: str, ttl: float) -> bool:
+    def cancel(self, task_id: str, ttl: float) -> int:
         with self.store.cond:
             record = self._get(task_id)
             if record is None or record["s"] not in PENDING or "t" not in record:
-                return False
+                return st.NOT_CANCELLED
             state = self.store.queue(record["q"])
             task = record["t"]
             for index, entry in enumerate(state.scheduled):
@@ -140,8 +140,38 @@ class MemoryTracker(TaskTracker):
                     break
             else:
                 if task not in state.tasks:
-                    return False
+                    return self._ask_to_stop(task_id, record)
                 state.tasks.remove(task)
                 state.notifications = max(0, state.notifications - 1)
             self._finish(Finish(task_id, {"s": st.CANCELLED}, ttl))
-            return True
+            return st.REMOVED
+
+    def _ask_to_stop(self, task_id: str, record: dict[str, Any]) -> int:
+        """Announce a stop request to the workers of the task's queue, if a live one holds it."""
+        state = self.store.queue(record["q"])
+        holder = next((wid for wid, held in state.processing.items() if held == record["t"]), None)
+        if holder is None or not self.store.alive(holder):
+            return st.NOT_CANCELLED
+        record["cx"] = 1
+        self.store.cancels.append((record["q"], holder, task_id))
+        self.store.cond.notify_all()
+        return st.STOPPING
+
+    def watch_cancels(self, queues: Sequence[str]) -> st.CancelWatcher:
+        return MemoryCancelWatcher(self.store, set(queues))
+
+
+class MemoryCancelWatcher(st.CancelWatcher):
+    """Stop requests appended to the store after the watcher was made."""
+
+    def __init__(self, store: _Store, queues: set[str]) -> None:
+        self.store = store
+        self.queues = queues
+        self.seen = len(store.cancels)
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        with self.store.cond:
+            if len(self.store.cancels) == self.seen:
+                self.store.cond.wait(timeout)
+            new, self.seen = self.store.cancels[self.seen:], len(self.store.cancels)
+        return [(slot_id, task_id) for queue, slot_id, task_id in new if queue in self.queues]

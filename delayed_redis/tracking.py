@@ -20,16 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from delayed_core.interfaces.tracking import (
-    QUEUED,
-    RUNNING,
-    SCHEDULED,
-    UNKNOWN,
-    Finish,
-    Submission,
-    TaskRecord,
-    TaskTracker,
-)
+from delayed_core.interfaces import tracking as st
+from delayed_core.interfaces.tracking import Finish, Submission, TaskRecord, TaskTracker
 
 from . import scripts
 from .connection import unavailable_as_broker_error
@@ -87,16 +79,16 @@ def _text(value: bytes | None) -> str:
 def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
     """A :class:`TaskRecord` from ``track_read``'s reply, the derived status worked out here."""
     if not flat:
-        return TaskRecord(task_id, UNKNOWN)
+        return TaskRecord(task_id, st.UNKNOWN)
     raw = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
-    status = _text(raw.get("s")) or UNKNOWN
+    status = _text(raw.get("s")) or st.UNKNOWN
     worker = _text(raw.get("w"))
     if "hw" in raw:  # a worker holds the task's current bytes
         worker = _text(raw["hw"])
         # held by a dead worker: back in the queue at the next sweep
-        status = RUNNING if _text(raw.get("hl")) == "1" else QUEUED
-    elif status == SCHEDULED and int(raw.get("due", b"0")) <= int(raw.get("now", b"0")):
-        status = QUEUED
+        status = st.RUNNING if _text(raw.get("hl")) == "1" else st.QUEUED
+    elif status == st.SCHEDULED and int(raw.get("due", b"0")) <= int(raw.get("now", b"0")):
+        status = st.QUEUED
     return TaskRecord(
         task_id, status, queue=_text(raw.get("q")), func=_text(raw.get("fn")), enqueued=_number(raw.get("en")),
         started=_number(raw.get("st")), finished=_number(raw.get("fi")), attempts=int(raw.get("a", b"0")),
@@ -165,7 +157,7 @@ class RedisTracker(TaskTracker):
         between), then sleep on the channel until an announcement or the deadline. A handful of commands
         whatever the timeout; every waiter gets the announcement (pub/sub, unlike a list pop)."""
         record = self.read(task_id)
-        if record.done or record.status == UNKNOWN or timeout <= 0:
+        if record.done or record.status == st.UNKNOWN or timeout <= 0:
             return record
         deadline = time.monotonic() + timeout
         with unavailable_as_broker_error():
@@ -173,7 +165,7 @@ class RedisTracker(TaskTracker):
             try:
                 pubsub.subscribe(record_key(task_id))
                 record = self.read(task_id)
-                while not record.done and record.status != UNKNOWN:
+                while not record.done and record.status != st.UNKNOWN:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
@@ -183,9 +175,51 @@ class RedisTracker(TaskTracker):
                 pubsub.close()
         return record
 
-    def cancel(self, task_id: str, ttl: float) -> bool:
-        """One script call: remove the task from the queue or the schedule and mark it cancelled."""
+    def cancel(self, task_id: str, ttl: float) -> int:
+        """One script call: remove the task from the queue or the schedule and mark it cancelled, or
+        publish a stop request to the workers of its queue."""
         with unavailable_as_broker_error():
-            return bool(CANCEL(self.client.execute_command, (record_key(task_id),), (_ms(ttl),)))
+            return int(CANCEL(self.client.execute_command, (record_key(task_id),), (_ms(ttl), task_id)))
+
+    def watch_cancels(self, queues: Sequence[str]) -> RedisCancelWatcher:
+        """A pub/sub subscription to the queues' stop requests."""
+        return RedisCancelWatcher(self.client, [CANCEL_CHANNEL + name for name in queues])
+
+
+#: Prefix of the channel on which stop requests for a queue's running tasks are published.
+CANCEL_CHANNEL = "delayed_cancel:"
+
+
+class RedisCancelWatcher(st.CancelWatcher):
+    """Stop requests heard on the queues' channels; reconnects on its next wait after an error."""
+
+    def __init__(self, client: redis.Redis, channels: list[str]) -> None:
+        self.client = client
+        self.channels = channels
+        self.pubsub: Any = None
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """Block on the subscription up to ``timeout`` seconds (then drain what else arrived)."""
+        with unavailable_as_broker_error():
+            if self.pubsub is None:
+                self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                self.pubsub.subscribe(*self.channels)
+            try:
+                requests: list[tuple[str, str]] = []
+                message = self.pubsub.get_message(timeout=timeout)
+                while message is not None:
+                    slot_id, _, task_id = message["data"].decode(errors="replace").partition(" ")
+                    requests.append((slot_id, task_id))
+                    message = self.pubsub.get_message(timeout=0)
+                return requests
+            except redis.exceptions.RedisError:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        """Drop the subscription."""
+        if self.pubsub is not None:
+            pubsub, self.pubsub = self.pubsub, None
+            pubsub.close()
 
 

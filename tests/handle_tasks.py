@@ -45,3 +45,12 @@ def slow(seconds: float, value: str) -> str:
 def untracked(n: int) -> int:
     """Never tracked."""
     return n
+
+
+@app.task
+async def nap(seconds: float, value: str) -> str:
+    """Awaits, then returns ``value``."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return value

@@ -240,3 +240,39 @@ def test_retention(backend: Backend) -> None:
     assert 90 < backend.client.ttl(f"delayed_task:{default.id}") <= 100
     assert 0 < backend.client.ttl(f"delayed_task:{own.id}") <= 5
     assert own.result(timeout=0) == 4
+
+
+@pytest.mark.parametrize(("executor", "func"), [("fork", handle_tasks.slow), ("asyncio", handle_tasks.nap),
+                                                ("thread", handle_tasks.nap)])
+def test_cancel_a_running_task(app: Delayed, executor: str, func: TaskFunction[Any, Any]) -> None:
+    """The worker hears the request and interrupts the slot; the task ends cancelled, is not retried nor
+    dead-lettered, and the slot goes on with the next task."""
+    worker = app.worker(executor=executor)
+    thread = threading.Thread(target=lambda: worker.run(install_signals=False), daemon=True)
+    thread.start()
+    try:
+        retried = TaskFunction(app, func.func, func.path, "default", 5)  # retries would apply to a failure
+        handle = retried.delay(30, "never")
+        started = time.monotonic()
+        while handle.status() != "running" and time.monotonic() - started < 15:
+            time.sleep(0.05)
+        assert handle.status() == "running"
+        assert handle.cancel() is True
+        assert time.monotonic() - started < 15
+        assert handle.status() == "cancelled"
+        with pytest.raises(NoResult, match="cancelled"):
+            handle.result(timeout=0)
+        assert bound(app, handle_tasks.add).delay(1, 2).result(timeout=10) == 3
+        assert app.broker("default").dead_letters() == [] and handle.status() == "cancelled"
+    finally:
+        worker.stop()
+        thread.join(15)
+
+
+def test_a_plain_function_in_a_thread_cannot_be_stopped(app: Delayed, running: Any) -> None:
+    handle = bound(app, handle_tasks.slow).delay(1.0, "finished")
+    started = time.monotonic()
+    while handle.status() != "running" and time.monotonic() - started < 10:
+        time.sleep(0.05)
+    assert handle.cancel(wait=0.2) is False
+    assert handle.result(timeout=10) == "finished"

@@ -1,8 +1,8 @@
 """``delayed task show ID [--json]`` and ``delayed task cancel ID``: look at and cancel tracked tasks.
 
 ``show`` exits 0 for a task it knows and 1 for an unknown id (expired, or never tracked). ``cancel`` exits
-0 when the task will not run, 1 when it could not be cancelled (finished, running or unknown) and says
-which.
+0 when the task will not run (removed, or stopped by its worker), 1 when it could not be cancelled
+(finished, unknown, or running and not stoppable) and says which.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="print JSON for scripts")
     add_broker_flag(show)
     show.set_defaults(run=run_show)
-    cancel = actions.add_parser("cancel", help="cancel a queued or scheduled task",
-                                description="Remove a queued or scheduled task so that it never runs.")
+    cancel = actions.add_parser("cancel", help="cancel a queued, scheduled or running task",
+                                description="Remove a queued or scheduled task so that it never runs, or have "
+                                            "its worker stop it if it is running.")
     cancel.add_argument("task_id", metavar="ID", help="the task's id (handle.id)")
     add_broker_flag(cancel)
     cancel.set_defaults(run=run_cancel)
@@ -98,6 +99,7 @@ def run_cancel(args: argparse.Namespace) -> int:
         return 0
     status = handle.status()
     why = {"unknown": "it is unknown (never tracked, or its record expired)",
-           "running": "it is running (running tasks are not stopped)"}.get(status, f"it is {status} already")
+           "running": "it is running and could not be stopped (a plain function under the thread executor "
+                      "runs to its end)"}.get(status, f"it is {status} already")
     print(f"task {args.task_id}: not cancelled: {why}")
     return 1

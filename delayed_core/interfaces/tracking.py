@@ -8,6 +8,7 @@ tracking adds no round trip to those paths; reading a record is one round trip.
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 #: Statuses a record can hold or report (``running`` and ``unknown`` are derived when it is read).
 QUEUED, SCHEDULED, RUNNING, SUCCEEDED, FAILED, DEAD, CANCELLED, UNKNOWN = (
     "queued", "scheduled", "running", "succeeded", "failed", "dead", "cancelled", "unknown")
+#: What :meth:`TaskTracker.cancel` did.
+NOT_CANCELLED, REMOVED, STOPPING = 0, 1, 2
 #: Statuses after which a task never runs again.
 FINISHED = frozenset({SUCCEEDED, DEAD, CANCELLED})
 
@@ -82,6 +85,18 @@ class TaskRecord:
                 "error_type": self.error_type, "message": self.message, "traceback": self.traceback}
 
 
+class CancelWatcher:
+    """Requests to stop running tasks, as a worker hears them (the default hears none)."""
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """Block up to ``timeout`` seconds; return the ``(slot id, task id)`` pairs asked for meanwhile."""
+        time.sleep(timeout)
+        return []
+
+    def close(self) -> None:
+        """Release the watcher's connection."""
+
+
 class TaskTracker(abc.ABC):
     """Reads and writes task records for one broker (and the queues sharing its backing store).
 
@@ -120,5 +135,12 @@ class TaskTracker(abc.ABC):
         """Block until the task is finished or ``timeout`` passes, without polling; return the record."""
 
     @abc.abstractmethod
-    def cancel(self, task_id: str, ttl: float) -> bool:
-        """Remove a queued or scheduled task atomically; True if it will not run."""
+    def cancel(self, task_id: str, ttl: float) -> int:
+        """Remove a queued or scheduled task atomically (:data:`REMOVED`); for a task a live worker runs,
+        ask that worker to stop it (:data:`STOPPING`, announced to :meth:`watch_cancels`); else
+        :data:`NOT_CANCELLED`."""
+
+    def watch_cancels(self, queues: Sequence[str]) -> CancelWatcher:
+        """What a worker of ``queues`` listens to for requests to stop running tasks. The default hears
+        nothing: on such a broker running tasks are not stopped."""
+        return CancelWatcher()

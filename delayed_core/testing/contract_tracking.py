@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 
 from ..interfaces import Broker
-from ..interfaces.tracking import Finish, Submission, TaskTracker
+from ..interfaces.tracking import NOT_CANCELLED, REMOVED, STOPPING, Finish, Submission, TaskTracker
 from .contract_support import fresh_id
 
 Factory = Callable[[str], Broker]
@@ -54,7 +54,7 @@ def test_unknown_id(broker_factory: Factory) -> None:
     tracker = tracker_of(broker_factory(Q))
     assert tracker.read("never-seen").status == "unknown"
     assert tracker.wait("never-seen", 5.0).status == "unknown"
-    assert tracker.cancel("never-seen", 60) is False
+    assert tracker.cancel("never-seen", 60) == NOT_CANCELLED
 
 
 def test_retry_then_dead_letter(broker_factory: Factory) -> None:
@@ -89,15 +89,34 @@ def test_cancel(broker_factory: Factory) -> None:
     submit(tracker, "now", b"now")
     submit(tracker, "later", b"later", due_in=60)
     assert tracker.read("later").status == "scheduled"
-    assert tracker.cancel("now", 60) is True and tracker.cancel("later", 60) is True
+    assert tracker.cancel("now", 60) == REMOVED and tracker.cancel("later", 60) == REMOVED
     assert len(broker) == 0 and broker.promote_and_peek(time.time() + 120)[0] == 0
-    assert tracker.read("now").status == "cancelled" and tracker.cancel("now", 60) is False
+    assert tracker.read("now").status == "cancelled"
     assert broker.dequeue(fresh_id(), 0.2) is None  # no notification was left behind
-    submit(tracker, "taken", b"taken")
-    worker = fresh_id()
-    broker.claim_worker_id(worker, 30)
-    assert broker.dequeue(worker, 1.0) == b"taken"
-    assert tracker.cancel("taken", 60) is False and tracker.read("taken").status == "running"
+    assert tracker.cancel("now", 60) == NOT_CANCELLED
+
+
+def test_cancel_a_running_task_asks_its_worker(broker_factory: Factory) -> None:
+    broker = broker_factory(Q)
+    tracker = tracker_of(broker)
+    watcher = tracker.watch_cancels([Q])
+    try:
+        watcher.wait(0.05)  # subscribed before the request
+        submit(tracker, "taken", b"taken")
+        worker = fresh_id()
+        broker.claim_worker_id(worker, 30)
+        assert broker.dequeue(worker, 1.0) == b"taken"
+        assert tracker.cancel("taken", 60) == STOPPING and tracker.read("taken").status == "running"
+        heard: list[tuple[str, str]] = []
+        deadline = time.monotonic() + 5
+        while not heard and time.monotonic() < deadline:
+            heard = watcher.wait(1.0)
+        assert heard == [(worker, "taken")]
+    finally:
+        watcher.close()
+    submit(tracker, "lost", b"lost")
+    assert broker.dequeue(fresh_id(), 1.0) == b"lost"  # held by a dead worker: nobody to ask
+    assert tracker.cancel("lost", 60) == NOT_CANCELLED
 
 
 def test_a_pending_id_is_not_enqueued_twice(broker_factory: Factory) -> None:

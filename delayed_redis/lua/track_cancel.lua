@@ -1,7 +1,9 @@
 -- track_cancel: remove a queued or scheduled tracked task, atomically, and mark its record cancelled.
 -- KEYS[1]  delayed_task:ID
 -- ARGV[1]  record TTL in ms after cancelling
--- Returns  1 when removed (it will not run), 0 otherwise (finished, running, or unknown)
+-- ARGV[2]  the task id
+-- Returns  1 when removed (it will not run); 2 when a live worker runs it: the record is marked and the
+--          request published on channel delayed_cancel:<queue> as "<slot id> <task id>"; 0 otherwise
 -- The queue's keys come from the record (not declared in KEYS: single-node Redis only).
 local rec = KEYS[1]
 local s = redis.call('hget', rec, 's')
@@ -21,6 +23,16 @@ elseif task and redis.call('lrem', queue, 1, task) == 1 then
     removed = 1
 end
 if removed == 0 then
+    if task then
+        local held = redis.call('hgetall', queue .. '_processing')
+        for i = 1, #held, 2 do
+            if held[i + 1] == task and redis.call('exists', held[i]) == 1 then
+                redis.call('hset', rec, 'cx', 1)
+                redis.pcall('publish', 'delayed_cancel:' .. queue, held[i] .. ' ' .. ARGV[2])
+                return 2
+            end
+        end
+    end
     return 0
 end
 redis.call('hdel', rec, 't', 'm', 'due')
