@@ -36,6 +36,11 @@ TASKS = textwrap.dedent('''
 
 
     @app.task
+    def hang():
+        time.sleep(60)
+
+
+    @app.task
     def slow_once(marker):
         """The first run hangs (to be killed); later runs take a second."""
         if not Path(marker).exists():
@@ -126,3 +131,22 @@ def test_worker_killed_mid_task(real_redis: RedisServer, folder: Path) -> None:
         assert handle.result(timeout=20) == "done"
     finally:
         assert second.stop() == 0
+
+
+def test_cancel_a_running_task(real_redis: RedisServer, folder: Path) -> None:
+    """``delayed task cancel`` on a task a fork-executor worker runs: the child is killed, the task ends
+    cancelled and the worker runs the next one."""
+    url, env = real_redis.url, {"DELAYED_BROKER_URL": real_redis.url}
+    task_id = enqueue(folder, url, "hang.delay()")
+    worker = Process("worker", ["worker", "--broker", url, "--import", "tasks", "--executor", "fork",
+                                "--dequeue-timeout", "0.2"], folder, env)
+    try:
+        app = Delayed(url, load_entry_points=False)
+        assert wait_until(lambda: app.handle(task_id).status() == "running", 20), worker.log()
+        assert task_cli(folder, url, "cancel", task_id) == (0, f"task {task_id}: cancelled; it will not run\n")
+        code, out = task_cli(folder, url, "show", task_id)
+        assert code == 0 and out.startswith(f"task {task_id}: cancelled\n")
+        assert app.handle(enqueue(folder, url, "add.delay(2, 2)")).result(timeout=20) == 4
+        assert "cancelled while running" in worker.log() and "dead-lettered" not in worker.log()
+    finally:
+        assert worker.stop() == 0
