@@ -276,3 +276,16 @@ def test_a_plain_function_in_a_thread_cannot_be_stopped(app: Delayed, running: A
         time.sleep(0.05)
     assert handle.cancel(wait=0.2) is False
     assert handle.result(timeout=10) == "finished"
+
+
+@pytest.mark.parametrize("executor", ["fork", "subprocess", "asyncio"])
+def test_values_cross_from_task_processes(real_backend: Backend, executor: str) -> None:
+    app = real_backend.app(**SETTINGS)  # subprocess children rebuild the app: a real server
+    value = bound(app, handle_tasks.add).delay(20, 3)
+    awaited = bound(app, handle_tasks.nap).delay(0.01, "awaited")
+    odd = bound(app, handle_tasks.unencodable).delay()
+    app.worker(executor=executor).run(burst=True, install_signals=False)
+    assert (value.result(timeout=0), awaited.result(timeout=0)) == (23, "awaited")
+    assert odd.status() == "succeeded"
+    with pytest.raises(NoResult, match="cannot be encoded with msgpack"):
+        odd.result(timeout=0)
