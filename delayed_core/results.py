@@ -18,9 +18,15 @@ logger = logging.getLogger("delayed.worker")
 
 
 def tracker_for(broker: Broker) -> TaskTracker | None:
-    """The broker's tracker, or None when the broker keeps no task records."""
+    """The broker's tracker, or None when the broker keeps no task records. Built once per broker and
+    kept on it (an enqueue asks for it every time)."""
     cls = broker.tracker_class
-    return None if cls is None else cls(broker)
+    if cls is None:
+        return None
+    tracker = broker.__dict__.get("_tracker")
+    if tracker is None:
+        tracker = broker.__dict__["_tracker"] = cls(broker)
+    return tracker  # type: ignore[no-any-return]
 
 
 def tracked_id(task: object) -> str | None:

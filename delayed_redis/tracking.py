@@ -16,6 +16,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -54,6 +55,12 @@ CANCEL = scripts.load_script("track_cancel")
 RELEASE_TAKE_FIRST = _composed("release_take_first")
 REQUEUE = _composed("requeue")
 DEAD_LETTER = _composed("dead_letter")
+
+
+@lru_cache(maxsize=256)
+def _keys(queue: str) -> QueueKeys:
+    """A queue's keys, built once (an enqueue needs them every time)."""
+    return QueueKeys.for_queue(queue)
 
 
 def _ms(seconds: float) -> int:
@@ -106,15 +113,18 @@ class RedisTracker(TaskTracker):
 
     def submit(self, submission: Submission) -> tuple[bool, str]:
         """One script call: the enqueue (or schedule) and the record."""
-        keys = QueueKeys.for_queue(submission.queue)
-        delay = "" if submission.due_in is None else max(0, int(submission.due_in * 1000))
+        keys = _keys(submission.queue)
+        scheduled = submission.due_in is not None
+        delay = max(0, int(submission.due_in * 1000)) if submission.due_in is not None else ""
         unique = -1 if submission.unique_window < 0 else int(submission.unique_window * 1000)
-        args = (submission.data, submission.queue, submission.func, _ms(submission.pending_ttl), delay,
-                secrets.token_hex(8), unique)
+        args = (submission.data, "", submission.func, _ms(submission.pending_ttl), delay,
+                secrets.token_hex(8) if scheduled else "", unique, int(time.time() * 1000))
         with unavailable_as_broker_error():
-            added, status = SUBMIT(self.broker._call, (keys.queue, keys.notifications, keys.scheduled,
-                                                       record_key(submission.task_id)), args)
-        return bool(added), status.decode() if isinstance(status, bytes) else str(status)
+            reply = SUBMIT(self.broker._call, (keys.queue, keys.notifications, keys.scheduled,
+                                               record_key(submission.task_id)), args)
+        if reply == 1:
+            return True, st.SCHEDULED if scheduled else st.QUEUED
+        return False, reply.decode() if isinstance(reply, bytes) else str(reply)
 
     def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
                          finish: Finish) -> tuple[str, bytes] | None:
@@ -129,7 +139,7 @@ class RedisTracker(TaskTracker):
 
     def requeue(self, worker_id: str, queue: str, task: bytes, delay: float, finish: Finish) -> None:
         """The requeue script with the record write; the record keeps the retry's bytes (and member)."""
-        k = QueueKeys.for_queue(queue)
+        k = _keys(queue)
         token = secrets.token_hex(8)
         fields: dict[str, Any] = {**finish.fields, "t": task}
         if delay > 0:
@@ -142,7 +152,7 @@ class RedisTracker(TaskTracker):
 
     def dead_letter(self, worker_id: str, queue: str, entry: bytes, keep: int, finish: Finish) -> None:
         """The dead-letter script with the record write."""
-        k = QueueKeys.for_queue(queue)
+        k = _keys(queue)
         with unavailable_as_broker_error():
             DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput, record_key(finish.task_id)),
                         (worker_id, entry, keep, this_minute(), *_tail(finish)))
