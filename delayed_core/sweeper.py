@@ -9,6 +9,9 @@ Each sweep of a queue (:func:`sweep_queue`):
   sweep sets it aside atomically, then the core builds its entry and buries it, one atomic operation per
   task (see :mod:`delayed_core.interfaces.sweeper` for why no task is lost in between);
 - promotes scheduled tasks that are due.
+
+Between sweeps the loop listens for news of dead workers (delayed_core/lost_workers.py) and then sweeps
+at once, so that a task is recovered when its worker's liveness lapses, not up to an interval later.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .backoff import Backoff
 from .config import Config
 from .deadletter import poison_letter
 from .interfaces import Sweeper, SweepReport
+from .interfaces.lost_workers import ExpiryEvents
+from .lost_workers import DeathListener
 from .maintenance import one_line
 
 if TYPE_CHECKING:
@@ -95,12 +100,14 @@ class SweepLoop:
         self.app.notifier.emit("delayed_sweep_finished", queue=queue, report=report)
         return report
 
-    def run(self, once: bool = False, install_signals: bool = True) -> None:
+    def run(self, once: bool = False, install_signals: bool = True,
+            expiry_events: ExpiryEvents | str = ExpiryEvents.AUTO) -> None:
         """Sweep now, then every interval, until stopped. With ``once``, sweep once and return.
 
         Each queue has its own schedule: a queue whose sweep fails, for whatever reason, is logged in one
         line and retried with backoff, while the other queues keep their interval. Nothing but a stop
-        ends the loop.
+        ends the loop. With ``expiry_events`` ``auto`` (or ``listen``, which never changes the broker's
+        settings), news that a worker may have died sweeps every queue not backing off at once.
         """
         if once:
             self.sweep_once()
@@ -110,6 +117,9 @@ class SweepLoop:
             previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         backoffs = {queue: Backoff() for queue in self.sweepers}
         due = dict.fromkeys(self.sweepers, 0.0)
+        failing: set[str] = set()
+        listener = DeathListener.for_sweepers(list(self.sweepers.values()), expiry_events, self.stopping,
+                                              self.config["sweeper_interval"])
         try:
             while True:
                 for queue in self.sweepers:
@@ -121,13 +131,19 @@ class SweepLoop:
                         wait = backoffs[queue].next_delay()
                         logger.error("queue %s: sweep failed (%s); sweeping it again in %.1fs",
                                      queue, one_line(exc), wait)
+                        failing.add(queue)
                     else:
                         backoffs[queue].reset()
                         wait = self.config["sweeper_interval"]
+                        failing.discard(queue)
                     due[queue] = time.monotonic() + wait
-                if self.stopping.wait(max(0.0, min(due.values()) - time.monotonic())):
+                heard = listener.wait(max(0.0, min(due.values()) - time.monotonic()))
+                if self.stopping.is_set():
                     return
+                if heard:  # a queue backing off after a failure keeps its retry time
+                    due.update(dict.fromkeys(set(due) - failing, 0.0))
         finally:
+            listener.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

@@ -19,6 +19,7 @@ from .broker import RedisBroker
 from .connection import unavailable_as_broker_error
 from .doctor_acl import check_acl
 from .doctor_queues import check_queue
+from .expiry_events import expired_events_on, with_expired_events
 
 if TYPE_CHECKING:
     from delayed_core.app import Delayed
@@ -96,14 +97,15 @@ def check_persistence(config: dict[str, str]) -> Finding:
 def check_keyspace_events(config: dict[str, str]) -> Finding:
     """``Ex``: keyevent notifications for expired keys, so a sweeper can react to a worker id expiring."""
     flags = config.get("notify-keyspace-events", "")
-    on = "E" in flags and ("x" in flags or "A" in flags)
+    on = expired_events_on(flags)
     details = {"notify-keyspace-events": flags, "expired_events": on}
     if on:
         return Finding("keyspace-events", Severity.INFO, f"expiry events are on ({flags!r})", details=details)
-    wanted = "".join(dict.fromkeys(flags + "Ex"))  # keep what is set, add E and x
     return Finding("keyspace-events", Severity.INFO,
-                   f"expiry events are off ({flags!r}): a dead worker's task waits for the periodic sweep",
-                   f"CONFIG SET notify-keyspace-events {wanted} (optional: lets a sweeper react at once)",
+                   f"expiry events are off ({flags!r}): a dead worker's task waits for the periodic sweep, "
+                   "unless a sweeper whose user may run CONFIG SET turns them on when it starts",
+                   f"CONFIG SET notify-keyspace-events {with_expired_events(flags)}, and set it in redis.conf "
+                   "(optional: lets a sweeper recover a dead worker's task at once)",
                    details=details)
 
 

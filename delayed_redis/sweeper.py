@@ -11,6 +11,7 @@ from delayed_core.interfaces import Poisoned, Sweeper, SweepReport
 
 from . import scripts
 from .connection import unavailable_as_broker_error
+from .expiry_events import RedisExpiryWatcher
 from .keys import QueueKeys
 from .schedule_watcher import RedisScheduleWatcher
 
@@ -85,3 +86,7 @@ class RedisSweeper(Sweeper):
         """A pub/sub watcher on this queue's announcements of scheduled tasks (due times in the server's
         clock, read in ours with the offset the last promotion saw)."""
         return RedisScheduleWatcher(self.client, self.keys.scheduled, lambda: self.clock_offset)
+
+    def watch_lost_workers(self, enable: bool = True) -> RedisExpiryWatcher:
+        """Keyspace expiry events of this database (delayed_redis/expiry_events.py)."""
+        return RedisExpiryWatcher(self.client, enable)

@@ -91,7 +91,9 @@ def test_an_idle_worker_does_not_poll_for_scheduled_tasks(real_backend: Backend)
     """Between keep-alives an idle worker sends only its slots' BLPOPs (one per dequeue_timeout); scheduled
     tasks are announced over pub/sub instead of being polled for."""
     client = real_backend.client
-    worker = real_backend.app(imports=[MODULE], dequeue_timeout=1.0).worker(slots=2)
+    # A keep-alive interval longer than the 3 s window: the window then holds no keep-alive (nor its poll).
+    worker = real_backend.app(imports=[MODULE], dequeue_timeout=1.0).worker(
+        slots=2, keep_alive_timeout=60, keep_alive_interval=15)
     thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 5

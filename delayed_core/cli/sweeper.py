@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..interfaces.lost_workers import ExpiryEvents
 from ..sweeper import describe_extra
 from .common import add_broker_flag, build_app, build_config, non_negative_int, positive_float
 
@@ -22,6 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-recoveries", type=non_negative_int, metavar="N",
                         help="recover a task at most N times from workers that stopped holding it; "
                              "at its next loss, dead-letter it as poison; 0 = no limit (default 5)")
+    parser.add_argument("--expiry-events", choices=[mode.value for mode in ExpiryEvents], default="auto",
+                        help="sweep as soon as a worker's liveness expires: auto = listen, and turn the "
+                             "broker's expiry events on where allowed; listen = never change the broker's "
+                             "settings; off = every --interval only (default auto)")
     parser.add_argument("--once", action="store_true", help="sweep once and exit")
     parser.set_defaults(run=run)
 
@@ -36,5 +41,5 @@ def run(args: argparse.Namespace) -> int:
             print(f"{report.queue}: requeued {report.requeued}, poisoned {report.poisoned}, "
                   f"{describe_extra(report.extra, ', ')}promoted {report.promoted}")
         return 0
-    loop.run()
+    loop.run(expiry_events=args.expiry_events)
     return 0

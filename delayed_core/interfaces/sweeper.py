@@ -20,6 +20,8 @@ import abc
 import time
 from dataclasses import dataclass, field
 
+from .lost_workers import LostWorkerWatcher
+
 
 @dataclass(frozen=True)
 class Poisoned:
@@ -113,3 +115,11 @@ class Sweeper(abc.ABC):
     def watch_schedule(self) -> ScheduleWatcher:
         """A watcher announcing newly scheduled tasks (the default polls once a second)."""
         return ScheduleWatcher()
+
+    def watch_lost_workers(self, enable: bool = True) -> LostWorkerWatcher | None:
+        """A watcher that hears at once when a worker may have died, or None: periodic sweeps only.
+
+        :param enable: whether the watcher may turn the broker's announcements on, where they are off
+            and the sweeper is allowed to change the broker's settings.
+        """
+        return None
