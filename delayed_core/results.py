@@ -93,3 +93,23 @@ def _error_fields(status: str, outcome: Outcome | None, letter: DeadLetter | Non
 def now() -> float:
     """Wall-clock time, for the record's ``started`` field."""
     return time.time()
+
+
+def mark_buried(app: Any, queue: str, letter: DeadLetter, config: Any) -> None:
+    """After the sweeper buried a poison task: if it is tracked, its record says ``dead`` (one round trip,
+    off the hot path). A failure is logged: the dead letter is stored, only the record lags."""
+    tracker = tracker_for(app.broker(queue))
+    if tracker is None:
+        return
+    try:
+        task = app.serializer.loads(letter.task)
+    except Exception:  # an undecodable poison task cannot be a tracked one
+        return
+    task_id = tracked_id(task)
+    if task_id is None or not isinstance(task, PyTask):
+        return
+    fields = {"s": DEAD, "a": letter.attempts, "w": letter.worker, "et": letter.reason, "em": letter.error}
+    try:
+        tracker.mark(Finish(task_id, fields, ttl_of(task, config.get(RESULT_TTL))))
+    except Exception as exc:
+        logger.error("queue %s: could not mark poison task %s dead in its record (%s)", queue, task_id, exc)

@@ -99,6 +99,14 @@ class MemoryTracker(TaskTracker):
                 state.dead.pop()
             self._finish(finish)
 
+    def mark(self, finish: Finish) -> bool:
+        with self.store.cond:
+            record = self._get(finish.task_id)
+            if record is None or record["s"] not in PENDING:
+                return False
+            self._finish(finish)
+            return True
+
     def read(self, task_id: str) -> TaskRecord:
         with self.store.cond:
             record = self._get(task_id)

@@ -52,6 +52,7 @@ def _composed(name: str) -> scripts.Script:
 SUBMIT = scripts.load_script("track_submit")
 READ = scripts.load_script("track_read")
 CANCEL = scripts.load_script("track_cancel")
+MARK = scripts.load_script("track_mark")
 RELEASE_TAKE_FIRST = _composed("release_take_first")
 REQUEUE = _composed("requeue")
 DEAD_LETTER = _composed("dead_letter")
@@ -156,6 +157,11 @@ class RedisTracker(TaskTracker):
         with unavailable_as_broker_error():
             DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput, record_key(finish.task_id)),
                         (worker_id, entry, keep, this_minute(), *_tail(finish)))
+
+    def mark(self, finish: Finish) -> bool:
+        """One script call (the sweeper's, after it buried a poison task)."""
+        with unavailable_as_broker_error():
+            return bool(MARK(self.client.execute_command, (record_key(finish.task_id),), _tail(finish)))
 
     def read(self, task_id: str) -> TaskRecord:
         """One script call."""

@@ -289,3 +289,20 @@ def test_values_cross_from_task_processes(real_backend: Backend, executor: str) 
     assert odd.status() == "succeeded"
     with pytest.raises(NoResult, match="cannot be encoded with msgpack"):
         odd.result(timeout=0)
+
+
+def test_a_poison_task_is_dead_in_its_record(app: Delayed, request: pytest.FixtureRequest) -> None:
+    """A task that killed max_recoveries + 1 workers is buried by the sweeper; its record says dead and a
+    waiter gets TaskFailed (fakeredis's Lua lacks redis.sha1hex, which the poison cap needs)."""
+    if "fake" in request.node.callspec.id:
+        pytest.skip("fakeredis has no poison cap")
+    handle = bound(app, handle_tasks.add).delay(1, 1)
+    broker = app.broker("default")
+    sweeper = app.sweeper(["default"], max_recoveries=1)
+    for _ in range(2):  # taken by a worker id that is never alive: a worker that died at once
+        assert broker.dequeue("dead" + "0" * 28, 1.0) is not None
+        sweeper.sweep_once()
+    with pytest.raises(TaskFailed) as caught:
+        handle.result(timeout=5)
+    assert caught.value.error_type == "poison" and "recovered 1 times" in caught.value.message
+    assert handle.record().attempts == 2

@@ -127,6 +127,11 @@ class TaskTracker(abc.ABC):
         """The consumer's dead-letter, writing ``finish`` in the same call."""
 
     @abc.abstractmethod
+    def mark(self, finish: Finish) -> bool:
+        """Finish the record of a task settled outside a worker (a poison task the sweeper buried), unless
+        it has finished already; wake its waiters. True when written."""
+
+    @abc.abstractmethod
     def read(self, task_id: str) -> TaskRecord:
         """The record, with ``running`` / ``queued`` derived from who holds the task (one round trip)."""
 

@@ -142,3 +142,14 @@ def test_every_waiter_wakes(broker_factory: Factory) -> None:
     for waiter in waiters:
         waiter.join(10)
     assert seen == ["succeeded", "succeeded"]
+
+
+def test_mark_finishes_only_a_pending_record(broker_factory: Factory) -> None:
+    broker = broker_factory(Q)
+    tracker = tracker_of(broker)
+    submit(tracker, "poison", b"poison")
+    assert tracker.mark(done("poison", "dead", et="poison", em="recovered 5 times")) is True
+    record = tracker.read("poison")
+    assert (record.status, record.error_type, record.message) == ("dead", "poison", "recovered 5 times")
+    assert tracker.mark(done("poison", "succeeded")) is False and tracker.read("poison").status == "dead"
+    assert tracker.mark(done("never-seen", "dead")) is False and tracker.read("never-seen").status == "unknown"
