@@ -12,7 +12,9 @@ dead-lettering a tracked task is the consumer's usual script with the record wri
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import secrets
 import time
 from collections.abc import Sequence
@@ -26,6 +28,7 @@ from delayed_core.interfaces.tracking import Finish, Submission, TaskRecord, Tas
 
 from . import scripts
 from .connection import unavailable_as_broker_error
+from .errors import UNAVAILABLE, translate
 from .keys import QueueKeys
 from .monitoring import this_minute
 from .several_queues import _group_keys
@@ -33,6 +36,10 @@ from .several_queues import _group_keys
 if TYPE_CHECKING:
     from .broker import RedisBroker
 
+logger = logging.getLogger("delayed.worker")
+
+#: seconds between two reads of a waiter that may not subscribe (a restrictive ACL)
+POLL_INTERVAL = 0.5
 #: Prefix of record keys and channels.
 RECORD_PREFIX = "delayed_task:"
 
@@ -110,6 +117,7 @@ class RedisTracker(TaskTracker):
     def __init__(self, broker: RedisBroker) -> None:
         super().__init__(broker)
         self.broker: RedisBroker = broker
+        self._warned = False
         self.client: redis.Redis = broker.client
 
     def submit(self, submission: Submission) -> tuple[bool, str]:
@@ -187,8 +195,22 @@ class RedisTracker(TaskTracker):
                         break
                     if pubsub.get_message(timeout=remaining) is not None:
                         record = self.read(task_id)  # a retry announces too: keep waiting then
+            except redis.exceptions.ResponseError as exc:
+                return self._wait_polling(task_id, deadline, exc)
             finally:
                 pubsub.close()
+        return record
+
+    def _wait_polling(self, task_id: str, deadline: float, exc: Exception) -> TaskRecord:
+        """SUBSCRIBE refused (an ACL without pub/sub rights): read twice a second instead, said once."""
+        if not self._warned:
+            self._warned = True
+            logger.warning("cannot subscribe to %s (%s); result() reads the record twice a second instead",
+                           record_key(task_id), " ".join(str(exc).split()))
+        record = self.read(task_id)
+        while not record.done and record.status != st.UNKNOWN and time.monotonic() < deadline:
+            time.sleep(max(0.0, min(POLL_INTERVAL, deadline - time.monotonic())))
+            record = self.read(task_id)
         return record
 
     def cancel(self, task_id: str, ttl: float) -> int:
@@ -207,35 +229,44 @@ CANCEL_CHANNEL = "delayed_cancel:"
 
 
 class RedisCancelWatcher(st.CancelWatcher):
-    """Stop requests heard on the queues' channels; reconnects on its next wait after an error."""
+    """Stop requests heard on the queues' channels; subscribes afresh after a lost connection."""
 
     def __init__(self, client: redis.Redis, channels: list[str]) -> None:
         self.client = client
         self.channels = channels
         self.pubsub: Any = None
+        self.refused = False
 
     def wait(self, timeout: float) -> list[tuple[str, str]]:
         """Block on the subscription up to ``timeout`` seconds (then drain what else arrived)."""
-        with unavailable_as_broker_error():
+        if self.refused:
+            return super().wait(timeout)
+        try:
             if self.pubsub is None:
                 self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 self.pubsub.subscribe(*self.channels)
-            try:
-                requests: list[tuple[str, str]] = []
-                message = self.pubsub.get_message(timeout=timeout)
-                while message is not None:
-                    slot_id, _, task_id = message["data"].decode(errors="replace").partition(" ")
-                    requests.append((slot_id, task_id))
-                    message = self.pubsub.get_message(timeout=0)
-                return requests
-            except redis.exceptions.RedisError:
-                self.close()
-                raise
+            requests: list[tuple[str, str]] = []
+            message = self.pubsub.get_message(timeout=timeout)
+            while message is not None:
+                slot_id, _, task_id = message["data"].decode(errors="replace").partition(" ")
+                requests.append((slot_id, task_id))
+                message = self.pubsub.get_message(timeout=0)
+            return requests
+        except redis.exceptions.ResponseError as exc:
+            # SUBSCRIBE refused (an ACL without pub/sub rights on these channels): say so once, and hear
+            # nothing from now on; queued and scheduled tasks can still be cancelled.
+            logger.warning("cannot subscribe to %s (%s); running tasks of this worker cannot be cancelled",
+                           ", ".join(self.channels), " ".join(str(exc).split()))
+            self.close()
+            self.refused = True
+            return []
+        except UNAVAILABLE as exc:
+            self.close()  # the subscription went with the connection: subscribe afresh on the next wait
+            raise translate(exc) from exc
 
     def close(self) -> None:
         """Drop the subscription."""
         if self.pubsub is not None:
             pubsub, self.pubsub = self.pubsub, None
-            pubsub.close()
-
-
+            with contextlib.suppress(redis.exceptions.RedisError):
+                pubsub.close()

@@ -306,3 +306,29 @@ def test_a_poison_task_is_dead_in_its_record(app: Delayed, request: pytest.Fixtu
         handle.result(timeout=5)
     assert caught.value.error_type == "poison" and "recovered 1 times" in caught.value.message
     assert handle.record().attempts == 2
+
+
+def test_an_acl_without_pub_sub(real_redis: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """Tracking needs the record keys (~delayed_task:*); without pub/sub rights a waiter reads twice a
+    second and a worker cannot stop running tasks, each said once, and nothing fails."""
+    from tests.test_security import ACL_RULE, WORKER_ID_PATTERN
+
+    rule = [part for part in ACL_RULE if not part.startswith("~")]
+    keys = ["~default", "~default_*", f"~{WORKER_ID_PATTERN}", "~delayed_task:*"]
+    real_redis.client().execute_command("ACL", "SETUSER", "tracker", *rule, *keys)
+    url = real_redis.url.replace("redis://", "redis://tracker:workerpass@")
+    app = Delayed(url, load_entry_points=False, **SETTINGS)
+    handle = bound(app, handle_tasks.add).delay(5, 6)
+    worker = app.worker()
+    thread = threading.Thread(target=lambda: worker.run(install_signals=False), daemon=True)
+    thread.start()
+    try:
+        assert handle.result(timeout=10) == 11
+        assert bound(app, handle_tasks.add).delay(1, 1).result(timeout=10) == 2
+    finally:
+        worker.stop()
+        thread.join(10)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("result() reads the record twice a second" in w for w in warnings) == 1, warnings
+    assert sum("running tasks of this worker cannot be cancelled" in w for w in warnings) == 1, warnings
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
