@@ -1,9 +1,8 @@
 """Task records on Redis: the :class:`~delayed_core.interfaces.tracking.TaskTracker` of the Redis broker.
 
-Keys (beside go-delayed's layout, which stays as it is):
-
-- ``delayed_task:<id>``: hash, the task's record, with a TTL (pending: ``pending_ttl``; finished:
-  ``result_ttl``); also the pub/sub channel on which the call finishing the task announces it.
+Keys: ``delayed_task:<id>`` (a hash per tracked task, with a TTL; also the channel announcing its end)
+and the channel ``delayed_cancel:<queue>``, beside go-delayed's layout, which stays as it is (see
+``keys.py``).
 
 Round trips: a tracked enqueue is one script call (``track_submit``); releasing, requeueing or
 dead-lettering a tracked task is the consumer's usual script with the record write composed around it
@@ -29,7 +28,7 @@ from delayed_core.interfaces.tracking import Finish, Submission, TaskRecord, Tas
 from . import scripts
 from .connection import unavailable_as_broker_error
 from .errors import UNAVAILABLE, translate
-from .keys import QueueKeys
+from .keys import QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
 from .several_queues import _group_keys
 
@@ -40,15 +39,6 @@ logger = logging.getLogger("delayed.worker")
 
 #: seconds between two reads of a waiter that may not subscribe (a restrictive ACL)
 POLL_INTERVAL = 0.5
-#: Prefix of record keys and channels.
-RECORD_PREFIX = "delayed_task:"
-
-
-def record_key(task_id: str) -> str:
-    """The record's key (and channel) of ``task_id``."""
-    return RECORD_PREFIX + task_id
-
-
 def _composed(name: str) -> scripts.Script:
     """The consumer script ``name`` with the record write composed around it (one EVALSHA)."""
     source = scripts._read("_prelude") + scripts._read("track_finish_args") + scripts._read(name) + \
@@ -221,11 +211,7 @@ class RedisTracker(TaskTracker):
 
     def watch_cancels(self, queues: Sequence[str]) -> RedisCancelWatcher:
         """A pub/sub subscription to the queues' stop requests."""
-        return RedisCancelWatcher(self.client, [CANCEL_CHANNEL + name for name in queues])
-
-
-#: Prefix of the channel on which stop requests for a queue's running tasks are published.
-CANCEL_CHANNEL = "delayed_cancel:"
+        return RedisCancelWatcher(self.client, [cancel_channel(name) for name in queues])
 
 
 class RedisCancelWatcher(st.CancelWatcher):
