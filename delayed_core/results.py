@@ -108,7 +108,8 @@ def mark_buried(app: Any, queue: str, letter: DeadLetter, config: Any) -> None:
     task_id = tracked_id(task)
     if task_id is None or not isinstance(task, PyTask):
         return
-    fields = {"s": DEAD, "a": letter.attempts, "w": letter.worker, "et": letter.reason, "em": letter.error}
+    fields: dict[str, str | bytes | int | float] = {"s": DEAD, "a": letter.attempts, "w": letter.worker,
+                                                     "et": letter.reason, "em": letter.error}
     try:
         tracker.mark(Finish(task_id, fields, ttl_of(task, config.get(RESULT_TTL))))
     except Exception as exc:
