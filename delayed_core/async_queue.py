@@ -7,8 +7,7 @@ from collections.abc import Iterable
 
 from .interfaces import AsyncBroker, Serializer
 from .notify import Notifier
-from .queue import report_failure, with_plugin_meta
-from .scheduling import due_time
+from .queue import Batch
 from .task import Task
 
 
@@ -28,22 +27,11 @@ class AsyncQueue:
     async def enqueue_many(
         self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None
     ) -> None:
-        """Add many tasks in one round trip."""
-        tasks = with_plugin_meta(self._notifier, self.name, tasks)
-        if not tasks:
-            return
-        try:
-            data = [self.serializer.dumps(task) for task in tasks]
-            due = due_time(delay, eta)
-            if due is None:
-                await self.broker.enqueue(data)
-            else:
-                await self.broker.schedule(data, due)
-        except Exception as exc:
-            report_failure(self._notifier, self.name, tasks, exc)
-            raise
-        for task in tasks:
-            self._notifier.emit("delayed_task_enqueued", queue=self.name, task=task)
+        """Add many tasks in one round trip (the same steps and hooks as :meth:`Queue.enqueue_many`)."""
+        batch = Batch(self._notifier, self.name, self.serializer, tasks, delay, eta)
+        if batch.tasks:
+            with batch.reported():
+                await batch.send(self.broker)
 
     async def length(self) -> int:
         """Tasks waiting to be taken."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 
 
 class Backoff:
@@ -27,8 +28,13 @@ class Backoff:
         self._next = min(self.cap, self._next * 2)
         return delay * (1 + random.random() * 0.1)
 
-    def wait(self, stop: threading.Event) -> float:
-        """Sleep for the next delay, returning early when ``stop`` is set; return the delay."""
+    def wait(self, stop: threading.Event, log: Callable[..., object] | None = None, *args: object) -> bool:
+        """Sleep for the next delay, returning early when ``stop`` is set; True when it was set.
+
+        With ``log``, first call ``log(*args, delay)``: a logging call whose message ends with the delay,
+        as in ``backoff.wait(stop, logger.error, "broker down (%s); retrying in %.1fs", exc)``.
+        """
         delay = self.next_delay()
-        stop.wait(delay)
-        return delay
+        if log is not None:
+            log(*args, delay)
+        return stop.wait(delay)

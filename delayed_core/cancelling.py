@@ -52,7 +52,7 @@ class CancelListener:
     def stop(self, slot_id: str, task_id: str) -> None:
         """Interrupt the slot ``slot_id`` if it still runs ``task_id``."""
         for slot in self.slots():
-            if slot.worker_id != slot_id:
+            if slot.slot_id != slot_id:
                 continue
             with slot.lock:  # the slot sets task_id under it: no later task of the slot is interrupted
                 if slot.task_id != task_id:

@@ -143,9 +143,7 @@ class FunctionRegistry:
         if not separator:
             raise ConfigError(f"{path} has no importable location")
         try:
-            obj: Any = importlib.import_module(module_name)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
+            obj = _imported(module_name, qualname)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"cannot import the registered function {path} from {location}: {exc}") from None
         self.register(obj, path)
@@ -162,13 +160,20 @@ class FunctionRegistry:
     @staticmethod
     def _import_any(module_name: str, attribute: str) -> Callable[..., Any] | None:
         try:
-            obj: Any = importlib.import_module(module_name)
-            for part in attribute.split("."):
-                obj = getattr(obj, part)
+            obj = _imported(module_name, attribute)
         except (ImportError, AttributeError) as exc:
             raise TaskNotAllowed(f"{module_name}:{attribute} cannot be imported: {exc}") from None
         return obj if callable(obj) else None
 
+
+
+def _imported(module_name: str, qualname: str) -> Any:
+    """What the dotted ``qualname`` names in module ``module_name``, importing the module; raises
+    ImportError or AttributeError."""
+    obj: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
 
 
 def _split(path: str) -> tuple[str, str]:

@@ -19,9 +19,6 @@ from typing import Any
 
 from .logcontext import current_fields
 
-#: the values of the ``log_format`` setting
-LOG_FORMATS = ("text", "json")
-
 
 class JsonFormatter(logging.Formatter):
     """Formats a record as one line of JSON. Use it with any handler:

@@ -56,10 +56,20 @@ class Maintenance:
         self._next_keep_alive = time.monotonic() + interval
         self._next_promote = time.monotonic()  # poll once at start
         self._next_due: float | None = None  # unix time the next scheduled task falls due, if known
+        self._watcher: ScheduleWatcher | None = None
+
+    def listen(self) -> None:
+        """Start hearing announcements of scheduled tasks before the slots start, so that a retry a slot
+        schedules at once is not missed. Call it before :meth:`run`, from the worker's main thread."""
+        self._watcher = self.brokers[0].watch_schedule()
+        try:
+            self._watcher.start()
+        except Exception as exc:  # the loop's wait reports and recovers
+            logger.error("listening for scheduled-task announcements failed (%s)", one_line(exc))
 
     def run(self) -> None:
         """Loop until stopped; never raises."""
-        watcher = self.brokers[0].watch_schedule()
+        watcher = self._watcher or self.brokers[0].watch_schedule()
         try:
             while not self.stopping.is_set():
                 if time.monotonic() >= self._next_keep_alive:

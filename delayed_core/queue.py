@@ -1,10 +1,11 @@
-"""Queue: the producer's handle on one queue."""
+"""Queue: the producer's handle on one queue, and the enqueue steps it shares with AsyncQueue."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .interfaces import Broker, Serializer
 from .notify import Notifier
@@ -13,6 +14,16 @@ from .task import PyTask, Task
 
 if TYPE_CHECKING:
     from .handles import TaskHandle
+
+R = TypeVar("R", covariant=True)
+
+
+class Writer(Protocol[R]):
+    """What a batch is written through: a Broker (answers None) or an AsyncBroker (answers a coroutine)."""
+
+    def enqueue(self, tasks: Sequence[bytes]) -> R: ...
+
+    def schedule(self, tasks: Sequence[bytes], due: float) -> R: ...
 
 
 class Queue:
@@ -37,7 +48,9 @@ class Queue:
         returned. Raises BrokerUnavailable when the broker cannot be reached: the task was then not enqueued.
         """
         if isinstance(task, PyTask) and (track or task_id is not None or unique_for):
-            return submit_tracked(self, task, due_time(delay, eta), task_id, unique_for, result_ttl)
+            from .submit import submit  # handles are a plugin-like layer over the queue
+
+            return submit(self, task, due_time(delay, eta), task_id, unique_for, result_ttl)
         self.enqueue_many((task,), delay=delay, eta=eta)
         return None
 
@@ -46,23 +59,10 @@ class Queue:
     ) -> None:
         """Add many tasks in one round trip, atomically: the default plugin (Redis) writes the whole batch
         in one MULTI/EXEC, so either every task is enqueued or none is."""
-        tasks = with_plugin_meta(self._notifier, self.name, tasks)
-        if not tasks:
-            return
-        dumps = self.serializer.dumps
-        try:
-            data = [dumps(task) for task in tasks]
-            due = due_time(delay, eta)
-            if due is None:
-                self.broker.enqueue(data)
-            else:
-                self.broker.schedule(data, due)
-        except Exception as exc:
-            report_failure(self._notifier, self.name, tasks, exc)
-            raise
-        if self._notifier.has("delayed_task_enqueued"):
-            for task in tasks:
-                self._notifier.emit("delayed_task_enqueued", queue=self.name, task=task)
+        batch = Batch(self._notifier, self.name, self.serializer, tasks, delay, eta)
+        if batch.tasks:
+            with batch.reported():
+                batch.send(self.broker)
 
     def __len__(self) -> int:
         """Tasks waiting to be taken (not counting scheduled or running ones)."""
@@ -72,36 +72,53 @@ class Queue:
         return f"<Queue {self.name!r}>"
 
 
+class Batch:
+    """The tasks of one ``enqueue_many`` call, with the hooks around their write (sync or async).
+
+    :param tasks: the caller's tasks; :attr:`tasks` holds them with the ``meta`` fields plugins add.
+    """
+
+    def __init__(self, notifier: Notifier, queue: str, serializer: Serializer, tasks: Iterable[Task],
+                 delay: float | None, eta: dt.datetime | None) -> None:
+        self.notifier = notifier
+        self.queue = queue
+        self.serializer = serializer
+        self.tasks = with_plugin_meta(notifier, queue, tasks)
+        self.delay = delay
+        self.eta = eta
+
+    def send(self, writer: Writer[R]) -> R:
+        """Encode the tasks and write them in one call: ``enqueue``, or ``schedule`` with a delay or eta."""
+        dumps = self.serializer.dumps
+        data = [dumps(task) for task in self.tasks]
+        due = due_time(self.delay, self.eta)
+        return writer.enqueue(data) if due is None else writer.schedule(data, due)
+
+    @contextlib.contextmanager
+    def reported(self) -> Iterator[None]:
+        """Around the write: ``delayed_task_enqueued`` per task when it succeeds, else
+        ``delayed_task_enqueue_failed`` per task and the error propagates."""
+        try:
+            yield
+        except Exception as exc:
+            for task in self.tasks:
+                self.notifier.delayed_task_enqueue_failed(queue=self.queue, task=task, error=exc)
+            raise
+        for task in self.tasks:
+            self.notifier.delayed_task_enqueued(queue=self.queue, task=task)
+
+
 def with_plugin_meta(notifier: Notifier, queue: str, tasks: Iterable[Task]) -> list[Task]:
     """The tasks to write: each PyTask carries the ``meta`` fields plugins add (``delayed_task_enqueuing``).
 
     Tasks get copies, never edits: a caller enqueueing one PyTask object twice gets fresh fields each time.
     """
-    tasks = list(tasks)
-    if not notifier.has("delayed_task_enqueuing"):
-        return tasks
-    result: list[Task] = []
-    for task in tasks:
+    result = list(tasks)
+    for index, task in enumerate(result):
         if isinstance(task, PyTask):
             added: dict[str, object] = {}
-            for answer in notifier.collect("delayed_task_enqueuing", queue=queue, task=task):
+            for answer in notifier.delayed_task_enqueuing(queue=queue, task=task):
                 added.update(answer)
             if added:
-                task = PyTask(task.func_path, task.args, task.kwargs, task.retry, {**task.meta, **added})
-        result.append(task)
+                result[index] = PyTask(task.func_path, task.args, task.kwargs, task.retry, {**task.meta, **added})
     return result
-
-
-def report_failure(notifier: Notifier, queue: str, tasks: list[Task], error: Exception) -> None:
-    """Fire ``delayed_task_enqueue_failed`` for every task of a write that failed."""
-    if notifier.has("delayed_task_enqueue_failed"):
-        for task in tasks:
-            notifier.emit("delayed_task_enqueue_failed", queue=queue, task=task, error=error)
-
-
-def submit_tracked(queue: Queue, task: PyTask, due: float | None, task_id: str | None, unique_for: float,
-                   result_ttl: int | None) -> TaskHandle:
-    """Enqueue ``task`` tracked (see :mod:`delayed_core.submit`)."""
-    from .submit import submit
-
-    return submit(queue, task, due, task_id, unique_for, result_ttl)

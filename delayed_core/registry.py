@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Any, TypeVar
+from typing import Any
 
 from .errors import ConfigError
 from .interfaces import Broker, Executor, Serializer
-
-T = TypeVar("T")
 
 KINDS: dict[str, type] = {
     "broker": Broker,

@@ -61,12 +61,13 @@ class SlotState:
     """One slot's identity and the task it runs, shared with the worker's main thread.
 
     :param index: the slot number (executors keep per-slot state by it).
-    :param worker_id: the id the slot holds tasks under.
+    :param slot_id: the id the slot holds tasks under: go-delayed's "worker id" (the brokers' and hooks'
+        ``worker_id``), since each go-delayed worker is what one slot is here.
     """
 
-    def __init__(self, index: int, worker_id: str) -> None:
+    def __init__(self, index: int, slot_id: str) -> None:
         self.index = index
-        self.worker_id = worker_id
+        self.slot_id = slot_id
         # Guards the hand-over between the slot finishing a task and the main thread handing it back at a
         # shutdown timeout: exactly one of them may settle the held task.
         self.lock = threading.Lock()
@@ -106,7 +107,7 @@ class TaskRunner:
 
     def process(self, slot: SlotState, queue: str, raw: bytes) -> tuple[str, bytes] | None:
         """Run one task of ``queue`` end to end. Returns the next task when settling it took one."""
-        with TaskScope(queue, slot.worker_id):  # the task context of log lines (--log-format json)
+        with TaskScope(queue, slot.slot_id):  # the task context of log lines (--log-format json)
             slot.outcome, slot.started, slot.cancel_id = None, now(), None
             disposition = self.decide(slot, queue, raw)
             if disposition is None:
@@ -114,7 +115,7 @@ class TaskRunner:
             tracker = self.trackers.get(disposition.queue)
             config = self.settings[disposition.queue].config
             if tracker is not None and config is not None and disposition.task is not None:  # a tracked task?
-                finish = finish_for(disposition, slot.outcome, slot.started, slot.worker_id, self.serializer, config,
+                finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id, self.serializer, config,
                                     cancelled=slot.cancel_id is not None)
                 if finish is not None:
                     disposition = replace(disposition, finish=finish)
@@ -142,7 +143,7 @@ class TaskRunner:
 
     def _run(self, slot: SlotState, queue: str, raw: bytes, task: Task) -> Disposition | None:
         notifier = self.notifier
-        notifier.emit("delayed_task_dequeued", queue=queue, task=task, worker_id=slot.worker_id)
+        notifier.delayed_task_dequeued(queue=queue, task=task, worker_id=slot.slot_id)
         if isinstance(task, GoTask):
             return self._dead(slot, queue, raw, Reason.WRONG_LANGUAGE,
                               f"Go task {task.func_path} cannot run on a Python worker", task)
@@ -153,7 +154,7 @@ class TaskRunner:
             return self._dead(slot, queue, raw, Reason.NOT_ALLOWED, str(exc), task)
         settings = self.settings[queue]
         timeout = self.functions.options(task.func_path).timeout or settings.timeout or None
-        notifier.emit("delayed_task_started", queue=queue, task=task, worker_id=slot.worker_id)
+        notifier.delayed_task_started(queue=queue, task=task, worker_id=slot.slot_id)
         with slot.lock:
             slot.running = (queue, raw)
             slot.task_id = tracked_id(task)
@@ -175,8 +176,7 @@ class TaskRunner:
             return Disposition(RELEASE, queue, raw, task)
         slot.cancel_id = None  # it finished before the stop took effect
         if outcome.ok:
-            notifier.emit("delayed_task_succeeded", queue=queue, task=task, worker_id=slot.worker_id,
-                          outcome=outcome)
+            notifier.delayed_task_succeeded(queue=queue, task=task, worker_id=slot.slot_id, outcome=outcome)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug("%s succeeded in %.4fs", task.func_path, outcome.duration)
             return Disposition(RELEASE, queue, raw, task)
@@ -185,8 +185,7 @@ class TaskRunner:
     def _failed(self, slot: SlotState, queue: str, raw: bytes, task: PyTask, outcome: Outcome) -> Disposition:
         """A retry when a plugin (or the built-in default) asks for one; else a dead letter or a release."""
         logger.warning("%s failed (attempt %d): %s", task.func_path, task.attempt + 1, outcome.describe())
-        self.notifier.emit("delayed_task_failed", queue=queue, task=task, worker_id=slot.worker_id,
-                           outcome=outcome)
+        self.notifier.delayed_task_failed(queue=queue, task=task, worker_id=slot.slot_id, outcome=outcome)
         delay = self.retry_delay(queue=queue, task=task, outcome=outcome)
         # None: no plugin answered; a negative answer (NO_RETRY): a plugin refused, overruling the default.
         if delay is not None and delay >= 0:
@@ -202,7 +201,7 @@ class TaskRunner:
               trace: str = "") -> Disposition:
         attempts = task.attempt + 1 if isinstance(task, PyTask) else 0
         letter = DeadLetter(task=raw, reason=reason, error=error, traceback=trace, queue=queue,
-                            worker=slot.worker_id, attempts=attempts, func=task.func_path if task is not None else "")
+                            worker=slot.slot_id, attempts=attempts, func=task.func_path if task is not None else "")
         return Disposition(DEAD_LETTER, queue, raw, task, letter=letter)
 
     # -- committing --------------------------------------------------------------------------------
@@ -219,7 +218,7 @@ class TaskRunner:
         while current is not None:
             try:
                 if retrying:
-                    held = self.consumer.held_in(slot.worker_id, self.queues)
+                    held = self.consumer.held_in(slot.slot_id, self.queues)
                     if held != (current.queue, current.raw):
                         self._announce(slot, current)
                         return held
@@ -238,44 +237,44 @@ class TaskRunner:
         return None
 
     def _send(self, slot: SlotState, d: Disposition) -> tuple[str, bytes] | None:
-        worker_id = slot.worker_id
+        slot_id = slot.slot_id
         tracker = self.trackers.get(d.queue) if d.finish is not None else None
         if d.kind == RELEASE:
             take_next = d.take_next and not self.stopping.is_set()
             if tracker is not None and d.finish is not None:
-                taken = tracker.release_and_take(worker_id, d.queue, self.queues, take_next, d.finish)
+                taken = tracker.release_and_take(slot_id, d.queue, self.queues, take_next, d.finish)
             else:
-                taken = self.consumer.release_and_take_first(worker_id, d.queue, self.queues, take_next)
+                taken = self.consumer.release_and_take_first(slot_id, d.queue, self.queues, take_next)
             crashpoints.reached("after_release_take")
             return taken
         broker = self.brokers[d.queue]
         if d.kind == REQUEUE:
             crashpoints.reached("before_retry_requeue")
             if tracker is not None and d.finish is not None:
-                tracker.requeue(worker_id, d.queue, d.retry_bytes, d.delay, d.finish)
+                tracker.requeue(slot_id, d.queue, d.retry_bytes, d.delay, d.finish)
             else:
-                broker.requeue(worker_id, d.retry_bytes, delay=d.delay)
+                broker.requeue(slot_id, d.retry_bytes, delay=d.delay)
             return None
         assert d.letter is not None
         keep = self.settings[d.queue].dead_letter_max
         if tracker is not None and d.finish is not None:
-            tracker.dead_letter(worker_id, d.queue, d.letter.to_json(), keep, d.finish)
+            tracker.dead_letter(slot_id, d.queue, d.letter.to_json(), keep, d.finish)
         else:
-            broker.dead_letter(worker_id, d.letter.to_json(), keep)
+            broker.dead_letter(slot_id, d.letter.to_json(), keep)
         return None
 
     def _announce(self, slot: SlotState, d: Disposition) -> None:
         """Log and fire the hook of a committed disposition."""
-        notifier, worker_id = self.notifier, slot.worker_id
+        notifier, slot_id = self.notifier, slot.slot_id
         if d.kind == RELEASE:
             if d.task is not None:
-                notifier.emit("delayed_task_released", queue=d.queue, task=d.task, worker_id=worker_id)
+                notifier.delayed_task_released(queue=d.queue, task=d.task, worker_id=slot_id)
         elif d.kind == REQUEUE:
-            notifier.emit("delayed_task_requeued", queue=d.queue, task=d.retry, worker_id=worker_id,
-                          delay=d.delay)
+            assert d.retry is not None  # a REQUEUE disposition always carries the new attempt
+            notifier.delayed_task_requeued(queue=d.queue, task=d.retry, worker_id=slot_id, delay=d.delay)
         elif d.letter is not None:
             logger.error("dead-lettered a task from %s (%s): %s", d.queue, d.letter.reason, d.letter.error)
-            notifier.emit("delayed_task_dead_lettered", queue=d.queue, letter=d.letter)
+            notifier.delayed_task_dead_lettered(queue=d.queue, letter=d.letter)
 
     def _fall_back(self, slot: SlotState, d: Disposition, exc: Exception) -> Disposition | None:
         """The broker refused a call for a reason other than being unreachable (a bug, a key of the wrong
@@ -284,7 +283,7 @@ class TaskRunner:
         error = f"settling the task ({d.kind}) failed: {describe_error(exc)}"
         if d.last_resort:
             logger.exception("slot %d: could not release its task either; it stays held under %s", slot.index,
-                             slot.worker_id)
+                             slot.slot_id)
             return None
         if d.kind != DEAD_LETTER:
             logger.exception("slot %d: %s", slot.index, error)

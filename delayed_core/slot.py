@@ -22,7 +22,7 @@ class Slot(threading.Thread):
     """The thread loop of one slot.
 
     :param runner: runs and settles each task (it knows the broker and the queues, in priority order).
-    :param state: the slot's index, worker id and running task.
+    :param state: the slot's index, id and running task.
     :param stopping: set when the worker stops.
     :param dequeue_timeout: seconds one blocking take may wait.
     :param burst: stop at the first empty answer instead of waiting for work.
@@ -44,9 +44,9 @@ class Slot(threading.Thread):
         return self.state.index
 
     @property
-    def worker_id(self) -> str:
-        """The id this slot holds tasks under (32 hex chars)."""
-        return self.state.worker_id
+    def slot_id(self) -> str:
+        """The id this slot holds tasks under (32 hex chars): go-delayed's "worker id"."""
+        return self.state.slot_id
 
     @property
     def tasks_done(self) -> int:
@@ -63,12 +63,12 @@ class Slot(threading.Thread):
             try:
                 if resume:
                     # A reply may have been lost mid-call: whatever this id holds is ours to run.
-                    taken, resume = consumer.held_in(state.worker_id, queues), False
+                    taken, resume = consumer.held_in(state.slot_id, queues), False
                     if taken is not None:
                         logger.warning("slot %d: running the task it was given when the connection broke",
                                        state.index)
                 if taken is None:
-                    taken = consumer.dequeue_first(state.worker_id, queues, self.timeout)
+                    taken = consumer.dequeue_first(state.slot_id, queues, self.timeout)
                     if taken is None:
                         if self.burst:
                             break
@@ -80,9 +80,8 @@ class Slot(threading.Thread):
                 backoff.reset()
             except BrokerUnavailable as exc:
                 taken, resume = None, True
-                delay = backoff.next_delay()
-                logger.error("broker unavailable (%s); slot %d retries in %.1fs", exc, state.index, delay)
-                stopping.wait(delay)
+                backoff.wait(stopping, logger.error, "broker unavailable (%s); slot %d retries in %.1fs", exc,
+                             state.index)
             except Exception:
                 # Taking a task failed in a way that is not an outage (a bug in a plugin or in pydelayed):
                 # say so loudly and keep the slot alive. A task this id was given but never started is
@@ -90,4 +89,4 @@ class Slot(threading.Thread):
                 logger.exception("slot %d: unexpected error while taking a task; the slot carries on",
                                  state.index)
                 taken, resume = None, True
-                stopping.wait(backoff.next_delay())
+                backoff.wait(stopping)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .errors import DelayedError
 from .handles import ID_FIELD, PENDING_TTL, RESULT_TTL, TaskHandle, check_task_id, new_task_id, unique_task_id
 from .interfaces.tracking import Submission
-from .queue import report_failure, with_plugin_meta
+from .queue import with_plugin_meta
 from .results import tracker_for
 from .task import PyTask
 
@@ -40,16 +40,16 @@ def submit(queue: Queue, task: PyTask, due: float | None, task_id: str | None, u
     if result_ttl is not None:
         meta["rt"] = int(result_ttl)
     tracked = with_plugin_meta(queue._notifier, queue.name,
-                               [PyTask(task.func_path, task.args, task.kwargs, task.retry, meta)])
+                               [PyTask(task.func_path, task.args, task.kwargs, task.retry, meta)])[0]
     try:
-        data = queue.serializer.dumps(tracked[0])
+        data = queue.serializer.dumps(tracked)
         due_in = None if due is None else max(0.0, due - time.time())
         pending = PENDING_TTL + (due_in or 0.0)
         added, _ = tracker.submit(Submission(task_id, queue.name, task.func_path, data, pending, due_in, window))
     except Exception as exc:
-        report_failure(queue._notifier, queue.name, tracked, exc)
+        queue._notifier.delayed_task_enqueue_failed(queue=queue.name, task=tracked, error=exc)
         raise
-    if added and queue._notifier.has("delayed_task_enqueued"):
-        queue._notifier.emit("delayed_task_enqueued", queue=queue.name, task=tracked[0])
+    if added:  # not when an equal pending task was found: nothing was enqueued then
+        queue._notifier.delayed_task_enqueued(queue=queue.name, task=tracked)
     ttl = result_ttl if result_ttl is not None else RESULT_TTL.default
     return TaskHandle(tracker, queue.serializer, task_id, ttl)

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import signals
 from .backoff import Backoff
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.supervisor")
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 #: a child that ran this long before dying is restarted after the shortest delay again
 STABLE_AFTER = 30.0
 #: extra seconds a stopping child gets beyond shutdown_timeout before the parent escalates
@@ -148,16 +148,14 @@ class Supervisor:
     # -- main loop -------------------------------------------------------------------------------
     def run(self) -> int:
         """Start the children and supervise them; return 0 when every child stopped cleanly."""
-        previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
-        try:
-            for child in self.children:
-                self._start(child)
-            return self._supervise()
-        finally:
-            self._send(signal.SIGKILL)  # only children still alive after an error in the loop itself
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        with signals.handling(self._on_signal):
+            try:
+                for child in self.children:
+                    self._start(child)
+                return self._supervise()
+            finally:
+                self._send(signal.SIGKILL)  # only children still alive after an error in the loop itself
+                shutil.rmtree(self.metrics_dir, ignore_errors=True)
 
     def _supervise(self) -> int:
         stop_deadline: float | None = None

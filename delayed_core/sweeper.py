@@ -16,6 +16,7 @@ at once, so that a task is recovered when its worker's liveness lapses, not up t
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import signal
@@ -24,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import crashpoints
+from . import crashpoints, signals
 from .backoff import Backoff
 from .config import Config
 from .deadletter import DeadLetter, poison_letter
@@ -58,7 +59,7 @@ def sweep_queue(sweeper: Sweeper, queue: str, max_recoveries: int = 0, dead_keep
             count += 1
             if buried is not None:
                 buried(letter)
-    return dataclasses.replace(report, poisoned=count, poison=(), promoted=sweeper.promote_due())
+    return dataclasses.replace(report, poisoned=count, poison=(), promoted=sweeper.promote_and_peek()[0])
 
 
 def describe_extra(extra: dict[str, int], end: str = "") -> str:
@@ -106,7 +107,7 @@ class SweepLoop:
                 "queue %s: requeued %d lost task(s), dead-lettered %d poison task(s), %spromoted %d",
                 queue, report.requeued, report.poisoned, describe_extra(report.extra, ", "), report.promoted,
             )
-        self.app.notifier.emit("delayed_sweep_finished", queue=queue, report=report)
+        self.app.notifier.delayed_sweep_finished(queue=queue, report=report)
         return report
 
     def run(self, once: bool = False, install_signals: bool = True,
@@ -121,15 +122,13 @@ class SweepLoop:
         if once:
             self.sweep_once()
             return
-        previous = {}
-        if install_signals and threading.current_thread() is threading.main_thread():
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         backoffs = {queue: Backoff() for queue in self.sweepers}
         due = dict.fromkeys(self.sweepers, 0.0)
         failing: set[str] = set()
         listener = DeathListener.for_sweepers(list(self.sweepers.values()), expiry_events, self.stopping,
                                               self.config["sweeper_interval"])
-        try:
+        with contextlib.closing(listener), signals.handling(self._on_signal, (signal.SIGTERM, signal.SIGINT),
+                                                            install_signals):
             while True:
                 for queue in self.sweepers:
                     if time.monotonic() < due[queue] or self.stopping.is_set():
@@ -151,10 +150,6 @@ class SweepLoop:
                     return
                 if heard:  # a queue backing off after a failure keeps its retry time
                     due.update(dict.fromkeys(set(due) - failing, 0.0))
-        finally:
-            listener.close()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def stop(self) -> None:
         """Stop after the current sweep."""

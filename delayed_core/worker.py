@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import crashpoints
+from . import crashpoints, signals
 from .backoff import Backoff
 from .cancelling import start_cancel_listener
 from .child_app import ChildSetup
@@ -40,9 +40,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
-#: Signals that stop a worker gracefully. Read by name: Windows has no SIGHUP, and producers there must
-#: still be able to import the package.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name))
 MAINTENANCE_TICK = 0.5  # longest single wait of the keep-alive thread, so that it notices a stop
 
 
@@ -101,8 +98,8 @@ class Worker:
 
     @property
     def worker_ids(self) -> list[str]:
-        """The ids of this worker's slots."""
-        return [slot.worker_id for slot in self.slots]
+        """The ids of this worker's slots (each one is a "worker id" to the broker and to go-delayed)."""
+        return [slot.slot_id for slot in self.slots]
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, burst: bool = False, install_signals: bool = True) -> None:
@@ -110,17 +107,21 @@ class Worker:
         self.burst = burst
         self.stopping.clear()
         self.notifier.refresh()
-        if install_signals and threading.current_thread() is threading.main_thread():
-            previous = {sig: signal.signal(sig, self._on_signal) for sig in STOP_SIGNALS}
-        else:
-            previous = {}
+        with signals.handling(self._on_signal, install=install_signals):
+            self._run()
+
+    def _run(self) -> None:
         self.executor.start(self._executor_context())
         try:
             if not self._go_online():
                 return
-            self.notifier.emit("delayed_worker_started", worker=self)
+            self.notifier.delayed_worker_started(worker=self)
             log_banner(self)
-            self._keep_alive_thread = threading.Thread(target=self._maintain, name="delayed-keep-alive",
+            maintenance = Maintenance(list(self.brokers.values()), lambda: self.worker_ids,
+                                      self.config["keep_alive_interval"], self.config["keep_alive_timeout"],
+                                      self.stopping)
+            maintenance.listen()
+            self._keep_alive_thread = threading.Thread(target=maintenance.run, name="delayed-keep-alive",
                                                        daemon=True)
             self._keep_alive_thread.start()
             self._cancel_thread = start_cancel_listener(self)
@@ -130,8 +131,6 @@ class Worker:
         finally:
             self.stopping.set()
             self._shutdown()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def stop(self) -> None:
         """Ask the worker to stop gracefully (safe from any thread and from signal handlers)."""
@@ -167,19 +166,17 @@ class Worker:
             if self.stopping.is_set():
                 return False
             try:
-                worker_id = self._claim_one(ttl)
+                slot_id = self._claim_one(ttl)
             except BrokerUnavailable as exc:
                 # Unreachable, or reachable but refusing for now (read-only, busy, out of memory): wait,
                 # it may pass (at maxmemory, other workers draining the queue free memory).
-                delay = backoff.next_delay()
                 what = "cannot reach" if type(exc) is BrokerUnavailable else "cannot go online on"
-                logger.error("%s the broker at %s (%s); retrying in %.1fs", what,
-                             self.config.redacted_broker_url, exc, delay)
-                self.stopping.wait(delay)
+                backoff.wait(self.stopping, logger.error, "%s the broker at %s (%s); retrying in %.1fs", what,
+                             self.config.redacted_broker_url, exc)
                 continue
-            ids.append(worker_id)
-        self.slots = [Slot(self.runner, SlotState(index, worker_id), self.stopping, self.config["dequeue_timeout"],
-                           self.burst) for index, worker_id in enumerate(ids)]
+            ids.append(slot_id)
+        self.slots = [Slot(self.runner, SlotState(index, slot_id), self.stopping, self.config["dequeue_timeout"],
+                           self.burst) for index, slot_id in enumerate(ids)]
         return True
 
     def _claim_one(self, ttl: float) -> str:
@@ -191,12 +188,6 @@ class Worker:
                     broker.keep_alive([worker_id], ttl)
                 return worker_id
         raise WorkerIdTaken("could not claim a free worker id in 100 tries")
-
-    def _maintain(self) -> None:
-        """Keep the ids alive and promote scheduled tasks, each on its own schedule, until the worker
-        stops (see :mod:`delayed_core.maintenance`: a failing promotion never delays a keep-alive)."""
-        Maintenance(list(self.brokers.values()), lambda: self.worker_ids, self.config["keep_alive_interval"],
-                    self.config["keep_alive_timeout"], self.stopping).run()
 
     def _wait_for_slots(self) -> None:
         """Join the slots; after a stop request, give running tasks ``shutdown_timeout`` to finish."""
@@ -220,7 +211,7 @@ class Worker:
     def _wake_idle_slots(self) -> None:
         # If the broker is unreachable the slots notice the stop at their next dequeue timeout anyway.
         with contextlib.suppress(BrokerUnavailable):
-            self.broker.wake(slot.worker_id for slot in self.slots
+            self.broker.wake(slot.slot_id for slot in self.slots
                              if slot.is_alive() and slot.state.running is None)
 
     def _hand_back(self, slot: Slot) -> None:
@@ -234,7 +225,7 @@ class Worker:
         self.executor.interrupt(slot.index)
         crashpoints.reached("before_hand_back")
         try:
-            self.brokers[queue].requeue(slot.worker_id, raw, front=True)
+            self.brokers[queue].requeue(slot.slot_id, raw, front=True)
             logger.warning("slot %d: task still running at shutdown was handed back to the queue", slot.index)
         except BrokerUnavailable as exc:
             logger.error("slot %d: could not hand its task back (%s); the sweeper will recover it",
@@ -250,12 +241,12 @@ class Worker:
         if ids:
             # A slot still busy (its task neither finished nor handed back) keeps its id alive until the TTL
             # runs out, so the sweeper recovers that task only once this process is really gone.
-            still_busy = {slot.worker_id for slot in self.slots if slot.is_alive() and not slot.state.abandoned}
+            still_busy = {slot.slot_id for slot in self.slots if slot.is_alive() and not slot.state.abandoned}
             try:
                 for broker in self.brokers.values():
                     broker.go_offline([worker_id for worker_id in ids if worker_id not in still_busy])
             except BrokerUnavailable as exc:
                 logger.error("could not go offline (%s); the ids expire by themselves", exc)
-            self.notifier.emit("delayed_worker_stopped", worker=self)
+            self.notifier.delayed_worker_stopped(worker=self)
             logger.info("worker stopped after %d task(s)", sum(slot.tasks_done for slot in self.slots))
 

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from delayed_core import hookimpl
+from delayed_core.deadletter import Reason
 from delayed_core.errors import DelayedError
 from delayed_core.settings import Setting, SettingsRegistry, not_negative
 
@@ -258,7 +259,7 @@ class Metrics:
         if report.requeued:
             self.recovered.labels(queue).inc(report.requeued)
         if report.poisoned:
-            self.dead_lettered.labels(queue, "poison").inc(report.poisoned)
+            self.dead_lettered.labels(queue, Reason.POISON).inc(report.poisoned)
         with self._lock:
             first = queue not in self._queues
         if first and self.app is not None:

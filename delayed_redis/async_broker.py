@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Sequence
 
 import redis
@@ -14,6 +12,7 @@ from . import scripts
 from .connection import async_client_from_url
 from .errors import translate
 from .keys import QueueKeys
+from .producer import push_commands, schedule_args
 
 
 class AsyncRedisBroker(AsyncBroker):
@@ -30,21 +29,19 @@ class AsyncRedisBroker(AsyncBroker):
         return cls(name, async_client_from_url(url))
 
     async def enqueue(self, tasks: Sequence[bytes]) -> None:
-        """RPUSH the tasks and their notifications in one MULTI/EXEC round trip."""
+        """RPUSH the tasks and their notifications in one MULTI/EXEC round trip, as RedisBroker does."""
         try:
             async with self.client.pipeline(transaction=True) as pipe:
-                pipe.rpush(self.keys.queue, *tasks)
-                pipe.rpush(self.keys.notifications, *(b"1",) * len(tasks))
+                for command in push_commands(self.keys, tasks):
+                    pipe.execute_command(*command)
                 await pipe.execute()
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
 
     async def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         """The schedule script, like RedisBroker.schedule: the delay counts from the server's clock."""
-        delay = max(1, int((due - time.time()) * 1000))
-        members = [secrets.token_hex(8).encode() + task for task in tasks]
         try:
-            await scripts.SCHEDULE.call_async(self.client, (self.keys.scheduled,), (delay, *members))
+            await scripts.SCHEDULE.call_async(self.client, (self.keys.scheduled,), schedule_args(tasks, due))
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
 

@@ -21,6 +21,23 @@ from .replicas import ReplicaWait
 CHUNK = 5000
 
 
+def push_commands(keys: QueueKeys, tasks: Sequence[bytes]) -> list[tuple[Any, ...]]:
+    """The RPUSH commands that write a batch and one notification per task, ``CHUNK`` tasks a command;
+    the caller sends them in one MULTI/EXEC (the sync and the asyncio broker alike)."""
+    commands: list[tuple[Any, ...]] = []
+    for first in range(0, len(tasks), CHUNK):
+        chunk = tasks[first:first + CHUNK]
+        commands += [("RPUSH", keys.queue, *chunk), ("RPUSH", keys.notifications, *(b"1",) * len(chunk))]
+    return commands
+
+
+def schedule_args(tasks: Sequence[bytes], due: float) -> tuple[Any, ...]:
+    """The schedule script's arguments: the delay by this process's clock (the script adds the server's
+    time, so clocks that disagree do not matter), then each task behind a random 16-char prefix (equal
+    tasks scheduled at the same time stay two members of the sorted set)."""
+    return (scripts.ms(due - time.time()), *(secrets.token_hex(8).encode() + task for task in tasks))
+
+
 class RedisProducer(Producer):
     """Mixed into :class:`~delayed_redis.broker.RedisBroker`."""
 
@@ -39,16 +56,11 @@ class RedisProducer(Producer):
                     self.replica_wait.after(self._call)  # +1 round trip, only with wait_replicas
                 return
             if self.replica_wait:
-                self.replica_wait.push_batch(self.client, [
-                    command for first in range(0, len(tasks), CHUNK) for command in (
-                        ("RPUSH", self.keys.queue, *tasks[first:first + CHUNK]),
-                        ("RPUSH", self.keys.notifications, *(b"1",) * len(tasks[first:first + CHUNK])))])
+                self.replica_wait.push_batch(self.client, push_commands(self.keys, tasks))
                 return
             with self.client.pipeline(transaction=True) as pipe:
-                for first in range(0, len(tasks), CHUNK):
-                    chunk = tasks[first:first + CHUNK]
-                    pipe.rpush(self.keys.queue, *chunk)
-                    pipe.rpush(self.keys.notifications, *(b"1",) * len(chunk))
+                for command in push_commands(self.keys, tasks):
+                    pipe.execute_command(*command)
                 pipe.execute()
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
@@ -56,10 +68,8 @@ class RedisProducer(Producer):
     def schedule(self, tasks: Sequence[bytes], due: float) -> None:
         """The schedule script (1 round trip): ZADD at the server's time plus the delay, PUBLISH the due
         time. ``due`` becomes a delay by this process's clock, so clocks that disagree do not matter."""
-        delay = scripts.ms(due - time.time())
-        members = [secrets.token_hex(8).encode() + task for task in tasks]
         with unavailable_as_broker_error():
-            scripts.SCHEDULE(self.client.execute_command, (self.keys.scheduled,), (delay, *members))
+            scripts.SCHEDULE(self.client.execute_command, (self.keys.scheduled,), schedule_args(tasks, due))
 
     def __len__(self) -> int:
         with unavailable_as_broker_error():

@@ -36,6 +36,27 @@ class RedisScheduleWatcher(ScheduleWatcher):
         self._pubsub: redis.client.PubSub | None = None
         self._polling = False  # SUBSCRIBE refused (an ACL): fall back to the base class's polling
 
+    def start(self, timeout: float = 1.0) -> None:
+        """Subscribe now and wait for Redis to confirm: a subscription made lazily, on the first wait,
+        could miss the announcement of a retry that a slot started at the same moment schedules. Any
+        failure is left to :meth:`wait`, which reports it once and falls back to polling."""
+        if self._polling or self._pubsub is not None:
+            return
+        pubsub = self._client.pubsub()
+        deadline = time.monotonic() + timeout
+        try:
+            pubsub.subscribe(self._channel)
+            while time.monotonic() < deadline:
+                message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+                if message is not None and message["type"] == "subscribe":
+                    break
+        except redis.exceptions.RedisError:
+            with contextlib.suppress(redis.exceptions.RedisError):
+                pubsub.close()
+            return
+        pubsub.ignore_subscribe_messages = True
+        self._pubsub = pubsub
+
     def wait(self, timeout: float) -> float | None:
         """Block up to ``timeout`` for an announcement; return its due time (unix seconds) or None."""
         if self._polling:

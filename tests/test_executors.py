@@ -117,9 +117,8 @@ def isolated(request: pytest.FixtureRequest, hook_dir: Path) -> Iterator[Executo
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_registered_names_and_isolation_flag(executor: Executor, executor_name: str) -> None:
+def test_registered_names(executor: Executor, executor_name: str) -> None:
     assert executor.name == executor_name
-    assert executor.isolated is (executor_name in ISOLATED)
 
 
 def test_success(executor: Executor) -> None:

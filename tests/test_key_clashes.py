@@ -74,7 +74,7 @@ def test_dead_letter_promote_revive_and_sweep_change_nothing_on_a_wrong_key(back
     client.zadd("jobs_scheduled", {b"0123456789abcdef" + TASK: 1})
     client.hset("jobs_noti", "x", "y")
     with pytest.raises(BrokerCommandError, match="jobs_noti is not the list"):
-        broker.promote_due()
+        broker.promote_and_peek()
     with pytest.raises(BrokerCommandError, match="jobs_noti is not the list"):
         broker.remove_dead_letter(b'{"reason":"failed","task":"01"}', requeue_task=b"\x01")
     assert client.zcard("jobs_scheduled") == 1 and client.llen("jobs_dead") == 1

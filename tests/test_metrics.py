@@ -119,7 +119,7 @@ def test_loaded_by_module_name_it_serves_on_metrics_port(backend: Backend) -> No
 
 def test_a_sweeper_process_counts_recovered_and_poisoned_tasks(backend: Backend, metrics: Metrics) -> None:
     app = backend.app(plugins=[metrics])
-    app.notifier.emit("delayed_sweep_finished", queue="q", report=SweepReport("q", requeued=3, poisoned=1))
+    app.notifier.delayed_sweep_finished(queue="q", report=SweepReport("q", requeued=3, poisoned=1))
     app.queue("q").enqueue(PyTask(f"{MODULE}:quick", [1]), delay=60)
     samples = scrape(metrics.bound_port)
     assert value(samples, "delayed_tasks_recovered_total", queue="q") == 3

@@ -103,7 +103,7 @@ def test_a_subprocess_child_whose_worker_is_gone_exits_quietly(tmp_path: Path) -
     script = (
         "import socket, sys\n"
         "from delayed_plugins.executors import subprocess_child\n"
-        "from delayed_plugins.executors.wire import Channel\n"
+        "from delayed_plugins.executors.ipc import Channel\n"
         "ours, theirs = socket.socketpair()\n"
         "channel = Channel(ours)\n"
         "Channel(theirs).send({'slot': 0, 'sys_path': sys.path, 'imports': [], 'functions': {}, 'plugins': []})\n"

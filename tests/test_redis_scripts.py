@@ -312,7 +312,7 @@ def test_promote_moves_each_due_task_exactly_once_under_a_race(real_backend: Bac
     def promote() -> None:
         own = real_backend.app().broker(Q)  # each thread has its own connection pool
         start.wait()
-        moved.append(own.promote_due())
+        moved.append(own.promote_and_peek()[0])
 
     threads = [threading.Thread(target=promote) for _ in range(8)]
     for thread in threads:
@@ -346,7 +346,7 @@ def test_a_full_cycle_leaves_no_keys_behind(real_backend: Backend) -> None:
     queue = app.queue(Q)
     queue.enqueue_many([PyTask("interop_funcs:noop") for _ in range(5)])
     queue.enqueue(PyTask("interop_funcs:noop"), delay=0.05)
-    app.broker(Q).promote_due(time.time() + 1)
+    app.broker(Q).promote_and_peek(time.time() + 1)
     app.worker(Q).run(burst=True, install_signals=False)
     app.sweeper([Q]).sweep_once()
     counters = f"{Q}_throughput"

@@ -89,7 +89,7 @@ def test_delayed_tasks_wait_in_the_scheduled_set(backend: Backend) -> None:
     queue = app.queue()
     queue.enqueue(PyTask(f"{MODULE}:record", ["later"]), delay=60)
     assert len(queue) == 0 and backend.client.zcard("default_scheduled") == 1
-    assert app.broker("default").promote_due(now=time.time() + 61) == 1
+    assert app.broker("default").promote_and_peek(now=time.time() + 61)[0] == 1
     assert len(queue) == 1 and backend.client.llen("default_noti") == 1
 
 

@@ -260,3 +260,21 @@ def test_the_default_gaps_grow(real_backend: Backend, monkeypatch: pytest.Monkey
     assert 0.6 <= gaps[1] < 0.6 + 0.3, gaps
     (letter,) = dead_letters(real_backend)
     assert (letter.reason, letter.attempts) == ("failed", 3)
+
+
+def failing_later(key: str) -> None:
+    """Fail the first run after 0.3 s: once the worker's first promotion poll is long done."""
+    time.sleep(0.3)
+    failing(key, 1)
+
+
+def test_a_retry_is_heard_not_polled(real_backend: Backend) -> None:
+    """A retry is announced to the worker, which promotes it after its backoff, not at the next
+    keep-alive poll (30 s here). (The worker also subscribes before its slots start, so a retry scheduled
+    in its first millisecond is not missed either.)"""
+    app = real_backend.app(imports=[MODULE], dequeue_timeout=0.2, retry_backoff=0.05, retry_jitter=False,
+                           keep_alive_timeout=60, keep_alive_interval=30)
+    app.queue().enqueue(PyTask(f"{MODULE}:failing_later", ["at-start"], retry=1))
+    run_until(app, lambda: len(starts.get("at-start", [])) >= 2, timeout=10)
+    first, second = starts["at-start"]
+    assert second - first < 2, second - first

@@ -64,8 +64,8 @@ def test_delayed_tasks_wait_in_the_scheduled_set(backend: Backend) -> None:
     due = {score for _, score in members}
     assert len(due) == 1 and abs(due.pop() / 1000 - (time.time() + 30)) < 2
     broker = app.broker("default")
-    assert broker.promote_due() == 0
-    assert broker.promote_due(now=time.time() + 31) == 2
+    assert broker.promote_and_peek()[0] == 0
+    assert broker.promote_and_peek(now=time.time() + 31)[0] == 2
     assert len(queue) == 4 and backend.client.llen("default_noti") == 4
     assert backend.client.zcard("default_scheduled") == 0
 

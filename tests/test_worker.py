@@ -191,7 +191,7 @@ def test_delayed_tasks_wait_until_due(target: Target) -> None:
     queue = app.queue()
     queue.enqueue(PyTask(f"{MODULE}:record", ["later"]), delay=60)
     assert len(queue) == 0 and app.broker("default").info().scheduled == 1
-    assert app.broker("default").promote_due(now=time.time() + 61) == 1
+    assert app.broker("default").promote_and_peek(now=time.time() + 61)[0] == 1
     assert len(queue) == 1 and app.broker("default").info().scheduled == 0
 
 

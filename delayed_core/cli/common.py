@@ -36,6 +36,16 @@ def add_broker_flag(parser: argparse.ArgumentParser) -> None:
                         help="load this plugin module as well (repeatable)")
 
 
+def add_queue_command(subparsers: argparse._SubParsersAction, name: str, help: str, description: str,
+                      queues: str) -> argparse.ArgumentParser:
+    """A subcommand about some queues of a broker: ``--broker URL`` (:func:`add_broker_flag`) and a
+    repeatable ``--queue NAME`` into ``args.queues``, whose help is ``queues``."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    add_broker_flag(parser)
+    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME", help=queues)
+    return parser
+
+
 def overrides_from(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
     """The settings given as flags; flags left out stay None and do not override anything."""
     return {name: getattr(args, name, None) for name in names}

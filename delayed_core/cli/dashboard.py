@@ -10,7 +10,7 @@ import importlib
 from pathlib import Path
 
 from ..errors import DelayedError
-from .common import add_broker_flag, build_app, build_config, non_negative_int
+from .common import add_queue_command, build_app, build_config, non_negative_int
 
 #: the packages the extra brings; a missing one means the extra is not installed
 EXTRA_MODULES = ("starlette", "uvicorn", "jinja2")
@@ -18,12 +18,10 @@ EXTRA_MODULES = ("starlette", "uvicorn", "jinja2")
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``dashboard`` subcommand."""
-    parser = subparsers.add_parser("dashboard", help="serve a web dashboard of the queues",
-                                   description="Serve a web dashboard: queues, workers, scheduled tasks and "
-                                               "dead letters, refreshed live. Needs pydelayed[dashboard].")
-    add_broker_flag(parser)
-    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
-                        help="queue to show (repeatable; default: every queue found in the broker)")
+    parser = add_queue_command(subparsers, "dashboard", "serve a web dashboard of the queues",
+                               "Serve a web dashboard: queues, workers, scheduled tasks and dead letters, "
+                               "refreshed live. Needs pydelayed[dashboard].",
+                               queues="queue to show (repeatable; default: every queue found in the broker)")
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=non_negative_int, default=8000,

@@ -14,18 +14,16 @@ from typing import Any
 
 from ..app import Delayed
 from ..doctor import DoctorRequest, Finding, Severity
-from .common import add_broker_flag, build_app, build_config
+from .common import add_queue_command, build_app, build_config
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``doctor`` subcommand."""
-    parser = subparsers.add_parser(
-        "doctor", help="check Redis and the queues for problems, with the fix for each",
-        description="Check the broker and the queues: one line per finding, with its severity and the fix. "
-                    "Exits 1 when any finding is an error.")
-    add_broker_flag(parser)
-    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
-                        help="queue to check (repeatable; default: every queue found in the broker)")
+    parser = add_queue_command(
+        subparsers, "doctor", "check Redis and the queues for problems, with the fix for each",
+        "Check the broker and the queues: one line per finding, with its severity and the fix. "
+        "Exits 1 when any finding is an error.",
+        queues="queue to check (repeatable; default: every queue found in the broker)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument("--repair", action="store_true",
                         help="run the sweeper once for queues with repairable findings, then check again")

@@ -9,18 +9,16 @@ from typing import Any
 from ..app import Delayed
 from ..errors import TaskDecodeError
 from ..interfaces import QueueInfo
-from .common import add_broker_flag, build_app, build_config
+from .common import add_queue_command, build_app, build_config
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``info`` subcommand."""
-    parser = subparsers.add_parser("info", help="show queue lengths, held tasks and live workers",
-                                   description="Show queue lengths, tasks being processed and by whom, "
-                                               "live workers and dead letters.")
-    add_broker_flag(parser)
-    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
-                        help="queue to show (repeatable; default: every queue found in the broker, else "
-                             "the 'queue' setting's)")
+    parser = add_queue_command(subparsers, "info", "show queue lengths, held tasks and live workers",
+                               "Show queue lengths, tasks being processed and by whom, live workers and "
+                               "dead letters.",
+                               queues="queue to show (repeatable; default: every queue found in the broker, "
+                                      "else the 'queue' setting's)")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(run=run)
 

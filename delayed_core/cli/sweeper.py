@@ -6,18 +6,15 @@ import argparse
 
 from ..interfaces.lost_workers import ExpiryEvents
 from ..sweeper import describe_extra
-from .common import add_broker_flag, build_app, build_config, non_negative_int, positive_float
+from .common import add_queue_command, build_app, build_config, non_negative_int, positive_float
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``sweeper`` subcommand."""
-    parser = subparsers.add_parser("sweeper", help="requeue the tasks of dead workers",
-                                   description="Requeue the tasks of dead workers, dead-letter poison tasks, "
-                                               "repair the broker's bookkeeping and promote due scheduled "
-                                               "tasks, for each queue.")
-    add_broker_flag(parser)
-    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
-                        help="queue to sweep (repeatable; default: 'default')")
+    parser = add_queue_command(subparsers, "sweeper", "requeue the tasks of dead workers",
+                               "Requeue the tasks of dead workers, dead-letter poison tasks, repair the broker's "
+                               "bookkeeping and promote due scheduled tasks, for each queue.",
+                               queues="queue to sweep (repeatable; default: 'default')")
     parser.add_argument("--interval", dest="sweeper_interval", type=positive_float, metavar="SECONDS",
                         help="seconds between sweeps (default 60)")
     parser.add_argument("--max-recoveries", type=non_negative_int, metavar="N",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .common import (
-    add_broker_flag,
+    add_queue_command,
     build_app,
     build_config,
     non_negative_float,
@@ -23,12 +23,10 @@ SETTINGS = (
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``worker`` subcommand."""
-    parser = subparsers.add_parser("worker", help="run a worker serving one queue or several",
-                                   description="Run a worker: take tasks from a queue and run them.")
-    add_broker_flag(parser)
-    parser.add_argument("--queue", dest="queues", action="append", metavar="NAME",
-                        help="queue to serve (default: 'default'); repeat it to serve several queues, "
-                             "highest priority first")
+    parser = add_queue_command(subparsers, "worker", "run a worker serving one queue or several",
+                               "Run a worker: take tasks from a queue and run them.",
+                               queues="queue to serve (default: 'default'); repeat it to serve several "
+                                      "queues, highest priority first")
     parser.add_argument("--slots", type=positive_int, metavar="N", help="tasks run at once (default 1)")
     parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                         help="allow the functions of this module (repeatable)")

@@ -47,8 +47,6 @@ class Executor(abc.ABC):
 
     #: name used in configuration (``executor = "thread"``)
     name: str = ""
-    #: whether a crash of the task (segfault, os._exit) is contained (the worker survives)
-    isolated: bool = False
 
     def start(self, context: ExecutorContext) -> None:  # noqa: B027 - optional for simple executors
         """Prepare to run tasks. Called once, before the worker starts any thread."""

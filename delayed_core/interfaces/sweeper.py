@@ -3,7 +3,7 @@
 A broker provides it (``Broker`` inherits it); :class:`~delayed_core.sweeper.SweepLoop` drives it, and a
 worker's keep-alive thread uses its promotion half. One sweep of a queue is
 :func:`~delayed_core.sweeper.sweep_queue`: :meth:`Sweeper.sweep`, then :meth:`Sweeper.bury` for each
-poison task, then :meth:`Sweeper.promote_due`.
+poison task, then :meth:`Sweeper.promote_and_peek`.
 
 Poison tasks and the at-least-once promise. The core builds every dead-letter entry, but the core learns
 which tasks are poison only from the sweep. Returning them and writing their entries in a second call
@@ -71,6 +71,10 @@ class ScheduleWatcher:
         self.interval = interval
         self._next = time.monotonic()
 
+    def start(self, timeout: float = 1.0) -> None:
+        """Start listening now, waiting up to ``timeout`` for the broker to confirm, so that nothing
+        announced after this returns is missed. The default polls and has nothing to start."""
+
     def wait(self, timeout: float) -> float | None:
         """Wait up to ``timeout`` seconds; return the unix time a newly scheduled task falls due, or None."""
         remaining = self._next - time.monotonic()
@@ -107,10 +111,6 @@ class Sweeper(abc.ABC):
     def promote_and_peek(self, now: float | None = None) -> tuple[int, float | None]:
         """Move scheduled tasks whose time has come into the queue; return how many moved and the unix
         time the next scheduled task falls due (None: none, or unknown)."""
-
-    def promote_due(self, now: float | None = None) -> int:
-        """Move scheduled tasks whose time has come into the queue; return how many moved."""
-        return self.promote_and_peek(now)[0]
 
     def watch_schedule(self) -> ScheduleWatcher:
         """A watcher announcing newly scheduled tasks (the default polls once a second)."""

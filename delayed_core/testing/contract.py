@@ -143,7 +143,7 @@ def test_requeue_front_and_delay(broker_factory: Factory) -> None:
     assert broker.dequeue(worker, 1.0) == b"a-again"
     broker.requeue(worker, b"a-later", delay=60)
     assert len(broker) == 1 and broker.info().scheduled == 1
-    assert broker.promote_due(time.time() + 120) == 1
+    assert broker.promote_and_peek(time.time() + 120)[0] == 1
     assert [broker.dequeue(fresh_id(), 1.0) for _ in range(2)] == [b"b", b"a-later"]
 
 

@@ -74,9 +74,9 @@ def test_promotion_moves_only_due_tasks_and_peeks_at_the_next(broker_factory: Fa
     moved, next_due = broker.promote_and_peek()  # by the broker's own clock
     assert moved == 0 and len(broker) == 0
     assert next_due is None or now + 20 < next_due < now + 40  # None: the broker cannot tell
-    assert broker.promote_due(now + 60) == 1 and len(broker) == 1
+    assert broker.promote_and_peek(now + 60)[0] == 1 and len(broker) == 1
     assert broker.dequeue(fresh_id(), 1.0) == b"soon"
-    assert broker.promote_due(now + 120) == 2
+    assert broker.promote_and_peek(now + 120)[0] == 2
     assert broker.promote_and_peek(now + 120) == (0, None)
     assert sorted(broker.dequeue(fresh_id(), 1.0) or b"" for _ in range(2)) == [b"later-1", b"later-2"]
 

@@ -38,7 +38,6 @@ class AsyncioExecutor(Executor):
     """Runs coroutines on one shared event loop; plain functions in the slot threads."""
 
     name = "asyncio"
-    isolated = False
 
     def __init__(self) -> None:
         self._watchdog = Watchdog()

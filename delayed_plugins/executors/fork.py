@@ -28,9 +28,9 @@ from delayed_core.interfaces import Executor, ExecutorContext
 from delayed_core.outcome import Outcome
 from delayed_core.task import PyTask
 
-from .calling import crashed, unportable_arguments
+from .calling import crashed
 from .fork_server import server_main
-from .wire import Channel, ChannelClosed, channel_pair, outcome_from_wire, run_request
+from .ipc import Channel, ChannelClosed, channel_pair, outcome_from_wire, run_request
 
 logger = logging.getLogger("delayed.executor.fork")
 
@@ -82,7 +82,6 @@ class ForkExecutor(Executor):
     """Runs each task in its own child process, forked by a fork server started with the worker."""
 
     name = "fork"
-    isolated = True
 
     def __init__(self) -> None:
         self._context: ExecutorContext | None = None
@@ -100,10 +99,9 @@ class ForkExecutor(Executor):
         server = self._server
         if server is None:
             raise RuntimeError("ForkExecutor.execute called before start")
-        try:
-            request = run_request(task)
-        except (TypeError, ValueError, OverflowError) as exc:
-            return unportable_arguments(exc)
+        request = run_request(task)
+        if isinstance(request, Outcome):
+            return request  # its arguments cannot cross to the child
         request["timeout"] = timeout
         started = time.perf_counter()
         channel = server.channels[slot]

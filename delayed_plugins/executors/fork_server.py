@@ -31,8 +31,8 @@ from delayed_core.interfaces import ExecutorContext
 
 from .awaiting import LoopRunner
 from .calling import call_task, crashed, timed_out
+from .ipc import Channel, ChannelClosed, describe_exit, outcome_to_wire
 from .lifetime import die_with_parent, kill_group
-from .wire import Channel, ChannelClosed, describe_exit, outcome_to_wire
 
 logger = logging.getLogger("delayed.executor.fork")
 

@@ -40,7 +40,7 @@ def serve(channel: Any) -> int:
 
     from .awaiting import LoopRunner
     from .calling import call_task
-    from .wire import ChannelClosed, outcome_to_wire
+    from .ipc import ChannelClosed, outcome_to_wire
 
     try:
         setup = channel.receive()
@@ -71,8 +71,8 @@ def serve(channel: Any) -> int:
 def main(argv: list[str]) -> int:
     """Entry point: ``argv[1]`` is the inherited socket's file descriptor; ``argv[2]`` and ``argv[3]``, the
     read end of the lifeline and the worker's pid (see :mod:`.lifetime`)."""
+    from .ipc import Channel
     from .lifetime import die_with_parent, reap_guard, start_guard
-    from .wire import Channel
 
     guard = None
     if len(argv) > 3:

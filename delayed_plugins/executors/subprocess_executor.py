@@ -35,9 +35,9 @@ from delayed_core.outcome import Outcome
 from delayed_core.settings import Setting, not_negative
 from delayed_core.task import PyTask
 
-from .calling import crashed, timed_out, unportable_arguments
+from .calling import crashed, timed_out
+from .ipc import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 from .lifetime import CAN_WAIT_UNREAPED, GOODBYE, exited_unreaped, kill_group
-from .wire import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 
 logger = logging.getLogger("delayed.executor.subprocess")
 
@@ -144,7 +144,6 @@ class SubprocessExecutor(Executor):
     """Runs tasks in one long-lived child interpreter per slot."""
 
     name = "subprocess"
-    isolated = True
 
     def __init__(self) -> None:
         self._context: ExecutorContext | None = None
@@ -169,10 +168,9 @@ class SubprocessExecutor(Executor):
         ``timeout`` seconds."""
         if self._context is None:
             raise RuntimeError("SubprocessExecutor.execute called before start")
-        try:
-            request = run_request(task)
-        except (TypeError, ValueError, OverflowError) as exc:
-            return unportable_arguments(exc)
+        request = run_request(task)
+        if isinstance(request, Outcome):
+            return request  # its arguments cannot cross to the child
         started = time.perf_counter()
         child = self._children[slot]
         if child is not None and child.process.poll() is not None:

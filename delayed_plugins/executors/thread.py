@@ -27,7 +27,6 @@ class ThreadExecutor(Executor):
     """Runs each task in the calling slot thread."""
 
     name = "thread"
-    isolated = False
 
     def __init__(self) -> None:
         self._watchdog = Watchdog()

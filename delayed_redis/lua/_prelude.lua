@@ -32,6 +32,32 @@ local function server_ms()
 end
 
 
+-- Take the head of the task list `queue` for a slot: move it into processing[id] and return it; nil
+-- when the list is empty. LPOP, which frees memory, comes before HSET, so it works at maxmemory; callers
+-- read or write `processing` first, so that HSET cannot fail on the key's type once LPOP took the task.
+local function take_head(queue, processing, id)
+    local task = redis.call('lpop', queue)
+    if not task then
+        return nil
+    end
+    redis.call('hset', processing, id, task)
+    return task
+end
+
+-- Release the task processing[id] holds, which ran to its end; forget its poison count too, since deaths
+-- of earlier workers holding the same bytes say nothing about it any more. Reads (EXISTS, HGET) come
+-- before the writes, which only free memory (HDEL). True when a task was held (and is now released).
+-- redis.sha1hex is missing from some Lua hosts (fakeredis): the poison count then stays, as before.
+local function release_held(processing, recoveries, id)
+    if redis.sha1hex and redis.call('exists', recoveries) == 1 then
+        local done = redis.call('hget', processing, id)
+        if done then
+            redis.call('hdel', recoveries, redis.sha1hex(done))
+        end
+    end
+    return redis.call('hdel', processing, id) == 1
+end
+
 -- Count one task in a queue's N_throughput hash, which the dashboard charts: field 'd:<minute>' for a task
 -- done (released), 'f:<minute>' for one dead-lettered; <minute> is unix time // 60 as the caller sends it
 -- (the worker's clock: asking Redis for TIME here would double the counter's cost, and a few seconds of

@@ -18,9 +18,4 @@ if held then
     redis.call('rpush', KEYS[2], '1')
     return held
 end
-local task = redis.call('lpop', KEYS[1])
-if not task then
-    return nil
-end
-redis.call('hset', KEYS[3], ARGV[1], task)
-return task
+return take_head(KEYS[1], KEYS[3], ARGV[1])

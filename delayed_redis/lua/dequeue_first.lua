@@ -20,9 +20,8 @@ for j = 1, #KEYS / 3 do
         return {j, held}
     end
 end
-local task = redis.call('lpop', KEYS[3 * i - 2])
+local task = take_head(KEYS[3 * i - 2], KEYS[3 * i], ARGV[1])
 if not task then
     return nil
 end
-redis.call('hset', KEYS[3 * i], ARGV[1], task)
 return {i, task}

@@ -21,22 +21,10 @@
 -- key HDEL just used. Reads (EXISTS, HGET) come first and every write frees memory or rewrites the key
 -- just read (HDEL, LPOP, then HSET), so at maxmemory the script still runs to its end, and workers
 -- drain a queue that filled the memory.
--- redis.sha1hex is missing from some Lua hosts (fakeredis): the poison count then stays, as before.
-if redis.sha1hex and redis.call('exists', KEYS[4]) == 1 then
-    local done = redis.call('hget', KEYS[3], ARGV[1])
-    if done then
-        redis.call('hdel', KEYS[4], redis.sha1hex(done))
-    end
-end
-if redis.call('hdel', KEYS[3], ARGV[1]) == 1 then
+if release_held(KEYS[3], KEYS[4], ARGV[1]) then
     count_minute(KEYS[5], 'd:', ARGV[3])
 end
 if ARGV[2] == '0' or not redis.call('lpop', KEYS[2]) then
     return nil
 end
-local task = redis.call('lpop', KEYS[1])
-if not task then
-    return nil
-end
-redis.call('hset', KEYS[3], ARGV[1], task)
-return task
+return take_head(KEYS[1], KEYS[3], ARGV[1])

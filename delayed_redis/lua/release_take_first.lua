@@ -15,13 +15,7 @@
 -- Returns  {j, task bytes} for the task taken from queue j, or nil when none is ready or none was asked
 -- Order: as release_take, reads first; HDEL and LPOP free memory before HSET writes the key HDEL used.
 local mine = 4 * tonumber(ARGV[2])
-if redis.sha1hex and redis.call('exists', KEYS[mine]) == 1 then
-    local done = redis.call('hget', KEYS[mine - 1], ARGV[1])
-    if done then
-        redis.call('hdel', KEYS[mine], redis.sha1hex(done))
-    end
-end
-if redis.call('hdel', KEYS[mine - 1], ARGV[1]) == 1 then
+if release_held(KEYS[mine - 1], KEYS[mine], ARGV[1]) then
     count_minute(KEYS[#KEYS], 'd:', ARGV[4])
 end
 if ARGV[3] == '0' then
@@ -30,9 +24,8 @@ end
 for j = 1, (#KEYS - 1) / 4 do
     -- A notification with no task behind it (a surplus the sweeper will trim) is used up; try the next.
     if redis.call('lpop', KEYS[4 * j - 2]) then
-        local task = redis.call('lpop', KEYS[4 * j - 3])
+        local task = take_head(KEYS[4 * j - 3], KEYS[4 * j - 1], ARGV[1])
         if task then
-            redis.call('hset', KEYS[4 * j - 1], ARGV[1], task)
             return {j, task}
         end
     end

@@ -1,4 +1,4 @@
-"""Messages between a worker and its task processes: msgpack over a connected socket.
+"""Process IPC between a worker and its task processes: msgpack messages over a connected socket.
 
 Only msgpack crosses the process boundary, in both directions, never pickle: decoding a message cannot
 run code, so a compromised or confused child cannot attack the worker through its replies, and task
@@ -23,6 +23,8 @@ import msgpack
 from delayed_core.disposition import describe_error
 from delayed_core.outcome import ERROR_LIMIT, Outcome, Status, Unencodable
 from delayed_core.task import PyTask
+
+from .calling import unportable_arguments
 
 
 class ChannelClosed(Exception):
@@ -92,10 +94,14 @@ def channel_pair() -> tuple[Channel, Channel]:
     return Channel(left), Channel(right)
 
 
-def run_request(task: PyTask) -> dict[str, Any]:
-    """The message asking a child to run ``task``. Raises TypeError when an argument is not msgpack data."""
+def run_request(task: PyTask) -> dict[str, Any] | Outcome:
+    """The message asking a child to run ``task``; or, when an argument is not msgpack data (possible only
+    for a task built in-process), the outcome that fails the task without retry."""
     request = {"op": "run", "path": task.func_path, "args": list(task.args), "kwargs": dict(task.kwargs)}
-    msgpack.packb(request, use_bin_type=True)  # fail here, in the caller, rather than mid-send
+    try:
+        msgpack.packb(request, use_bin_type=True)  # fail here, in the caller, rather than mid-send
+    except (TypeError, ValueError, OverflowError) as exc:
+        return unportable_arguments(exc)
     return request
 
 
