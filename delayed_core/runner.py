@@ -112,13 +112,11 @@ class TaskRunner:
             disposition = self.decide(slot, queue, raw)
             if disposition is None:
                 return None
-            tracker = self.trackers.get(disposition.queue)
             config = self.settings[disposition.queue].config
-            if tracker is not None and config is not None and disposition.task is not None:  # a tracked task?
+            if self.trackers.get(disposition.queue) is not None and config is not None:  # a tracked task?
                 finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id, self.serializer, config,
                                     cancelled=slot.cancel_id is not None)
-                if finish is not None:
-                    disposition = replace(disposition, finish=finish)
+                disposition = disposition if finish is None else replace(disposition, finish=finish)
             return self.commit(slot, disposition)
 
     # -- deciding ----------------------------------------------------------------------------------
