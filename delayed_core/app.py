@@ -15,8 +15,9 @@ import pluggy
 
 from .async_queue import AsyncQueue
 from .config import CORE_SETTINGS, Config, load_config
-from .errors import ConfigError
+from .errors import ConfigError, DelayedError
 from .functions import FunctionRegistry, TaskOptions
+from .handles import RESULT_TTL
 from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .periodic import make_spec
@@ -163,7 +164,8 @@ class Delayed:
     @overload
     def task(
         self, *, queue: str | None = None, retry: int = 0, timeout: float | None = None,
-        name: str | None = None, rate_limit: str | None = None,
+        name: str | None = None, result_ttl: int | None = None, unique_for: float = 0,
+        rate_limit: str | None = None,
     ) -> Callable[[Callable[P, R]], TaskFunction[P, R]]: ...
 
     def task(
@@ -174,6 +176,8 @@ class Delayed:
         retry: int = 0,
         timeout: float | None = None,
         name: str | None = None,
+        result_ttl: int | None = None,
+        unique_for: float = 0,
         rate_limit: str | None = None,
     ) -> TaskFunction[P, R] | Callable[[Callable[P, R]], TaskFunction[P, R]]:
         """Decorator registering a task function: ``f(...)`` calls it, ``f.delay(...)`` enqueues it.
@@ -186,6 +190,9 @@ class Delayed:
         :param retry: retries after a failure; negative retries forever.
         :param timeout: seconds a run may take, overriding the worker's default.
         :param name: the path workers know it by (default ``"module:qualname"``).
+        :param result_ttl: seconds its finished records stay (default: the ``result_ttl`` setting); 0: not
+            tracked, ``delay`` returns None and writes delayed 1.2's exact bytes.
+        :param unique_for: seconds within which ``delay`` with equal arguments returns the existing task.
         :param rate_limit: ``"100/m"`` (also ``/s``, ``/h``): starts allowed, evenly spaced, shared by
             every worker (see docs/periodic.md); a task that comes early is scheduled for its turn.
         """
@@ -193,9 +200,20 @@ class Delayed:
 
         def decorate(function: Callable[P, R]) -> TaskFunction[P, R]:
             path = self.functions.register(function, name, options)
-            return TaskFunction(self, function, path, queue or self.config["queue"], retry)
+            return TaskFunction(self, function, path, queue or self.config["queue"], retry, result_ttl, unique_for)
 
         return decorate(func) if func is not None else decorate
+
+    def handle(self, task_id: str) -> Any:
+        """The :class:`~delayed_core.handles.TaskHandle` of a tracked task, by id (an unknown id gives
+        status ``unknown``). Records are found through the default queue's broker."""
+        from .handles import TaskHandle
+        from .results import tracker_for
+
+        tracker = tracker_for(self.broker(self.config["queue"]))
+        if tracker is None:
+            raise DelayedError(f"the {self.broker_name} broker keeps no task records")
+        return TaskHandle(tracker, self.serializer, task_id, self.config.get(RESULT_TTL))
 
     def periodic(
         self, *, cron: str | None = None, every: float | None = None, tz: str | None = None,

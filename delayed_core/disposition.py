@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .deadletter import DeadLetter
+from .interfaces.tracking import Finish
 from .task import PyTask, Task
 
 RELEASE = "release"
@@ -37,6 +38,8 @@ class Disposition:
     delay: float = 0.0
     letter: DeadLetter | None = None
     last_resort: bool = False
+    #: the record write of a tracked task, done by the same broker call (see results.py)
+    finish: Finish | None = None
 
 
 def describe_error(exc: BaseException, short: bool = False) -> str:

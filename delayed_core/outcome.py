@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 class Status(str, enum.Enum):
@@ -25,6 +26,7 @@ class Outcome:
         ``"Timeout"`` / ``"Crashed"``.
     :param error: the exception message, or what killed the process.
     :param traceback: a bounded excerpt of the traceback, for dead letters and logs.
+    :param value: the function's return value (executors that run it in this process fill it in).
     :param retryable: False when retrying cannot help, e.g. a ``TypeError`` raised by the call itself
         (wrong arguments), as delayed 1.2 decides.
     """
@@ -35,6 +37,8 @@ class Outcome:
     error: str = ""
     traceback: str = ""
     retryable: bool = True
+    #: what the function returned (kept in the worker, for tracked tasks; never compared or shown)
+    value: Any = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -46,6 +50,13 @@ class Outcome:
         if self.ok:
             return "succeeded"
         return f"{self.error_type}: {self.error}" if self.error else self.error_type or self.status.value
+
+
+@dataclass(frozen=True)
+class Unencodable:
+    """Stands for a return value that could not leave the task's process, and says why."""
+
+    reason: str
 
 
 #: What a ``delayed_retry_delay`` implementation returns to refuse a retry for good. ``None`` would only

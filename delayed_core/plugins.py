@@ -31,6 +31,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "delayed_plugins.executors.plugin",
     "delayed_plugins.retry_policy",
     "delayed_plugins.worker_details",
+    "delayed_plugins.results",
     "delayed_plugins.periodic",
 )
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .bounded import bounded_broker, check_max_length, push_bounded
 from .interfaces import Broker, Serializer
 from .notify import Notifier
 from .scheduling import due_time
 from .task import PyTask, Task
+
+if TYPE_CHECKING:
+    from .handles import TaskHandle
 
 R = TypeVar("R", covariant=True)
 
@@ -44,14 +47,22 @@ class Queue:
         self._notifier = notifier
 
     def enqueue(self, task: Task, *, delay: float | None = None, eta: dt.datetime | None = None,
-                block: float | None = None) -> None:
+                track: bool = False, block: float | None = None, task_id: str | None = None, unique_for: float = 0,
+                result_ttl: int | None = None) -> TaskHandle | None:
         """Add one task; with ``delay`` (seconds) or ``eta`` (datetime) it waits until then.
 
-        Raises BrokerUnavailable when the broker cannot be reached: the task was then not enqueued. On a
+        With ``track`` (or a ``task_id``) a PyTask is tracked and a :class:`~delayed_core.handles.TaskHandle`
+        is returned (see docs/results.md); otherwise its bytes are exactly delayed 1.2's and None is
+        returned. Raises BrokerUnavailable when the broker cannot be reached: the task was then not enqueued. On a
         bounded queue that is full, raises QueueFull at once, or after waiting up to ``block`` seconds
         for room.
         """
+        if isinstance(task, PyTask) and (track or task_id is not None or unique_for):
+            from .submit import submit  # handles are a plugin-like layer over the queue
+
+            return submit(self, task, due_time(delay, eta), task_id, unique_for, result_ttl)
         self.enqueue_many((task,), delay=delay, eta=eta, block=block)
+        return None
 
     def enqueue_many(
         self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None,

@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import crashpoints
 from .backoff import Backoff
@@ -35,6 +35,7 @@ from .logcontext import TaskScope, note_outcome, note_task
 from .notify import Notifier
 from .outcome import Outcome, Status, clip_traceback
 from .rate_limit import RateLimit, limit_key
+from .results import finish_for, now, tracked_id, tracker_for
 from .task import GoTask, PyTask, Task
 
 logger = logging.getLogger("delayed.worker")
@@ -49,11 +50,12 @@ class QueueSettings:
     timeout: float  # default time limit of a task, 0 for none
     dead_letter_failed: bool
     dead_letter_max: int
+    config: Config | None = None  # the queue's whole config, for plugin settings (result_ttl ...)
 
     @classmethod
     def from_config(cls, config: Config) -> QueueSettings:
         """The settings of a queue's effective config."""
-        return cls(config["timeout"], config["dead_letter_failed"], config["dead_letter_max"])
+        return cls(config["timeout"], config["dead_letter_failed"], config["dead_letter_max"], config)
 
 
 class SlotState:
@@ -73,6 +75,10 @@ class SlotState:
         self.running: tuple[str, bytes] | None = None  # (queue, task bytes) while the function runs
         self.abandoned = False
         self.tasks_done = 0
+        self.started = 0.0  # unix time the current task started (tracked tasks record it)
+        self.outcome: Outcome | None = None  # the current task's outcome, once it has one
+        self.task_id: str | None = None  # the running task's id, if it is tracked (cancelling.py)
+        self.cancel_id: str | None = None  # set when a stop of that task was asked for
 
 
 class TaskRunner:
@@ -98,12 +104,21 @@ class TaskRunner:
         self.retry_delay = retry_delay
         self.settings = dict(settings)
         self.stopping = stopping
+        self.trackers = {queue: tracker_for(broker) for queue, broker in self.brokers.items()}
 
     def process(self, slot: SlotState, queue: str, raw: bytes) -> tuple[str, bytes] | None:
         """Run one task of ``queue`` end to end. Returns the next task when settling it took one."""
         with TaskScope(queue, slot.slot_id):  # the task context of log lines (--log-format json)
+            slot.outcome, slot.started, slot.cancel_id = None, now(), None
             disposition = self.decide(slot, queue, raw)
-            return None if disposition is None else self.commit(slot, disposition)
+            if disposition is None:
+                return None
+            config = self.settings[disposition.queue].config
+            if self.trackers.get(disposition.queue) is not None and config is not None:  # a tracked task?
+                finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id, self.serializer, config,
+                                    cancelled=slot.cancel_id is not None)
+                disposition = disposition if finish is None else replace(disposition, finish=finish)
+            return self.commit(slot, disposition)
 
     # -- deciding ----------------------------------------------------------------------------------
     def decide(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
@@ -163,17 +178,24 @@ class TaskRunner:
         notifier.delayed_task_started(queue=queue, task=task, worker_id=slot.slot_id)
         with slot.lock:
             slot.running = (queue, raw)
+            slot.task_id = tracked_id(task)
         try:
             outcome = self.executor.execute(slot.index, task, timeout)
         finally:
             with slot.lock:
                 slot.running = None
+                slot.task_id = None
                 abandoned = slot.abandoned
         note_outcome(outcome)
+        slot.outcome = outcome
         if abandoned:
             return None  # the main thread handed this task back at the shutdown timeout: not ours any more
         slot.tasks_done += 1
         crashpoints.reached("after_task")
+        if slot.cancel_id is not None and not outcome.ok:  # stopped by a cancel: never retried
+            logger.info("%s cancelled while running", task.func_path)
+            return Disposition(RELEASE, queue, raw, task)
+        slot.cancel_id = None  # it finished before the stop took effect
         if outcome.ok:
             notifier.delayed_task_succeeded(queue=queue, task=task, worker_id=slot.slot_id, outcome=outcome)
             if logger.isEnabledFor(logging.DEBUG):
@@ -237,18 +259,29 @@ class TaskRunner:
 
     def _send(self, slot: SlotState, d: Disposition) -> tuple[str, bytes] | None:
         slot_id = slot.slot_id
+        tracker = self.trackers.get(d.queue) if d.finish is not None else None
         if d.kind == RELEASE:
             take_next = d.take_next and not self.stopping.is_set()
-            taken = self.consumer.release_and_take_first(slot_id, d.queue, self.queues, take_next)
+            if tracker is not None and d.finish is not None:
+                taken = tracker.release_and_take(slot_id, d.queue, self.queues, take_next, d.finish)
+            else:
+                taken = self.consumer.release_and_take_first(slot_id, d.queue, self.queues, take_next)
             crashpoints.reached("after_release_take")
             return taken
         broker = self.brokers[d.queue]
         if d.kind == REQUEUE:
             crashpoints.reached("before_retry_requeue")
-            broker.requeue(slot_id, d.retry_bytes, delay=d.delay)
+            if tracker is not None and d.finish is not None:
+                tracker.requeue(slot_id, d.queue, d.retry_bytes, d.delay, d.finish)
+            else:
+                broker.requeue(slot_id, d.retry_bytes, delay=d.delay)
             return None
         assert d.letter is not None
-        broker.dead_letter(slot_id, d.letter.to_json(), self.settings[d.queue].dead_letter_max)
+        keep = self.settings[d.queue].dead_letter_max
+        if tracker is not None and d.finish is not None:
+            tracker.dead_letter(slot_id, d.queue, d.letter.to_json(), keep, d.finish)
+        else:
+            broker.dead_letter(slot_id, d.letter.to_json(), keep)
         return None
 
     def _announce(self, slot: SlotState, d: Disposition) -> None:

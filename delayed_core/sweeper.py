@@ -22,17 +22,19 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import crashpoints, signals
 from .backoff import Backoff
 from .config import Config
-from .deadletter import poison_letter
+from .deadletter import DeadLetter, poison_letter
 from .interfaces import Sweeper, SweepReport
 from .interfaces.lost_workers import ExpiryEvents
 from .lost_workers import DeathListener
 from .maintenance import one_line
 from .periodic_loop import PeriodicLoop
+from .results import mark_buried
 
 if TYPE_CHECKING:
     from .app import Delayed
@@ -40,19 +42,25 @@ if TYPE_CHECKING:
 logger = logging.getLogger("delayed.sweeper")
 
 
-def sweep_queue(sweeper: Sweeper, queue: str, max_recoveries: int = 0, dead_keep: int = 10000) -> SweepReport:
+def sweep_queue(sweeper: Sweeper, queue: str, max_recoveries: int = 0, dead_keep: int = 10000,
+                buried: Callable[[DeadLetter], None] | None = None) -> SweepReport:
     """One whole sweep of one queue: recover lost work, bury the poison tasks, promote due tasks.
 
     A sweeper killed at any point loses nothing: a poison task stays in the broker's holding place until
     its entry is stored, and the next sweep returns it again. ``poisoned`` in the report counts the dead
-    letters stored by this call.
+    letters stored by this call; ``buried`` is called with each (a tracked task's record then says dead).
     """
     report = sweeper.sweep(max_recoveries)
     if report.poison:
         crashpoints.reached("before_bury")
-    buried = sum(sweeper.bury(poisoned, poison_letter(queue, poisoned).to_json(), dead_keep)
-                 for poisoned in report.poison)
-    return dataclasses.replace(report, poisoned=buried, poison=(), promoted=sweeper.promote_and_peek()[0])
+    count = 0
+    for poisoned in report.poison:
+        letter = poison_letter(queue, poisoned)
+        if sweeper.bury(poisoned, letter.to_json(), dead_keep):
+            count += 1
+            if buried is not None:
+                buried(letter)
+    return dataclasses.replace(report, poisoned=count, poison=(), promoted=sweeper.promote_and_peek()[0])
 
 
 def describe_extra(extra: dict[str, int], end: str = "") -> str:
@@ -93,7 +101,8 @@ class SweepLoop:
 
     def _sweep(self, queue: str) -> SweepReport:
         config = self.config.for_queue(queue)
-        report = sweep_queue(self.sweepers[queue], queue, config["max_recoveries"], config["dead_letter_max"])
+        report = sweep_queue(self.sweepers[queue], queue, config["max_recoveries"], config["dead_letter_max"],
+                             lambda letter: mark_buried(self.app, queue, letter, config))
         if report.requeued or report.poisoned or any(report.extra.values()):
             logger.info(
                 "queue %s: requeued %d lost task(s), dead-lettered %d poison task(s), %spromoted %d",

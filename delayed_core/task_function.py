@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
 
 from .errors import DelayedError
+from .handles import RESULT_TTL, TaskHandle
+from .results import tracker_for
 from .task import PATH_SEPARATOR, PyTask
 
 if TYPE_CHECKING:
@@ -33,13 +35,16 @@ class TaskFunction(Generic[P, R]):
     :param retry: retries after a failure (the delayed 1.2 ``retry`` field; negative = forever).
     """
 
-    def __init__(self, app: Delayed, func: Callable[P, R], path: str, queue: str, retry: int) -> None:
+    def __init__(self, app: Delayed, func: Callable[P, R], path: str, queue: str, retry: int,
+                 result_ttl: int | None = None, unique_for: float = 0) -> None:
         functools.update_wrapper(self, func)
         self.app = app
         self.func = func
         self.path = path
         self.queue = queue
         self.retry = retry
+        self.result_ttl = result_ttl
+        self.unique_for = unique_for
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
@@ -61,17 +66,35 @@ class TaskFunction(Generic[P, R]):
                 "it from there and start the worker with --import <module>"
             )
 
-    def delay(self, *args: P.args, **kwargs: P.kwargs) -> None:
-        """Enqueue a call of this function."""
-        self.app.queue(self.queue).enqueue(self.task(*args, **kwargs))
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle | None:
+        """Enqueue a call of this function; return its :class:`~delayed_core.handles.TaskHandle` (None when
+        tracking is off: ``result_ttl = 0``). A ``task_id="..."`` keyword is the caller's id, not an
+        argument: while a task with that id is pending, the existing task's handle comes back."""
+        return self._enqueue(args, kwargs, None, None)
 
-    def delay_in(self, seconds: float, *args: P.args, **kwargs: P.kwargs) -> None:
-        """Enqueue a call that becomes due after ``seconds``."""
-        self.app.queue(self.queue).enqueue(self.task(*args, **kwargs), delay=seconds)
+    def delay_in(self, seconds: float, *args: P.args, **kwargs: P.kwargs) -> TaskHandle | None:
+        """Enqueue a call that becomes due after ``seconds`` (as :meth:`delay`)."""
+        return self._enqueue(args, kwargs, seconds, None)
 
-    def delay_at(self, eta: dt.datetime, *args: P.args, **kwargs: P.kwargs) -> None:
-        """Enqueue a call that becomes due at ``eta``."""
-        self.app.queue(self.queue).enqueue(self.task(*args, **kwargs), eta=eta)
+    def delay_at(self, eta: dt.datetime, *args: P.args, **kwargs: P.kwargs) -> TaskHandle | None:
+        """Enqueue a call that becomes due at ``eta`` (as :meth:`delay`)."""
+        return self._enqueue(args, kwargs, None, eta)
+
+    def _enqueue(self, args: tuple[object, ...], kwargs: dict[str, object], delay: float | None,
+                 eta: dt.datetime | None) -> TaskHandle | None:
+        task_id = kwargs.pop("task_id", None)
+        if task_id is not None and not isinstance(task_id, str):
+            raise TypeError(f"task_id must be a str, not {type(task_id).__name__}")
+        queue = self.app.queue(self.queue)
+        ttl = self.result_ttl if self.result_ttl is not None else self.app.config.get(RESULT_TTL)
+        track = ttl > 0 and tracker_for(queue.broker) is not None
+        task = self.task(*args, **kwargs)  # type: ignore[arg-type]
+        if not track:
+            queue.enqueue(task, delay=delay, eta=eta)
+            return None
+        # Only a per-function retention travels with the task; otherwise the worker's setting applies.
+        return queue.enqueue(task, delay=delay, eta=eta, track=True, task_id=task_id, unique_for=self.unique_for,
+                             result_ttl=self.result_ttl)
 
     def __repr__(self) -> str:
         return f"<TaskFunction {self.path} queue={self.queue!r}>"

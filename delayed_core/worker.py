@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import crashpoints, signals
 from .backoff import Backoff
+from .cancelling import start_cancel_listener
 from .child_app import ChildSetup
 from .config import Config
 from .errors import BrokerUnavailable, ConfigError, WorkerIdTaken
@@ -93,6 +94,7 @@ class Worker:
         self.slots: list[Slot] = []
         self._stop_requests = 0
         self._keep_alive_thread: threading.Thread | None = None
+        self._cancel_thread: threading.Thread | None = None
 
     @property
     def worker_ids(self) -> list[str]:
@@ -122,6 +124,7 @@ class Worker:
             self._keep_alive_thread = threading.Thread(target=maintenance.run, name="delayed-keep-alive",
                                                        daemon=True)
             self._keep_alive_thread.start()
+            self._cancel_thread = start_cancel_listener(self)
             for slot in self.slots:
                 slot.start()
             self._wait_for_slots()
@@ -232,6 +235,8 @@ class Worker:
         ids = self.worker_ids
         if self._keep_alive_thread is not None:
             self._keep_alive_thread.join(MAINTENANCE_TICK + 1)
+        if self._cancel_thread is not None:
+            self._cancel_thread.join(MAINTENANCE_TICK + 1)
         self.executor.stop()
         if ids:
             # A slot still busy (its task neither finished nor handed back) keeps its id alive until the TTL

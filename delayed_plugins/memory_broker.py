@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from delayed_core import hookimpl
 from delayed_core.interfaces import Broker, Poisoned, QueueInfo, SweepReport
@@ -21,6 +22,7 @@ from delayed_core.registry import ComponentRegistry
 
 from .memory_flow import MemoryFlowControl
 from .memory_periodic import MemoryPeriodicStore
+from .memory_tracking import MemoryTracker
 
 
 @dataclass
@@ -47,6 +49,8 @@ class _Store:
         self.rate_free: dict[str, float] = {}  # rate limit -> next free start time (see memory_flow.py)
         self.rate_reserved: dict[tuple[str, bytes], int] = {}  # (limit, sha1 of task) -> reserved starts
         self.periodic: dict[str, dict[str, str]] = {}  # periodic schedule -> its record
+        self.records: dict[str, dict[str, Any]] = {}  # tracked tasks' records (memory_tracking.py)
+        self.cancels: list[tuple[str, str, str]] = []  # (queue, slot id, task id) stop requests
 
     def queue(self, name: str) -> _QueueState:
         return self.queues.setdefault(name, _QueueState())
@@ -59,6 +63,7 @@ class MemoryBroker(MemoryFlowControl, MemoryPeriodicStore, Broker):
     """One queue in process memory."""
 
     process_local = True
+    tracker_class = MemoryTracker
 
     def __init__(self, name: str, store: _Store | None = None) -> None:
         super().__init__(name)

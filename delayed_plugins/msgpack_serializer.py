@@ -68,6 +68,17 @@ class MsgpackSerializer(Serializer):
         except (TypeError, ValueError, OverflowError) as exc:
             raise TypeError(f"arguments of {task.func_path} cannot be encoded with msgpack: {exc}") from None
 
+    def dumps_value(self, value: Any) -> bytes:
+        """A return value as msgpack, as arguments travel."""
+        try:
+            return msgpack.packb(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise TypeError(f"the return value cannot be encoded with msgpack: {exc}") from None
+
+    def loads_value(self, data: bytes) -> Any:
+        """A return value :meth:`dumps_value` wrote."""
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
     def loads(self, data: bytes) -> Task:
         """Decode a task; raise TaskDecodeError with a one-line reason for anything else."""
         try:

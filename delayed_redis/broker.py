@@ -39,6 +39,7 @@ from .producer import RedisProducer
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
 from .several_queues import SeveralQueues
 from .sweeper import RedisSweeper
+from .tracking import RedisTracker
 
 
 class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, RedisAdmin, RedisMonitoring,
@@ -46,6 +47,8 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker
+    #: task records for handles (delayed_core/handles.py)
+    tracker_class = RedisTracker
 
     def __init__(self, name: str, client: redis.Redis, direct: bool = True) -> None:
         super().__init__(name)

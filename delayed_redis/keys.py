@@ -30,6 +30,12 @@ and keys shared by every queue:
 - ``delayed:rate:<function>``: the next free start time of a rate-limited function, and
   ``delayed:rate:<function>:reserved``: hash of the starts reserved for tasks put aside.
 
+Task handles add, outside any queue's names (docs/results.md):
+
+- ``delayed_task:<id>``: hash, a tracked task's record, with a TTL; also the pub/sub channel on which the
+  call finishing the task announces it;
+- ``delayed_cancel:<queue>``: pub/sub channel only, stop requests for the queue's running tasks.
+
 A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is
 the notification list of ``jobs``), and tasks would vanish silently: such names are refused.
 """
@@ -102,3 +108,19 @@ class QueueKeys:
         """Every key, for ``clear``."""
         return (self.queue, self.notifications, self.processing, self.scheduled, self.dead,
                 self.recoveries, self.workers, self.poison, self.worker_info, self.throughput, self.bound)
+
+
+#: Prefix of task records (and of the channels announcing their end).
+RECORD_PREFIX = "delayed_task:"
+#: Prefix of the channel on which stop requests for a queue's running tasks are published.
+CANCEL_CHANNEL = "delayed_cancel:"
+
+
+def record_key(task_id: str) -> str:
+    """The record's key (and channel) of a tracked task."""
+    return RECORD_PREFIX + task_id
+
+
+def cancel_channel(queue: str) -> str:
+    """The channel of stop requests for ``queue``'s running tasks."""
+    return CANCEL_CHANNEL + queue

@@ -15,7 +15,7 @@ from tests.support.any_broker import MODULE, _reset_calls, drain, start_idle  # 
 
 
 def test_decorated_function_enqueues_delayed12_bytes_in_the_queue_list(backend: Backend) -> None:
-    app = backend.app()
+    app = backend.app(result_ttl=0)  # tracking off: delayed 1.2's exact bytes (docs/results.md)
 
     @app.task(retry=3, name="tests.test_worker:add")
     def add(a: int, b: int) -> int:
@@ -26,6 +26,19 @@ def test_decorated_function_enqueues_delayed12_bytes_in_the_queue_list(backend: 
     # Same bytes as delayed 1.2's PyTask(path, (1, 2), {}, 3).
     assert raw == MsgpackSerializer().dumps(PyTask(add.path, [1, 2], {}, 3))
     assert backend.client.lrange("default_noti", 0, -1) == [b"1"]
+
+
+def test_a_tracked_delay_adds_only_the_id_and_a_record_beside_the_layout(backend: Backend) -> None:
+    app = backend.app()
+
+    @app.task(retry=3, name="tests.test_worker:add")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    handle = add.delay(1, 2)
+    assert backend.client.lindex("default", 0) == MsgpackSerializer().dumps(
+        PyTask(add.path, [1, 2], {}, 3, {"id": handle.id}))
+    assert sorted(backend.client.keys("*")) == [b"default", b"default_noti", f"delayed_task:{handle.id}".encode()]
 
 
 def test_a_drained_queue_leaves_no_key_behind(backend: Backend) -> None:

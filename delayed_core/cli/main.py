@@ -12,10 +12,10 @@ from importlib import metadata
 
 from ..errors import BrokerUnavailable, ConfigError, DelayedError
 from ..redact import redact
-from . import config_cmd, dashboard, dead, demo, doctor, info, periodic, sweeper, worker
+from . import config_cmd, dashboard, dead, demo, doctor, info, periodic, sweeper, task, worker
 from .common import ArgumentParser
 
-COMMANDS = (worker, sweeper, info, dead, periodic, dashboard, demo, config_cmd, doctor)
+COMMANDS = (worker, sweeper, info, dead, task, periodic, dashboard, demo, config_cmd, doctor)
 
 
 def version() -> str:

@@ -5,7 +5,9 @@
   dead-letter, wake, and the several-queue variants;
 - :class:`Liveness` (``liveness.py``): claim a slot id, keep ids alive, go offline;
 - :class:`Sweeper` (``sweeper.py``): maintenance: sweep lost work, bury poison tasks, promote due tasks;
-- :class:`Admin` (``admin.py``): info, queue discovery, dead letters.
+- :class:`Admin` (``admin.py``): info, queue discovery, dead letters;
+- optionally :class:`~.tracking.TaskTracker` (``tracking.py``, through ``tracker_class``): records of
+  tracked tasks, written by the calls that move them (task handles, docs/results.md).
 
 A broker never sees Task objects, only bytes; the serializer turns tasks into bytes and back. Every
 method is one atomic operation on the broker's side, so a worker killed at any moment leaves a state
@@ -27,6 +29,7 @@ from .consumer import Consumer
 from .liveness import Liveness
 from .producer import AsyncBroker, Producer
 from .sweeper import Poisoned, ScheduleWatcher, Sweeper, SweepReport
+from .tracking import TaskTracker
 
 __all__ = ["AsyncBroker", "Broker", "Poisoned", "QueueInfo", "ScheduleWatcher", "SweepReport"]
 
@@ -42,6 +45,9 @@ class Broker(Producer, Consumer, Liveness, Sweeper, Admin):
     #: True when the queues live inside one process (no other process can see them), so commands that
     #: run in their own process (``delayed worker``, ``info`` ...) refuse this broker
     process_local: bool = False
+    #: the optional task-tracking role (:mod:`.tracking`): built from the broker, None when the broker
+    #: keeps no task records (tasks on it are then never tracked)
+    tracker_class: type[TaskTracker] | None = None
 
     def __init__(self, name: str) -> None:
         self.name = name

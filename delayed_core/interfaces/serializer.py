@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from typing import Any
 
 from ..task import Task
 
@@ -24,3 +25,12 @@ class Serializer(abc.ABC):
     @abc.abstractmethod
     def loads(self, data: bytes) -> Task:
         """Decode one task, or raise TaskDecodeError."""
+
+    def dumps_value(self, value: Any) -> bytes:
+        """Encode a tracked task's return value (docs/results.md); TypeError when it cannot be.
+        The default stores no values: tracked tasks then succeed without one."""
+        raise TypeError(f"the {self.name or type(self).__name__} serializer stores no return values")
+
+    def loads_value(self, data: bytes) -> Any:
+        """Decode what :meth:`dumps_value` wrote. Like ``loads``, never executes what it reads."""
+        raise TypeError(f"the {self.name or type(self).__name__} serializer stores no return values")

@@ -15,8 +15,9 @@ when the test starts; brokers built by one factory share that backend (like queu
 A factory may carry ``lacks``, a set of feature names whose tests are skipped for it: ``"poison"`` (the
 poison-task cap), ``"expiry"`` (liveness that runs out by itself). The tests cover every role: producer,
 consumer (one queue and several in priority order), liveness, sweeper (at-least-once recovery after a
-simulated death, poison tasks, scheduled promotion) and admin (info, discovery, dead-letter round trips),
-and the optional FlowControl role when the broker has it (bounded enqueue, rate-limit throttling).
+simulated death, poison tasks, scheduled promotion), admin (info, discovery, dead-letter round trips) and,
+when the broker has them, the task-tracking role (``contract_tracking.py``) and the FlowControl role
+(bounded enqueue, rate-limit throttling: ``contract_flow.py``).
 """
 
 from __future__ import annotations
@@ -46,13 +47,28 @@ from .contract_sweeper import (
     test_release_forgets_the_poison_count,
     test_tasks_of_a_dead_worker_are_recovered_at_least_once,
 )
+from .contract_tracking import (
+    test_a_dead_holder_means_queued,
+    test_a_pending_id_is_not_enqueued_twice,
+    test_cancel,
+    test_cancel_a_running_task_asks_its_worker,
+    test_every_waiter_wakes,
+    test_mark_finishes_only_a_pending_record,
+    test_retry_then_dead_letter,
+    test_tracked_task_lifecycle,
+    test_unknown_id,
+)
 
 __all__ = [
     "lacks",
+    "test_a_dead_holder_means_queued",
     "test_a_killed_sweeper_leaves_poison_tasks_for_the_next_sweep",
     "test_a_live_workers_task_is_left_alone",
+    "test_a_pending_id_is_not_enqueued_twice",
     "test_a_poison_task_becomes_a_dead_letter_the_core_built",
     "test_an_expired_id_counts_as_dead",
+    "test_cancel",
+    "test_cancel_a_running_task_asks_its_worker",
     "test_claimed_ids_are_exclusive_until_offline",
     "test_dead_letter_releases_and_keeps_the_newest",
     "test_dead_letter_round_trip",
@@ -61,16 +77,21 @@ __all__ = [
     "test_discover_queues_finds_queues_with_data",
     "test_enqueue_bounded_refuses_a_batch_that_does_not_fit",
     "test_enqueue_counts_waiting_tasks",
+    "test_every_waiter_wakes",
     "test_info_reports_lengths_holders_and_live_workers",
     "test_keep_alive_extends_liveness",
+    "test_mark_finishes_only_a_pending_record",
     "test_promotion_moves_only_due_tasks_and_peeks_at_the_next",
     "test_purge_and_clear",
     "test_release_and_take_next",
     "test_release_forgets_the_poison_count",
     "test_requeue_front_and_delay",
+    "test_retry_then_dead_letter",
     "test_several_queues_are_served_in_priority_order",
     "test_tasks_of_a_dead_worker_are_recovered_at_least_once",
     "test_throttle_spaces_starts_and_parks_early_tasks",
+    "test_tracked_task_lifecycle",
+    "test_unknown_id",
     "test_wake_interrupts_a_blocked_dequeue",
 ]
 

@@ -56,6 +56,7 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
         return Outcome(Status.FAILED, 0.0, type(exc).__qualname__, str(exc), "", retryable=False)
     started = time.perf_counter()
     result: Any = None
+    value: Any = None
     how = f"soft limit: {executor} executor"
     try:
         with limit(timeout) if limit and timeout else contextlib.nullcontext():
@@ -65,7 +66,9 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
             remaining = None if not timeout else max(0.0, timeout - (time.perf_counter() - started))
             backstop = None if remaining is None else remaining + 2 * CANCEL_GRACE
             with limit(backstop) if limit and backstop else contextlib.nullcontext():
-                run_awaitable(result, remaining)
+                value = run_awaitable(result, remaining)
+        else:
+            value = result
     except TaskTimeout:
         return Outcome(Status.TIMEOUT, time.perf_counter() - started, "Timeout",
                        f"ran past its time limit of {timeout or 0:g}s ({how})")
@@ -78,7 +81,7 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
     finally:
         if inspect.iscoroutine(result) and inspect.getcoroutinestate(result) == inspect.CORO_CREATED:
             result.close()  # never started (a limit fired first): close it, without a "never awaited" warning
-    return Outcome(Status.SUCCEEDED, time.perf_counter() - started)
+    return Outcome(Status.SUCCEEDED, time.perf_counter() - started, value=value)
 
 
 def crashed(how: str, duration: float, executor: str) -> Outcome:

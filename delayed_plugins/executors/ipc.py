@@ -20,7 +20,8 @@ from typing import Any
 
 import msgpack
 
-from delayed_core.outcome import ERROR_LIMIT, Outcome, Status
+from delayed_core.disposition import describe_error
+from delayed_core.outcome import ERROR_LIMIT, Outcome, Status, Unencodable
 from delayed_core.task import PyTask
 
 from .calling import unportable_arguments
@@ -113,7 +114,19 @@ def outcome_to_wire(outcome: Outcome) -> dict[str, Any]:
         "error": outcome.error[:ERROR_LIMIT],
         "traceback": outcome.traceback,
         "retryable": outcome.retryable,
+        **value_to_wire(outcome.value),
     }
+
+
+def value_to_wire(value: Any) -> dict[str, Any]:
+    """The return value for the parent (tracked tasks store it), or why it cannot cross as msgpack."""
+    if value is None:
+        return {}
+    try:
+        msgpack.packb(value, use_bin_type=True)
+    except Exception as exc:  # any value may come back from a task
+        return {"value_error": f"the return value cannot be encoded with msgpack: {describe_error(exc)}"}
+    return {"value": value}
 
 
 def outcome_from_wire(message: Mapping[str, Any]) -> Outcome:
@@ -125,6 +138,8 @@ def outcome_from_wire(message: Mapping[str, Any]) -> Outcome:
         str(message["error"]),
         str(message["traceback"]),
         bool(message["retryable"]),
+        message["value"] if "value" in message else Unencodable(str(message["value_error"]))
+        if "value_error" in message else None,
     )
 
 

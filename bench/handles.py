@@ -1,0 +1,148 @@
+"""Task handles, tracked against untracked, in one run: ``taskset -c 1 .venv/bin/python bench/handles.py``.
+
+Measures (docs/benchmarks.md, "Task handles"):
+
+1. single enqueue (``f.delay()`` one call at a time), tracked vs ``result_ttl=0``, in alternating blocks
+   of 200 calls;
+2. one worker slot draining a pre-filled queue (thread executor, in-process, burst), tracked vs
+   untracked, with the Redis commands sent per task;
+3. enqueue-to-result latency on an idle worker (``delayed worker`` in a subprocess):
+   ``f.delay(); handle.result()``, p50 and p99;
+4. Redis memory per finished tracked task (``MEMORY USAGE`` of its record).
+
+Placement as in every benchmark here (:mod:`bench.harness`): the private redis-server on CPU 0, the
+clients on CPU 1. Rounds alternate tracked and untracked so that a noisy neighbour hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from delayed_core import Delayed
+from delayed_core.task_function import TaskFunction
+
+MODULE = "bench.handles"
+
+
+def add(a: int, b: int) -> int:
+    """The benchmark task."""
+    return a + b
+
+
+def functions(app: Delayed) -> tuple[TaskFunction[..., int], TaskFunction[..., int]]:
+    """``add`` tracked and untracked, on ``app``."""
+    tracked = app.task(name=f"{MODULE}:add")(add)
+    untracked = TaskFunction(app, add, tracked.path, app.config["queue"], 0, result_ttl=0)
+    return tracked, untracked
+
+
+def enqueue_rates(tracked: TaskFunction[..., int], untracked: TaskFunction[..., int], n: int,
+                  block: int = 200) -> dict[str, float]:
+    """Single ``delay`` calls per second, tracked and untracked, alternating blocks of ``block`` calls (a
+    shared machine's noise then hits both alike); the median block of each."""
+    times: dict[str, list[float]] = {"tracked": [], "untracked": []}
+    for _ in range(max(1, n // block)):
+        for name, func in (("untracked", untracked), ("tracked", tracked)):
+            started = time.perf_counter()
+            for i in range(block):
+                func.delay(i, 1)
+            times[name].append((time.perf_counter() - started) / block)
+    return {name: 1 / statistics.median(values) for name, values in times.items()}
+
+
+def drain_rate(url: str, func: TaskFunction[..., int], n: int) -> tuple[float, float]:
+    """Tasks per second of one slot draining ``n`` tasks (from the first task taken to the queue and
+    N_processing both empty, polled every 5 ms), and Redis commands per task."""
+    for i in range(n):
+        func.delay(i, 1)
+    app = Delayed(url, imports=[MODULE], load_entry_points=False, dequeue_timeout=0.2)
+    raw = app.broker("default").client
+    worker = app.worker(slots=1, executor="thread")
+    before = harness.command_calls(raw)
+    thread = threading.Thread(target=lambda: worker.run(install_signals=False), daemon=True)
+    thread.start()
+    started = harness.wait_until(lambda: raw.llen("default") < n, 30)
+    ended = harness.wait_until(lambda: raw.llen("default") == 0 and raw.hlen("default_processing") == 0, 120)
+    sent = harness.calls_delta(before, harness.command_calls(raw))
+    worker.stop()
+    thread.join(30)
+    app.close()
+    # commands run inside scripts are counted by Redis too: count what clients send
+    client_sent = sum(calls for name, calls in sent.items() if name in ("evalsha", "blpop", "eval"))
+    return n / (ended - started), client_sent / n
+
+
+def latencies(url: str, func: TaskFunction[..., int], n: int) -> list[float]:
+    """Seconds from ``delay`` to the value in hand, ``n`` times in a row, with an idle worker waiting."""
+    worker = subprocess.Popen(harness.pinned([sys.executable, "-m", "delayed_core.cli.main", "worker", "--broker", url,
+                                              "--import", MODULE, "--dequeue-timeout", "5"], harness.CLIENT_CPU),
+                              cwd=harness.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        func.delay(0, 0).result(timeout=30)  # the worker is up, scripts are loaded
+        samples = []
+        for i in range(n):
+            started = time.perf_counter()
+            assert func.delay(i, 1).result(timeout=10) == i + 1
+            samples.append(time.perf_counter() - started)
+        return samples
+    finally:
+        worker.terminate()
+        worker.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5000, help="tasks per enqueue/drain round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--latency-n", type=int, default=1000)
+    options = parser.parse_args()
+    server = harness.PinnedRedisServer().start()
+    try:
+        url = server.url
+        client = server.client()
+        app = Delayed(url, load_entry_points=False)
+        tracked, untracked = functions(app)
+        enqueue = {"tracked": [], "untracked": []}
+        drain = {"tracked": [], "untracked": []}
+        per_task = {"tracked": 0.0, "untracked": 0.0}
+        for _ in range(options.rounds):
+            client.flushall()
+            for name, rate in enqueue_rates(tracked, untracked, options.n).items():
+                enqueue[name].append(rate)
+            for name, func in (("untracked", untracked), ("tracked", tracked)):
+                client.flushall()
+                rate, per_task[name] = drain_rate(url, func, options.n)
+                drain[name].append(rate)
+        client.flushall()
+        for i in range(200):
+            tracked.delay(i, 1)
+        Delayed(url, imports=[MODULE], load_entry_points=False, dequeue_timeout=0.2).worker().run(
+            burst=True, install_signals=False)
+        sizes = [client.memory_usage(key) for key in client.scan_iter("delayed_task:*", count=1000)]
+        samples = sorted(latencies(url, tracked, options.latency_n))
+        for label, table in (("single enqueue /s", enqueue), ("1-slot drain /s", drain)):
+            best = {name: statistics.median(values) for name, values in table.items()}
+            print(f"{label:<20} untracked {best['untracked']:>8.0f}  tracked {best['tracked']:>8.0f}  "
+                  f"ratio {best['tracked'] / best['untracked']:.2f}  (median of {options.rounds})")
+        print(f"{'commands per task':<20} untracked {per_task['untracked']:.2f}  tracked {per_task['tracked']:.2f} "
+              "(drain, client-sent EVALSHA/BLPOP)")
+        p50 = samples[len(samples) // 2] * 1000
+        p99 = samples[int(len(samples) * 0.99) - 1] * 1000
+        print(f"enqueue-to-result    p50 {p50:.2f} ms  p99 {p99:.2f} ms  ({len(samples)} in a row, idle worker)")
+        print(f"memory per finished tracked task: {statistics.mean(sizes):.0f} bytes (MEMORY USAGE, mean of "
+              f"{len(sizes)}; result: a small int)")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+-- track_read: a task's record, with who holds it now, in one call.
+-- KEYS[1]  delayed_task:ID
+-- Returns  {} when unknown; else {field, value, ...} from HGETALL, plus "hw" (the worker holding the task
+--          bytes in N_processing) and "hl" ("1" if that worker's liveness key exists)
+-- N_processing is found from the record's queue (a key not declared in KEYS: single-node Redis only).
+local fields = redis.call('hgetall', KEYS[1])
+if #fields == 0 then
+    return fields
+end
+local record = {}
+for i = 1, #fields, 2 do
+    record[fields[i]] = fields[i + 1]
+end
+if record['t'] and record['q'] then
+    local held = redis.call('hgetall', record['q'] .. '_processing')
+    for i = 1, #held, 2 do
+        if held[i + 1] == record['t'] then
+            fields[#fields + 1] = 'hw'
+            fields[#fields + 1] = held[i]
+            fields[#fields + 1] = 'hl'
+            fields[#fields + 1] = tostring(redis.call('exists', held[i]))
+            break
+        end
+    end
+end
+fields[#fields + 1] = 'now'
+fields[#fields + 1] = server_ms()
+return fields

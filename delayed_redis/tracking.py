@@ -1,0 +1,258 @@
+"""Task records on Redis: the :class:`~delayed_core.interfaces.tracking.TaskTracker` of the Redis broker.
+
+Keys: ``delayed_task:<id>`` (a hash per tracked task, with a TTL; also the channel announcing its end)
+and the channel ``delayed_cancel:<queue>``, beside go-delayed's layout, which stays as it is (see
+``keys.py``).
+
+Round trips: a tracked enqueue is one script call (``track_submit``); releasing, requeueing or
+dead-lettering a tracked task is the consumer's usual script with the record write composed around it
+(one call); reading a record is one script call; a waiter subscribes, reads, and sleeps on the channel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from delayed_core.interfaces import tracking as st
+from delayed_core.interfaces.tracking import Finish, Submission, TaskRecord, TaskTracker
+
+from . import scripts
+from .connection import unavailable_as_broker_error
+from .errors import UNAVAILABLE, translate
+from .keys import QueueKeys, cancel_channel, record_key
+from .monitoring import this_minute
+from .several_queues import _group_keys
+
+if TYPE_CHECKING:
+    from .broker import RedisBroker
+
+logger = logging.getLogger("delayed.worker")
+
+#: seconds between two reads of a waiter that may not subscribe (a restrictive ACL)
+POLL_INTERVAL = 0.5
+def _composed(name: str) -> scripts.Script:
+    """The consumer script ``name`` with the record write composed around it (one EVALSHA)."""
+    source = scripts._read("_prelude") + scripts._read("track_finish_args") + scripts._read(name) + \
+        scripts._read("track_finish_write")
+    return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
+
+
+SUBMIT = scripts.load_script("track_submit")
+READ = scripts.load_script("track_read")
+CANCEL = scripts.load_script("track_cancel")
+MARK = scripts.load_script("track_mark")
+RELEASE_TAKE_FIRST = _composed("release_take_first")
+REQUEUE = _composed("requeue")
+DEAD_LETTER = _composed("dead_letter")
+
+
+@lru_cache(maxsize=256)
+def _keys(queue: str) -> QueueKeys:
+    """A queue's keys, built once (an enqueue needs them every time)."""
+    return QueueKeys.for_queue(queue)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _tail(finish: Finish) -> tuple[Any, ...]:
+    """The arguments ``track_finish_args.lua`` takes off the end of ARGV."""
+    flat: list[Any] = []
+    for name, value in finish.fields.items():
+        flat += (name, value)
+    return (*flat, _ms(finish.ttl), len(finish.fields))
+
+
+def _number(value: bytes | None) -> float | None:
+    return None if value is None else int(value) / 1000
+
+
+def _text(value: bytes | None) -> str:
+    return "" if value is None else value.decode("utf-8", "replace")
+
+
+def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
+    """A :class:`TaskRecord` from ``track_read``'s reply, the derived status worked out here."""
+    if not flat:
+        return TaskRecord(task_id, st.UNKNOWN)
+    raw = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+    status = _text(raw.get("s")) or st.UNKNOWN
+    worker = _text(raw.get("w"))
+    if "hw" in raw:  # a worker holds the task's current bytes
+        worker = _text(raw["hw"])
+        # held by a dead worker: back in the queue at the next sweep
+        status = st.RUNNING if _text(raw.get("hl")) == "1" else st.QUEUED
+    elif status == st.SCHEDULED and int(raw.get("due", b"0")) <= int(raw.get("now", b"0")):
+        status = st.QUEUED
+    return TaskRecord(
+        task_id, status, queue=_text(raw.get("q")), func=_text(raw.get("fn")), enqueued=_number(raw.get("en")),
+        started=_number(raw.get("st")), finished=_number(raw.get("fi")), attempts=int(raw.get("a", b"0")),
+        worker=worker, result=raw.get("r"), result_error=_text(raw.get("re")), error_type=_text(raw.get("et")),
+        message=_text(raw.get("em")), traceback=_text(raw.get("tb")))
+
+
+class RedisTracker(TaskTracker):
+    """Task records for the queues of one Redis database (see the module docstring)."""
+
+    def __init__(self, broker: RedisBroker) -> None:
+        super().__init__(broker)
+        self.broker: RedisBroker = broker
+        self._warned = False
+        self.client: redis.Redis = broker.client
+
+    def submit(self, submission: Submission) -> tuple[bool, str]:
+        """One script call: the enqueue (or schedule) and the record."""
+        keys = _keys(submission.queue)
+        scheduled = submission.due_in is not None
+        delay = max(0, int(submission.due_in * 1000)) if submission.due_in is not None else ""
+        unique = -1 if submission.unique_window < 0 else int(submission.unique_window * 1000)
+        args = (submission.data, "", submission.func, _ms(submission.pending_ttl), delay,
+                secrets.token_hex(8) if scheduled else "", unique, int(time.time() * 1000))
+        with unavailable_as_broker_error():
+            reply = SUBMIT(self.broker._call, (keys.queue, keys.notifications, keys.scheduled,
+                                               record_key(submission.task_id)), args)
+        if reply == 1:
+            return True, st.SCHEDULED if scheduled else st.QUEUED
+        return False, reply.decode() if isinstance(reply, bytes) else str(reply)
+
+    def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
+                         finish: Finish) -> tuple[str, bytes] | None:
+        """release_take_first with the record write: still one round trip per busy task."""
+        group = tuple(queues)
+        _, releasing, _ = _group_keys(group)  # the consumer's own keys and arguments, plus the tracking tail
+        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute(), *_tail(finish))
+        keys = (*releasing[queue], record_key(finish.task_id))
+        with unavailable_as_broker_error():
+            reply = RELEASE_TAKE_FIRST(self.broker._call, keys, args)
+        return None if reply is None else (queues[int(reply[0]) - 1], reply[1])
+
+    def requeue(self, worker_id: str, queue: str, task: bytes, delay: float, finish: Finish) -> None:
+        """The requeue script with the record write; the record keeps the retry's bytes (and member)."""
+        k = _keys(queue)
+        token = secrets.token_hex(8)
+        fields: dict[str, Any] = {**finish.fields, "t": task}
+        if delay > 0:
+            fields["m"] = token.encode() + task
+        tracked = Finish(finish.task_id, fields, finish.ttl)
+        args = (worker_id, task, _ms(delay) if delay > 0 else 0, "0", token, *_tail(tracked))
+        with unavailable_as_broker_error():
+            REQUEUE(self.client.execute_command, (k.queue, k.notifications, k.processing, k.scheduled,
+                                                  record_key(finish.task_id)), args)
+
+    def dead_letter(self, worker_id: str, queue: str, entry: bytes, keep: int, finish: Finish) -> None:
+        """The dead-letter script with the record write."""
+        k = _keys(queue)
+        with unavailable_as_broker_error():
+            DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput, record_key(finish.task_id)),
+                        (worker_id, entry, keep, this_minute(), *_tail(finish)))
+
+    def mark(self, finish: Finish) -> bool:
+        """One script call (the sweeper's, after it buried a poison task)."""
+        with unavailable_as_broker_error():
+            return bool(MARK(self.client.execute_command, (record_key(finish.task_id),), _tail(finish)))
+
+    def read(self, task_id: str) -> TaskRecord:
+        """One script call."""
+        with unavailable_as_broker_error():
+            return record_from(task_id, READ(self.client.execute_command, (record_key(task_id),), ()))
+
+    def wait(self, task_id: str, timeout: float) -> TaskRecord:
+        """Read; if not finished, SUBSCRIBE to the record's channel, read again (it may have finished in
+        between), then sleep on the channel until an announcement or the deadline. A handful of commands
+        whatever the timeout; every waiter gets the announcement (pub/sub, unlike a list pop)."""
+        record = self.read(task_id)
+        if record.done or record.status == st.UNKNOWN or timeout <= 0:
+            return record
+        deadline = time.monotonic() + timeout
+        with unavailable_as_broker_error():
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(record_key(task_id))
+                record = self.read(task_id)
+                while not record.done and record.status != st.UNKNOWN:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    if pubsub.get_message(timeout=remaining) is not None:
+                        record = self.read(task_id)  # a retry announces too: keep waiting then
+            except redis.exceptions.ResponseError as exc:
+                return self._wait_polling(task_id, deadline, exc)
+            finally:
+                pubsub.close()
+        return record
+
+    def _wait_polling(self, task_id: str, deadline: float, exc: Exception) -> TaskRecord:
+        """SUBSCRIBE refused (an ACL without pub/sub rights): read twice a second instead, said once."""
+        if not self._warned:
+            self._warned = True
+            logger.warning("cannot subscribe to %s (%s); result() reads the record twice a second instead",
+                           record_key(task_id), " ".join(str(exc).split()))
+        record = self.read(task_id)
+        while not record.done and record.status != st.UNKNOWN and time.monotonic() < deadline:
+            time.sleep(max(0.0, min(POLL_INTERVAL, deadline - time.monotonic())))
+            record = self.read(task_id)
+        return record
+
+    def cancel(self, task_id: str, ttl: float) -> int:
+        """One script call: remove the task from the queue or the schedule and mark it cancelled, or
+        publish a stop request to the workers of its queue."""
+        with unavailable_as_broker_error():
+            return int(CANCEL(self.client.execute_command, (record_key(task_id),), (_ms(ttl), task_id)))
+
+    def watch_cancels(self, queues: Sequence[str]) -> RedisCancelWatcher:
+        """A pub/sub subscription to the queues' stop requests."""
+        return RedisCancelWatcher(self.client, [cancel_channel(name) for name in queues])
+
+
+class RedisCancelWatcher(st.CancelWatcher):
+    """Stop requests heard on the queues' channels; subscribes afresh after a lost connection."""
+
+    def __init__(self, client: redis.Redis, channels: list[str]) -> None:
+        self.client = client
+        self.channels = channels
+        self.pubsub: Any = None
+        self.refused = False
+
+    def wait(self, timeout: float) -> list[tuple[str, str]]:
+        """Block on the subscription up to ``timeout`` seconds (then drain what else arrived)."""
+        if self.refused:
+            return super().wait(timeout)
+        try:
+            if self.pubsub is None:
+                self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+                self.pubsub.subscribe(*self.channels)
+            requests: list[tuple[str, str]] = []
+            message = self.pubsub.get_message(timeout=timeout)
+            while message is not None:
+                slot_id, _, task_id = message["data"].decode(errors="replace").partition(" ")
+                requests.append((slot_id, task_id))
+                message = self.pubsub.get_message(timeout=0)
+            return requests
+        except redis.exceptions.ResponseError as exc:
+            # SUBSCRIBE refused (an ACL without pub/sub rights on these channels): say so once, and hear
+            # nothing from now on; queued and scheduled tasks can still be cancelled.
+            logger.warning("cannot subscribe to %s (%s); running tasks of this worker cannot be cancelled",
+                           ", ".join(self.channels), " ".join(str(exc).split()))
+            self.close()
+            self.refused = True
+            return []
+        except UNAVAILABLE as exc:
+            self.close()  # the subscription went with the connection: subscribe afresh on the next wait
+            raise translate(exc) from exc
+
+    def close(self) -> None:
+        """Drop the subscription."""
+        if self.pubsub is not None:
+            pubsub, self.pubsub = self.pubsub, None
+            with contextlib.suppress(redis.exceptions.RedisError):
+                pubsub.close()

@@ -1,0 +1,56 @@
+"""Task functions for the handle tests (imported by workers, in-process and as subprocesses)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from delayed_core import Delayed
+
+app = Delayed(os.environ.get("DELAYED_BROKER_URL", "redis://127.0.0.1:1"), load_entry_points=False)
+
+
+@app.task
+def add(a: int, b: int) -> int:
+    """Returns a sum."""
+    return a + b
+
+
+@app.task
+def boom(message: str) -> None:
+    """Always fails."""
+    raise ValueError(message)
+
+
+@app.task
+def big(size: int) -> bytes:
+    """Returns ``size`` bytes."""
+    return b"x" * size
+
+
+@app.task
+def unencodable() -> object:
+    """Returns something msgpack cannot encode."""
+    return object()
+
+
+@app.task
+def slow(seconds: float, value: str) -> str:
+    """Sleeps, then returns ``value``."""
+    time.sleep(seconds)
+    return value
+
+
+@app.task(result_ttl=0)
+def untracked(n: int) -> int:
+    """Never tracked."""
+    return n
+
+
+@app.task
+async def nap(seconds: float, value: str) -> str:
+    """Awaits, then returns ``value``."""
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return value
