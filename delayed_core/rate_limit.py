@@ -9,10 +9,14 @@ next task.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 
 from .errors import ConfigError
+from .interfaces import Broker, FlowControl
+
+logger = logging.getLogger("delayed.worker")
 
 #: seconds per unit of a limit
 PERIODS = {"s": 1.0, "m": 60.0, "h": 3600.0}
@@ -49,3 +53,14 @@ def parse_rate_limit(text: str | None) -> RateLimit | None:
 def limit_key(func_path: str) -> str:
     """The name under which every worker shares the limit of ``func_path``."""
     return f"delayed:rate:{func_path}"
+
+
+def put_aside(broker: Broker, slot_id: str, raw: bytes, func_path: str, limit: RateLimit) -> bool:
+    """True when ``limit`` put the task aside for a later start (one broker call: the throttle)."""
+    if not isinstance(broker, FlowControl):
+        raise ConfigError(f"{func_path} has rate_limit={limit.text!r}, which the {type(broker).__name__} "
+                          "broker cannot enforce (it lacks FlowControl)")
+    wait = broker.throttle(slot_id, raw, limit_key(func_path), limit.interval)
+    if wait > 0 and logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s over its rate limit %s: scheduled to start in %.3fs", func_path, limit.text, wait)
+    return wait > 0

@@ -28,13 +28,13 @@ from .backoff import Backoff
 from .config import Config
 from .deadletter import DeadLetter, Reason
 from .disposition import DEAD_LETTER, RELEASE, REQUEUE, Disposition, describe_error
-from .errors import BrokerUnavailable, ConfigError, TaskDecodeError, TaskNotAllowed
+from .errors import BrokerUnavailable, TaskDecodeError, TaskNotAllowed
 from .functions import FunctionRegistry
-from .interfaces import Broker, Executor, FlowControl, Serializer
+from .interfaces import Broker, Executor, Serializer
 from .logcontext import TaskScope, note_outcome, note_task
 from .notify import Notifier
 from .outcome import Outcome, Status, clip_traceback
-from .rate_limit import RateLimit, limit_key
+from .rate_limit import put_aside
 from .results import finish_for, now, tracked_id, tracker_for
 from .task import GoTask, PyTask, Task
 
@@ -130,15 +130,14 @@ class TaskRunner:
                               describe_error(exc, short=isinstance(exc, TaskDecodeError)))
         note_task(task)
         limit = self.functions.options(task.func_path).rate_limit
-        if limit is not None:
-            try:
-                if self._put_aside(slot, queue, raw, task, limit):
-                    return None
-            except BrokerUnavailable:
-                raise  # the slot resumes the task it still holds once the broker is back
-            except Exception as exc:
-                return self._dead(slot, queue, raw, Reason.INTERNAL,
-                                  f"checking the rate limit failed: {describe_error(exc)}", task)
+        try:  # a rate limit may put the task aside; an outage propagates: the slot resumes the held task
+            if limit is not None and put_aside(self.brokers[queue], slot.slot_id, raw, task.func_path, limit):
+                return None
+        except BrokerUnavailable:
+            raise
+        except Exception as exc:
+            error = f"checking the rate limit failed: {describe_error(exc)}"
+            return self._dead(slot, queue, raw, Reason.INTERNAL, error, task)
         try:
             return self._run(slot, queue, raw, task)
         except Exception as exc:
@@ -149,18 +148,6 @@ class TaskRunner:
                              queue)
             return self._dead(slot, queue, raw, Reason.INTERNAL, f"handling the task failed: {describe_error(exc)}",
                               task, clip_traceback(traceback.format_exc()))
-
-    def _put_aside(self, slot: SlotState, queue: str, raw: bytes, task: Task, limit: RateLimit) -> bool:
-        """True when the function's rate limit put the task aside for a later start (one broker call)."""
-        broker = self.brokers[queue]
-        if not isinstance(broker, FlowControl):
-            raise ConfigError(f"{task.func_path} has rate_limit={limit.text!r}, which the "
-                              f"{type(broker).__name__} broker cannot enforce (it lacks FlowControl)")
-        wait = broker.throttle(slot.slot_id, raw, limit_key(task.func_path), limit.interval)
-        if wait > 0 and logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s over its rate limit %s: scheduled to start in %.3fs", task.func_path, limit.text,
-                         wait)
-        return wait > 0
 
     def _run(self, slot: SlotState, queue: str, raw: bytes, task: Task) -> Disposition | None:
         notifier = self.notifier
