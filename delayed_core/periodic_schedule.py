@@ -51,20 +51,26 @@ class Every(Schedule):
                 or math.isinf(seconds):
             raise ConfigError(f"every must be a number of seconds > 0, not {seconds!r}")
         self.seconds = float(seconds)
+        # Whole milliseconds: float division of epoch-sized times by 0.2 is off by more than any epsilon.
+        self._ms = round(self.seconds * 1000)
+        if self._ms < 1:
+            raise ConfigError(f"every must be at least 0.001 seconds, not {seconds!r}")
 
     def _index(self, t: float) -> int:
-        # tolerant of float noise: 2.9999999 / 1 counts as tick 3
-        return math.floor(t / self.seconds + 1e-9)
+        return round(t * 1000) // self._ms
+
+    def _tick(self, index: int) -> float:
+        return index * self._ms / 1000
 
     def ticks(self, after: float, until: float, limit: int = MAX_TICKS) -> list[float]:
         first, last = self._index(after) + 1, min(self._index(until), self._index(after) + limit)
-        return [round(k * self.seconds, 3) for k in range(first, last + 1)]
+        return [self._tick(k) for k in range(first, last + 1)]
 
     def latest(self, until: float) -> float | None:
-        return round(self._index(until) * self.seconds, 3)
+        return self._tick(self._index(until))
 
     def next_after(self, after: float) -> float:
-        return round((self._index(after) + 1) * self.seconds, 3)
+        return self._tick(self._index(after) + 1)
 
     def describe(self) -> str:
         return f"every {self.seconds:g}s"

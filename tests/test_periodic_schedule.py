@@ -189,3 +189,13 @@ def test_a_worker_records_the_outcome_of_each_run() -> None:
     assert good["outcome"] == "succeeded" and good["schedule"] == "every 0.2s"
     assert bad["outcome"].startswith("failed: ") and "the report server is down" in bad["outcome"]
     assert float(good["last_run_tick"]) <= float(good["last_tick"]) < float(good["next_run"])
+
+
+def test_fractional_every_on_epoch_sized_times() -> None:
+    """Regression: 1796133702.6 / 0.2 in floats is 8980668512.99999, so the tick after 702.6 was 702.6."""
+    from delayed_core.periodic_schedule import Every
+
+    every = Every(0.2)
+    assert every.next_after(1796133702.6) == 1796133702.8
+    assert every.latest(1796133702.6) == 1796133702.6
+    assert every.ticks(1796133702.6, 1796133703.0) == [1796133702.8, 1796133703.0]
