@@ -38,6 +38,17 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def servers() -> Iterator[list[RedisServer]]:
+    """Dedicated redis-servers a test starts with :func:`tests.support.redis_server.start_server` (for
+    settings the shared server must not get), removed after the test."""
+    require_redis_server()
+    started: list[RedisServer] = []
+    yield started
+    for server in started:
+        server.cleanup()
+
+
+@pytest.fixture
 def real_redis(redis_server: RedisServer) -> Iterator[RedisServer]:
     """The session's redis-server, flushed before each test."""
     redis_server.client().flushall()

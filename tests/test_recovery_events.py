@@ -12,7 +12,6 @@ import logging
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from delayed_core.lost_workers import DeathListener
 from delayed_redis.expiry_events import RedisExpiryWatcher, enable_command, expired_events_on, with_expired_events
 from tests.chaos.processes import TASKS_MODULE, CliProcess, poll, worker_args
 from tests.support.redis_server import RedisServer, require_redis_server
+from tests.support.redis_server import start_server as start
 
 pytestmark = pytest.mark.real_redis
 
@@ -33,21 +33,6 @@ CHANNEL = "__keyevent@0__:expired"
 NOTICE = "CONFIG SET notify-keyspace-events"
 ROOT = Path(__file__).resolve().parent.parent
 
-
-@pytest.fixture
-def servers() -> Iterator[list[RedisServer]]:
-    """Dedicated redis-servers (the sweeper changes their settings), removed after the test."""
-    require_redis_server()
-    started: list[RedisServer] = []
-    yield started
-    for server in started:
-        server.cleanup()
-
-
-def start(servers: list[RedisServer], *args: str) -> RedisServer:
-    server = RedisServer(list(args)).start()
-    servers.append(server)
-    return server
 
 
 def sweeper(url: str, tmp_path: Path, *extra: str, interval: float = 60.0) -> CliProcess:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,27 +18,13 @@ from delayed_core import Delayed, PyTask
 from delayed_core.errors import BrokerUnavailable
 from delayed_redis.errors import BrokerBusy, BrokerOutOfMemory, BrokerReadOnly
 from tests.chaos.processes import TASKS_MODULE, CliProcess, poll, sweeper_args, worker_args
-from tests.support.redis_server import RedisServer, require_redis_server
+from tests.support.redis_server import RedisServer
+from tests.support.redis_server import start_server as start
 
 pytestmark = pytest.mark.real_redis
 DEAD_ID = "d" * 32  # a worker id with no liveness key
 FOREIGN_ID = "f" * 32  # a worker id whose key is another program's hash
 
-
-@pytest.fixture
-def servers() -> Iterator[list[RedisServer]]:
-    """Dedicated redis-servers, removed after the test."""
-    require_redis_server()
-    started: list[RedisServer] = []
-    yield started
-    for server in started:
-        server.cleanup()
-
-
-def start(servers: list[RedisServer], *args: str) -> RedisServer:
-    server = RedisServer(list(args)).start()
-    servers.append(server)
-    return server
 
 
 def task(task_id: int, sleep_ms: float = 0) -> PyTask:

@@ -107,6 +107,13 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def start_server(servers: list[RedisServer], *args: str) -> RedisServer:
+    """Start a dedicated redis-server with ``args`` and add it to ``servers`` (the fixture cleans up)."""
+    server = RedisServer(list(args)).start()
+    servers.append(server)
+    return server
+
+
 def require_redis_server() -> None:
     """Skip the calling test when redis-server is missing, except in CI, where that is a failure."""
     import pytest
