@@ -60,8 +60,9 @@ class SeveralQueues(RedisConsumer):
     def release_and_take_first(self, worker_id: str, queue: str, queues: Sequence[str],
                                take_next: bool) -> tuple[str, bytes] | None:
         """The release_take_first script over every queue's keys: 1 round trip."""
-        if queue == self.name and tuple(queues) == (self.name,):
-            return super().release_and_take_first(worker_id, queue, queues, take_next)
+        if queue == self.name and tuple(queues) == (queue,):  # one queue: its own script, checks done here
+            raw = self.release(worker_id, take_next)
+            return None if raw is None else (queue, raw)
         group = tuple(queues)
         _, releasing, _ = _group_keys(group)
         args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute())
