@@ -20,11 +20,11 @@ DEAD_LETTER = "dead_letter"
 
 
 # Not frozen: a frozen dataclass sets each of its 11 fields through object.__setattr__, which made building
-# one cost more than the rest of the worker's own Python per task. Treat it as immutable all the same: a
-# changed decision is a new one (``dataclasses.replace``).
+# one cost more than the rest of the worker's own Python per task. Treat it as immutable all the same (a
+# changed decision is a new one), but for ``finish``, which the runner fills in before committing it.
 @dataclass(slots=True)
 class Disposition:
-    """A decision about the task a slot holds in ``queue`` (its bytes: ``raw``). Never changed once made.
+    """A decision about the task a slot holds in ``queue`` (its bytes: ``raw``).
 
     :param task: the decoded task (None when the bytes are not one).
     :param take_next: a release may take the slot's next task in the same call.

@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import crashpoints
 from .backoff import Backoff
@@ -118,9 +118,8 @@ class TaskRunner:
             if slot.tracked is not None:  # only a tracked task has a record to write
                 config = self.settings[disposition.queue].config
                 if self.trackers.get(disposition.queue) is not None and config is not None:
-                    finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id, self.serializer,
-                                        config, cancelled=slot.cancel_id is not None)
-                    disposition = disposition if finish is None else replace(disposition, finish=finish)
+                    disposition.finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id,
+                                                    self.serializer, config, cancelled=slot.cancel_id is not None)
             return self.commit(slot, disposition)
         finally:
             CURRENT_SCOPE.reset(token)
