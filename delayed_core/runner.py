@@ -21,11 +21,9 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from . import crashpoints
 from .backoff import Backoff
-from .config import Config
 from .deadletter import DeadLetter, Reason
 from .disposition import DEAD_LETTER, RELEASE, REQUEUE, Disposition, describe_error
 from .errors import BrokerUnavailable, TaskDecodeError, TaskNotAllowed
@@ -36,50 +34,12 @@ from .notify import Notifier
 from .outcome import Outcome, Status, clip_traceback
 from .rate_limit import put_aside
 from .results import finish_for, now, tracked_id, tracker_for
+from .slot_state import QueueSettings, SlotState
 from .task import GoTask, PyTask, Task
 
 logger = logging.getLogger("delayed.worker")
 
 FAILURE_REASONS = {Status.FAILED: Reason.FAILED, Status.TIMEOUT: Reason.TIMEOUT, Status.CRASHED: Reason.CRASHED}
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    """What the pipeline reads from one queue's settings (a multi-queue worker has one per queue)."""
-
-    timeout: float  # default time limit of a task, 0 for none
-    dead_letter_failed: bool
-    dead_letter_max: int
-    config: Config | None = None  # the queue's whole config, for plugin settings (result_ttl ...)
-
-    @classmethod
-    def from_config(cls, config: Config) -> QueueSettings:
-        """The settings of a queue's effective config."""
-        return cls(config["timeout"], config["dead_letter_failed"], config["dead_letter_max"], config)
-
-
-class SlotState:
-    """One slot's identity and the task it runs, shared with the worker's main thread.
-
-    :param index: the slot number (executors keep per-slot state by it).
-    :param slot_id: the id the slot holds tasks under: go-delayed's "worker id" (the brokers' and hooks'
-        ``worker_id``), since each go-delayed worker is what one slot is here.
-    """
-
-    def __init__(self, index: int, slot_id: str) -> None:
-        self.index = index
-        self.slot_id = slot_id
-        # Guards the hand-over between the slot finishing a task and the main thread handing it back at a
-        # shutdown timeout: exactly one of them may settle the held task.
-        self.lock = threading.Lock()
-        self.running: tuple[str, bytes] | None = None  # (queue, task bytes) while the function runs
-        self.abandoned = False
-        self.tasks_done = 0
-        self.started = 0.0  # unix time the current task started (tracked tasks record it)
-        self.outcome: Outcome | None = None  # the current task's outcome, once it has one
-        self.tracked: str | None = None  # the id of the task being handled, if it is tracked
-        self.task_id: str | None = None  # the running task's id, if it is tracked (cancelling.py)
-        self.cancel_id: str | None = None  # set when a stop of that task was asked for
 
 
 class TaskRunner:
@@ -112,17 +72,21 @@ class TaskRunner:
         # The task context of log lines (--log-format json), set and reset by hand: see CURRENT_SCOPE.
         token = CURRENT_SCOPE.set(TaskScope(queue, slot.slot_id))
         try:
-            disposition = self.decide(slot, queue, raw)
-            if disposition is None:
-                return None
-            if slot.tracked is not None:  # only a tracked task has a record to write
-                config = self.settings[disposition.queue].config
-                if self.trackers.get(disposition.queue) is not None and config is not None:
-                    disposition.finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id,
-                                                    self.serializer, config, cancelled=slot.cancel_id is not None)
-            return self.commit(slot, disposition)
+            disposition = self.prepare(slot, queue, raw)
+            return None if disposition is None else self.commit(slot, disposition)
         finally:
             CURRENT_SCOPE.reset(token)
+
+    def prepare(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
+        """Run the task and decide its disposition, with the record write of a tracked task; None when
+        nothing is left to settle (handed back at shutdown, or put aside by a rate limit)."""
+        disposition = self.decide(slot, queue, raw)
+        if disposition is not None and slot.tracked is not None:  # only a tracked task has a record to write
+            config = self.settings[disposition.queue].config
+            if self.trackers.get(disposition.queue) is not None and config is not None:
+                disposition.finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id,
+                                                self.serializer, config, cancelled=slot.cancel_id is not None)
+        return disposition
 
     # -- deciding ----------------------------------------------------------------------------------
     def decide(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
@@ -240,10 +204,10 @@ class TaskRunner:
                 if retrying:
                     held = self.consumer.held_in(slot.slot_id, self.queues)
                     if held != (current.queue, current.raw):
-                        self._announce(slot, current)
+                        self.announce(slot, current)
                         return held
                 taken = self._send(slot, current)
-                self._announce(slot, current)
+                self.announce(slot, current)
                 return taken
             except BrokerUnavailable as exc:
                 retrying = True
@@ -284,7 +248,7 @@ class TaskRunner:
             broker.dead_letter(slot_id, d.letter.to_json(), keep)
         return None
 
-    def _announce(self, slot: SlotState, d: Disposition) -> None:
+    def announce(self, slot: SlotState, d: Disposition) -> None:
         """Log and fire the hook of a committed disposition."""
         notifier, slot_id = self.notifier, slot.slot_id
         if d.kind == RELEASE:
