@@ -67,7 +67,7 @@ class SeveralQueues(RedisConsumer):
         _, releasing, _ = _group_keys(group)
         args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute())
         with unavailable_as_broker_error():
-            reply = scripts.RELEASE_TAKE_FIRST(self._call, releasing[queue], args)
+            reply = scripts.RELEASE_TAKE_FIRST(getattr(self._call, "repeated", self._call), releasing[queue], args)
         return None if reply is None else (group[int(reply[0]) - 1], reply[1])
 
     def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
