@@ -37,7 +37,7 @@ class RedisAdmin(Admin):
             if ids:
                 with self.client.pipeline(transaction=False) as pipe:
                     for worker_id in ids:
-                        pipe.exists(worker_id)
+                        pipe.exists(k.liveness(worker_id))
                     alive = [bool(flag) for flag in pipe.execute()]
         held = {worker_id: (processing[worker_id.encode()], alive[i]) for i, worker_id in enumerate(holders)}
         live = [worker_id for worker_id, ok in zip(registered_ids, alive[len(holders):], strict=True) if ok]

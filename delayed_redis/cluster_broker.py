@@ -1,0 +1,142 @@
+"""ClusterBroker: the Redis broker in the cluster key layout (``redis+cluster://`` URLs).
+
+Everything of one queue is in one hash slot, so each one-queue script runs unchanged on the node of that
+slot. What differs is what spans queues, since no command may touch two slots:
+
+- an idle slot waits with one BLPOP per queue, each on its own helper thread (cluster_wait.py);
+- a busy slot of a worker serving several queues releases its task in its own queue, then takes the next
+  task queue by queue in priority order (the take script), instead of one release_take_first over all
+  queues: 1 round trip while the first queue has work, up to one more per queue ahead of the one that
+  has work otherwise (a worker of one queue keeps 1 round trip per task);
+- task handles (tracked tasks) are not offered: a record is reached by its id alone, and could not be in
+  the slot of the queue whose scripts write it (docs/scaling.md).
+
+A worker of one queue in this layout keeps the round trips of go-delayed's layout: 1 per busy task, 2
+per idle take. The commands go through the cluster client (one pooled connection per node and thread in
+use) rather than the per-thread connection of direct.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+from typing import Any
+
+from delayed_core import crashpoints
+
+from . import scripts
+from .broker import RedisBroker
+from .cluster import node_clients
+from .cluster_wait import ClusterWaits
+from .connection import unavailable_as_broker_error
+from .keys import CLUSTER, QueueKeys
+from .monitoring import this_minute
+
+
+@lru_cache(maxsize=256)
+def keys_of(queue: str) -> QueueKeys:
+    """A queue's keys in the cluster layout, built once."""
+    return QueueKeys.for_queue(queue, CLUSTER)
+
+
+class ClusterBroker(RedisBroker):
+    """:class:`RedisBroker` on a Redis Cluster (see the module docstring)."""
+
+    tracker_class = None
+
+    def __init__(self, name: str, client: Any, direct: bool = False, layout: str = CLUSTER) -> None:
+        super().__init__(name, client, direct=False, layout=CLUSTER)
+        self._waits = ClusterWaits(client)
+
+    # -- taking tasks ---------------------------------------------------------------------------
+    def dequeue(self, worker_id: str, timeout: float) -> bytes | None:
+        """Wait on the queue's notifications (cluster_wait.py), then the dequeue script: 2 round trips."""
+        found = self.dequeue_first(worker_id, (self.name,), timeout)
+        return None if found is None else found[1]
+
+    def dequeue_first(self, worker_id: str, queues: Sequence[str], timeout: float) -> tuple[str, bytes] | None:
+        """Wait on every queue's notifications at once, one BLPOP each; take the task of the queue that
+        gave one, unless a queue ahead of it has a task ready by now (then that one, and the notification
+        goes back)."""
+        with unavailable_as_broker_error():
+            index = self._waits.for_slot(worker_id).wait([keys_of(q).notifications for q in queues], timeout)
+            if index is None:
+                return None
+            crashpoints.reached("after_blpop")
+            for ahead in queues[:index]:
+                task = self._take(worker_id, ahead)
+                if task is not None:
+                    self.client.execute_command("RPUSH", keys_of(queues[index]).notifications, "1")
+                    return ahead, task
+            k = keys_of(queues[index])
+            task = scripts.DEQUEUE(self._call, (k.queue, k.notifications, k.processing), (worker_id,))
+        return None if task is None else (queues[index], task)
+
+    def _take(self, worker_id: str, queue: str) -> bytes | None:
+        k = keys_of(queue)
+        return scripts.TAKE(self._call, (k.queue, k.notifications, k.processing), (worker_id,))  # type: ignore[no-any-return]
+
+    def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
+        """The release_take script on this queue: 1 round trip."""
+        found = self.release_and_take_first(worker_id, self.name, (self.name,), take_next)
+        return None if found is None else found[1]
+
+    def release_and_take_first(self, worker_id: str, queue: str, queues: Sequence[str],
+                               take_next: bool) -> tuple[str, bytes] | None:
+        """Release in ``queue`` (taking its next task there too when it comes first), then take from the
+        queues in priority order (see the module docstring)."""
+        k = keys_of(queue)
+        first = bool(queues) and queues[0] == queue
+        with unavailable_as_broker_error():
+            task = scripts.RELEASE_TAKE(self._call, (k.queue, k.notifications, k.processing, k.recoveries,
+                                                     k.throughput),
+                                        (worker_id, "1" if take_next and first else "0", this_minute()))
+            if task is not None:
+                return queue, task
+            if not take_next:
+                return None
+            for name in queues[1:] if first else queues:
+                task = self._take(worker_id, name)
+                if task is not None:
+                    return name, task
+        return None
+
+    def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
+        """HGET the slot's entry in every queue's processing hash (pipelined, per node)."""
+        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
+            for name in queues:
+                pipe.hget(keys_of(name).processing, worker_id)
+            found = pipe.execute()
+        return next(((name, raw) for name, raw in zip(queues, found, strict=True) if raw is not None), None)
+
+    def wake(self, worker_ids: Iterable[str]) -> None:
+        """End the waits of these slots at once (no CLIENT UNBLOCK: see cluster_wait.py)."""
+        self._waits.wake(list(worker_ids))
+
+    def go_offline(self, worker_ids: Iterable[str]) -> None:
+        """As in go-delayed's layout, and drop the slots' waits."""
+        ids = list(worker_ids)
+        super().go_offline(ids)
+        self._waits.forget(ids)
+
+    # -- admin -----------------------------------------------------------------------------------
+    def discover_queues(self) -> list[str]:
+        """Queue names found by SCAN on every primary node (``{N}_noti``, ``{N}_processing``...)."""
+        names = set()
+        with unavailable_as_broker_error():
+            for _, node in node_clients(self.client):
+                for suffix in ("_noti", "_processing", "_dead", "_scheduled"):
+                    for key in node.scan_iter(match=f"{{*}}{suffix}", count=1000):
+                        text = key.decode(errors="replace")
+                        names.add(text[1:text.index("}")])
+        return sorted(names)
+
+    def watch_lost_workers(self, enable: bool = True) -> Any:
+        """None: keyspace expiry events are per node, and not followed in this layout yet; the sweeper
+        sweeps every ``sweeper_interval`` instead (docs/scaling.md)."""
+        return None
+
+    def close(self) -> None:
+        """Disconnect every node's pool (they reconnect on next use)."""
+        self._waits.forget_all()
+        self.client.disconnect_connection_pools()
