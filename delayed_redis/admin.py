@@ -68,7 +68,8 @@ class RedisAdmin(Admin):
     def purge_dead_letters(self) -> int:
         """Delete the dead-letter list; return how many entries it had."""
         with unavailable_as_broker_error(), self.client.pipeline(transaction=True) as pipe:
-            count, _ = pipe.llen(self.keys.dead).delete(self.keys.dead).execute()
+            # DEL by name: a cluster pipeline's delete() neither chains nor takes several keys
+            count, _ = pipe.llen(self.keys.dead).execute_command("DEL", self.keys.dead).execute()
         return int(count)
 
     def clear(self) -> None:

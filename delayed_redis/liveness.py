@@ -59,7 +59,8 @@ class RedisLiveness(Liveness):
         for worker_id in ids:
             self._blocking_clients.pop(worker_id, None)
         with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
-            pipe.delete(*(self.keys.liveness(worker_id) for worker_id in ids))
+            # DEL by name: a cluster pipeline's delete() takes one key (these share the queue's slot there)
+            pipe.execute_command("DEL", *(self.keys.liveness(worker_id) for worker_id in ids))
             pipe.zrem(self.keys.workers, *ids)
             pipe.hdel(self.keys.worker_info, *ids)
             pipe.execute()

@@ -7,11 +7,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import redis
 
-from .redis_server import RedisServer, free_port
+from .redis_server import RedisServer, free_port, require_redis_server
 
 
 def redis_cli_binary() -> str | None:
@@ -173,3 +175,21 @@ def queues_on_every_node(cluster: LocalCluster, count: int, prefix: str = "q") -
 def cluster_log_tail(cluster: LocalCluster) -> str:
     """The last lines of every node's log, for a failing test's message."""
     return "\n".join(Path(node.dir / "redis.log").read_text(errors="replace")[-500:] for node in cluster.nodes)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """One three-master cluster for the whole session (a test that changes its shape makes its own)."""
+    require_redis_server()
+    if redis_cli_binary() is None:
+        pytest.skip("redis-cli is not installed")
+    cluster = LocalCluster().start()
+    yield cluster
+    cluster.cleanup()
+
+
+def flush(cluster: LocalCluster) -> None:
+    """FLUSHALL on every live master, and reset their command counts."""
+    for node in cluster.live_nodes():
+        node.client().flushall()
+        node.client().config_resetstat()
