@@ -98,6 +98,18 @@ class ClusterClient(redis.cluster.RedisCluster):
         """Send one command to the node that serves its keys' slot."""
         return _plain_errors(super().execute_command)(*args, **kwargs)
 
+    def get_node(self, host: Any = None, port: Any = None, node_name: Any = None) -> Any:
+        """The node named, known to the slot map or not: an ASK may name a node that serves no slot yet
+        (a new shard importing its first slot), which redis-py's map leaves out (it then fails with an
+        AttributeError on None)."""
+        node = super().get_node(host, port, node_name)
+        if node is None and (node_name or host):
+            name = node_name or f"{host}:{port}"
+            address, _, number = str(name).rpartition(":")
+            node = redis.cluster.ClusterNode(address, int(number), redis.cluster.PRIMARY)
+            self.nodes_manager.nodes_cache[node.name] = node
+        return node
+
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         """A cluster pipeline (commands grouped per node; a transaction needs one slot)."""
         pipe = _plain_errors(super().pipeline)(transaction, shard_hint)

@@ -97,6 +97,7 @@ class LocalCluster:
         while time.monotonic() < deadline:  # every node must know the new one before slots move to it
             known = [str(n.client().execute_command("CLUSTER", "NODES")).count("master") for n in self.nodes]
             if all(count == len(self.nodes) for count in known):
+                self.wait_ok()  # the new node too: until it sees the cluster ok it refuses MIGRATE
                 return node
             time.sleep(0.05)
         raise RuntimeError("the new node did not join in time")
