@@ -85,7 +85,7 @@ def _plain_errors(call: Callable[..., Any]) -> Callable[..., Any]:
             return call(*args, **kwargs)
         except redis.exceptions.RedisClusterException as exc:
             text = " ".join(str(exc).split()) or type(exc).__name__
-            if "same slot" in text:  # redis-py's own check of a multi-key command: a layout that does not fit
+            if "same slot" in text or "same key slot" in text:  # redis-py's own check of a multi-key command: a layout that does not fit
                 raise redis.exceptions.ClusterCrossSlotError(text) from exc
             raise ClusterUnavailable(text) from exc
     return wrapper
@@ -96,7 +96,37 @@ class ClusterClient(redis.cluster.RedisCluster):
 
     def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         """Send one command to the node that serves its keys' slot."""
+        if args[:2] == ("SCRIPT", "LOAD") and "target_nodes" not in kwargs:
+            return self._load_script(*args)
         return _plain_errors(super().execute_command)(*args, **kwargs)
+
+    def _load_script(self, *args: Any) -> Any:
+        """SCRIPT LOAD on every primary that answers (redis-py sends it to all, and fails if one is down:
+        then no script could run anywhere). A node that was down loads it on its own NOSCRIPT later."""
+        reply, failure = None, None
+        for node in self.get_primaries():
+            try:
+                reply = self.execute_command(*args, target_nodes=node)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                failure = exc
+        if reply is None and failure is not None:
+            raise failure
+        return reply
+
+    def command(self, **kwargs: Any) -> Any:
+        """COMMAND (which redis-py reads once, when the client is made) from the first node that answers:
+        redis-py asks its default node only, so a client made while that one node was down would fail."""
+        failure: redis.exceptions.RedisError | None = None
+        for node in [self.get_default_node(), *self.get_primaries()]:
+            try:
+                reply = self.execute_command("COMMAND", target_nodes=node, **kwargs)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                failure = exc
+                continue
+            self.replace_default_node(node)  # keyless commands go to a node that answers, too
+            return reply
+        assert failure is not None
+        raise failure
 
     def get_node(self, host: Any = None, port: Any = None, node_name: Any = None) -> Any:
         """The node named, known to the slot map or not: an ASK may name a node that serves no slot yet

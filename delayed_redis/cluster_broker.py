@@ -22,13 +22,15 @@ from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
+import redis
+
 from delayed_core import crashpoints
 
 from . import scripts
 from .broker import RedisBroker
 from .cluster import node_clients
 from .cluster_wait import ClusterWaits
-from .connection import unavailable_as_broker_error
+from .connection import UNAVAILABLE, unavailable_as_broker_error
 from .keys import CLUSTER, QueueKeys
 from .monitoring import this_minute
 
@@ -63,18 +65,27 @@ class ClusterBroker(RedisBroker):
             if index is None:
                 return None
             crashpoints.reached("after_blpop")
-            for ahead in queues[:index]:
-                task = self._take(worker_id, ahead)
-                if task is not None:
-                    self.client.execute_command("RPUSH", keys_of(queues[index]).notifications, "1")
-                    return ahead, task
+            ahead = self._take_first(worker_id, queues[:index])
+            if ahead is not None:
+                self.client.execute_command("RPUSH", keys_of(queues[index]).notifications, "1")
+                return ahead
             k = keys_of(queues[index])
             task = scripts.DEQUEUE(self._call, (k.queue, k.notifications, k.processing), (worker_id,))
         return None if task is None else (queues[index], task)
 
-    def _take(self, worker_id: str, queue: str) -> bytes | None:
-        k = keys_of(queue)
-        return scripts.TAKE(self._call, (k.queue, k.notifications, k.processing), (worker_id,))  # type: ignore[no-any-return]
+    def _take_first(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
+        """The take script on each queue in turn until one gives a task. A queue whose node does not
+        answer is passed over: its tasks stay in its list, and the slot's idle wait on that queue reports
+        the outage (one line per outage, cluster_wait.py) and finds the queue again when it is back."""
+        for name in queues:
+            k = keys_of(name)
+            try:
+                task = scripts.TAKE(self._call, (k.queue, k.notifications, k.processing), (worker_id,))
+            except (*UNAVAILABLE, redis.exceptions.ClusterDownError):
+                continue
+            if task is not None:
+                return name, task
+        return None
 
     def release(self, worker_id: str, take_next: bool = False) -> bytes | None:
         """The release_take script on this queue: 1 round trip."""
@@ -95,11 +106,7 @@ class ClusterBroker(RedisBroker):
                 return queue, task
             if not take_next:
                 return None
-            for name in queues[1:] if first else queues:
-                task = self._take(worker_id, name)
-                if task is not None:
-                    return name, task
-        return None
+            return self._take_first(worker_id, queues[1:] if first else queues)
 
     def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
         """HGET the slot's entry in every queue's processing hash (pipelined, per node)."""

@@ -50,17 +50,20 @@ class SlotWaits:
         self._keys: tuple[str, ...] = ()
         self._block = HELPER_BLOCK
         self._helpers: dict[str, threading.Thread] = {}
-        self._errors: list[redis.exceptions.RedisError] = []
+        self._errors: dict[str, redis.exceptions.RedisError] = {}  # key -> its helper's last error
 
     def wait(self, keys: Sequence[str], timeout: float) -> int | None:
         """Block until one of ``keys`` (notification lists, in priority order) gives a notification;
         pop it and return its index (the lowest when several came at once), or None after ``timeout`` or
-        a :meth:`wake`. A helper's error (a node down) is raised here, as a blocking call would."""
+        a :meth:`wake`. While the node of some of the keys is down, the wait goes on over the others (the
+        helper says so in one line and retries); when every helper fails, the error is raised here, as a
+        blocking call would."""
         with self._lock:
             self._keys = tuple(keys)
             self._block = min(timeout, longest_block())
             self._popped.clear()
-            self._errors.clear()
+            for gone in set(self._errors) - set(self._keys):
+                del self._errors[gone]
             self._waiting, self._woken = True, False
             for key in self._keys:
                 helper = self._helpers.get(key)
@@ -69,11 +72,11 @@ class SlotWaits:
                         target=self._help, args=(key,), name=f"delayed-wait {key}", daemon=True)
                     helper.start()
             self._lock.notify_all()
-            self._lock.wait_for(lambda: self._popped or self._woken or self._errors,
+            self._lock.wait_for(lambda: self._popped or self._woken or len(self._errors) == len(self._keys),
                                 min(timeout, longest_block()))
             self._waiting = False
             popped, self._popped = sorted(self._popped), []
-            errors = list(self._errors)
+            errors = list(self._errors.values()) if len(self._errors) == len(self._keys) else []
         for index in popped[1:]:  # came at once as the one we keep: give them back
             self._give_back(self._keys[index])
         if popped:
@@ -99,11 +102,17 @@ class SlotWaits:
                 popped = self._client.execute_command("BLPOP", key, self._block)
             except redis.exceptions.RedisError as exc:
                 with self._lock:
-                    self._errors.append(exc)
+                    if key not in self._errors:  # one line per outage of this queue's node, not per retry
+                        logger.error("waiting for tasks of %s failed (%s); serving the other queues, retrying "
+                                     "every %gs", key, describe(exc), HELPER_BLOCK)
+                    self._errors[key] = exc
                     self._lock.notify_all()
-                    # Not in a hot loop: wait for the slot to come back (after its own backoff).
-                    self._lock.wait_for(lambda: not self._waiting, HELPER_BLOCK)
+                    # Not in a hot loop: retry after a pause, or once the slot waits again.
+                    self._lock.wait_for(lambda: False, HELPER_BLOCK)
                 continue
+            with self._lock:
+                if self._errors.pop(key, None) is not None:
+                    logger.info("waiting for tasks of %s works again", key)
             if popped is None:
                 continue
             with self._lock:
