@@ -36,8 +36,7 @@ from .async_broker import AsyncRedisBroker
 from .connection import client_from_url, is_cluster_client
 from .direct import DirectCaller
 from .flow import RedisFlowControl
-from .cluster import is_cluster_url
-from .keys import CLUSTER, GO_DELAYED, KEY_LAYOUT, QueueKeys
+from .keys import CLUSTER, GO_DELAYED, QueueKeys, layout_for
 from .liveness import RedisLiveness
 from .monitoring import RedisMonitoring
 from .periodic import RedisPeriodicStore
@@ -80,7 +79,7 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
             client = shared[key] = client_from_url(url)
         assert isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
         config = shared.get("config")
-        layout = CLUSTER if is_cluster_url(url) else (config.get(KEY_LAYOUT) if config is not None else GO_DELAYED)
+        layout = layout_for(url, config)
         if layout == CLUSTER:
             from .cluster_broker import ClusterBroker  # a subclass: imported here, not at module level
             broker: RedisBroker = ClusterBroker(name, client, layout=layout)  # type: ignore[arg-type]

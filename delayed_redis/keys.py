@@ -54,9 +54,12 @@ Go workers and delayed 1.x cannot read the cluster layout (docs/interop.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from delayed_core.errors import ConfigError
 from delayed_core.settings import Setting
+
+from .cluster import is_cluster_url
 
 #: go-delayed's key layout (the default), and the Redis Cluster one: every key of a queue in one slot
 GO_DELAYED = "go-delayed"
@@ -73,6 +76,14 @@ KEY_LAYOUT: Setting[str] = Setting(
     "key_layout", str, GO_DELAYED, "Redis key layout: go-delayed (readable by Go and delayed 1.x workers) "
     "or cluster (every key of a queue in one Redis Cluster hash slot; implied by redis+cluster:// URLs)",
     _known_layout)
+
+def layout_for(url: str, config: Any = None) -> str:
+    """The layout of an app's queues: "cluster" for a ``redis+cluster://`` or ``rediss+cluster://`` URL,
+    else the ``key_layout`` setting of ``config`` (go-delayed's when there is no config)."""
+    if is_cluster_url(url):
+        return CLUSTER
+    return str(config.get(KEY_LAYOUT)) if config is not None else GO_DELAYED
+
 
 #: set of periodic schedule names
 PERIODIC = "delayed:periodic"
