@@ -4,10 +4,11 @@ Everything of one queue is in one hash slot, so each one-queue script runs uncha
 slot. What differs is what spans queues, since no command may touch two slots:
 
 - an idle slot waits with one BLPOP per queue, each on its own helper thread (cluster_wait.py);
-- a busy slot of a worker serving several queues releases its task in its own queue, then takes the next
-  task queue by queue in priority order (the take script), instead of one release_take_first over all
-  queues: 1 round trip while the first queue has work, up to one more per queue ahead of the one that
-  has work otherwise (a worker of one queue keeps 1 round trip per task);
+- a busy slot of a worker serving several queues first asks which queues ahead of its task's queue have
+  work (one LLEN each, pipelined: 1 round trip), then releases its task and takes the next one from its
+  own queue in one script call if none does, or from the first that does (the take script), instead of
+  one release_take_first over all queues: 1 round trip per task while the first queue has work, 2 for
+  a lower queue, 3 when the released queue runs dry (a worker of one queue keeps 1 round trip per task);
 - task handles (tracked tasks) are not offered: a record is reached by its id alone, and could not be in
   the slot of the queue whose scripts write it (docs/scaling.md).
 
@@ -65,13 +66,28 @@ class ClusterBroker(RedisBroker):
             if index is None:
                 return None
             crashpoints.reached("after_blpop")
-            ahead = self._take_first(worker_id, queues[:index])
+            ahead = self._take_first(worker_id, self._with_work(queues[:index]))
             if ahead is not None:
                 self.client.execute_command("RPUSH", keys_of(queues[index]).notifications, "1")
                 return ahead
             k = keys_of(queues[index])
             task = scripts.DEQUEUE(self._call, (k.queue, k.notifications, k.processing), (worker_id,))
         return None if task is None else (queues[index], task)
+
+    def _with_work(self, queues: Sequence[str]) -> Sequence[str]:
+        """Those of ``queues`` with a notification waiting, in their order: one LLEN each, pipelined (one
+        round trip, the nodes answering in parallel), so that the take script runs only where it may
+        find a task. All of them when a node does not answer (the take script passes over those)."""
+        if not queues:
+            return queues
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for name in queues:
+                    pipe.llen(keys_of(name).notifications)
+                lengths = pipe.execute()
+        except (*UNAVAILABLE, redis.exceptions.ClusterDownError):
+            return queues
+        return [name for name, length in zip(queues, lengths, strict=True) if int(length) > 0]
 
     def _take_first(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
         """The take script on each queue in turn until one gives a task. A queue whose node does not
@@ -94,19 +110,20 @@ class ClusterBroker(RedisBroker):
 
     def release_and_take_first(self, worker_id: str, queue: str, queues: Sequence[str],
                                take_next: bool) -> tuple[str, bytes] | None:
-        """Release in ``queue`` (taking its next task there too when it comes first), then take from the
-        queues in priority order (see the module docstring)."""
+        """Release in ``queue``, taking its next task in the same call unless a queue ahead of it has work;
+        otherwise take from the first queue with work (see the module docstring)."""
         k = keys_of(queue)
-        first = bool(queues) and queues[0] == queue
+        position = list(queues).index(queue) if queue in queues else len(queues)
         with unavailable_as_broker_error():
+            busy_ahead = self._with_work(queues[:position]) if take_next else ()
             task = scripts.RELEASE_TAKE(self._call, (k.queue, k.notifications, k.processing, k.recoveries,
                                                      k.throughput),
-                                        (worker_id, "1" if take_next and first else "0", this_minute()))
+                                        (worker_id, "1" if take_next and not busy_ahead else "0", this_minute()))
             if task is not None:
                 return queue, task
             if not take_next:
                 return None
-            return self._take_first(worker_id, queues[1:] if first else queues)
+            return self._take_first(worker_id, busy_ahead or self._with_work(queues[position + 1:]))
 
     def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:
         """HGET the slot's entry in every queue's processing hash (pipelined, per node)."""
