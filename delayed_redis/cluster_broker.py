@@ -30,6 +30,7 @@ from delayed_core import crashpoints
 from . import scripts
 from .broker import RedisBroker
 from .cluster import node_clients
+from .cluster_expiry import ClusterExpiryWatcher
 from .cluster_wait import ClusterWaits
 from .connection import UNAVAILABLE, unavailable_as_broker_error
 from .keys import CLUSTER, QueueKeys
@@ -155,10 +156,9 @@ class ClusterBroker(RedisBroker):
                         names.add(text[1:text.index("}")])
         return sorted(names)
 
-    def watch_lost_workers(self, enable: bool = True) -> Any:
-        """None: keyspace expiry events are per node, and not followed in this layout yet; the sweeper
-        sweeps every ``sweeper_interval`` instead (docs/scaling.md)."""
-        return None
+    def watch_lost_workers(self, enable: bool = True) -> ClusterExpiryWatcher:
+        """Keyspace expiry events of every primary (cluster_expiry.py)."""
+        return ClusterExpiryWatcher(self.client, enable)
 
     def close(self) -> None:
         """Disconnect every node's pool (they reconnect on next use)."""

@@ -24,8 +24,7 @@ def layout_finding(keys: QueueKeys, primaries: int | None) -> Finding:
     where = f"a Redis Cluster of {primaries} primaries" if primaries else "one Redis"
     return Finding("key-layout", Severity.INFO,
                    f"cluster key layout on {where}: every key of a queue in one hash slot ({{N}}, {{N}}_noti ...); "
-                   "Go workers and delayed 1.x cannot read these queues, task handles are not offered, and a "
-                   "dead worker's task waits for the periodic sweep (expiry events are not followed)",
+                   "Go workers and delayed 1.x cannot read these queues, and task handles are not offered",
                    details={"layout": keys.layout, "primaries": primaries})
 
 

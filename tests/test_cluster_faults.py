@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,37 @@ def _enqueued(app: Delayed, queue: str) -> bool:
     except BrokerUnavailable:
         return False
     return True
+
+
+@pytest.mark.real_redis
+@pytest.mark.timeout(120)
+def test_a_killed_workers_task_is_recovered_on_its_liveness_keys_expiry(redis_cluster: LocalCluster,
+                                                                          real_redis: RedisServer,
+                                                                          tmp_path: Path) -> None:
+    """Expiry events on every primary: the sweeper hears the killed worker's {N}_alive:<id> key expire and
+    sweeps at once, long before its 60 s periodic sweep."""
+    flush(redis_cluster)
+    queues = queues_on_every_node(redis_cluster, 3, prefix="expiry")
+    env = {"CHAOS_REDIS_URL": real_redis.url}
+    extra = [item for name in queues[1:] for item in ("--queue", name)]
+    sweeper = CliProcess(["sweeper", "--broker", redis_cluster.url, "--queue", queues[0], *extra, "--interval", "60",
+                          "--log-level", "INFO"], tmp_path, env)
+    worker = CliProcess(worker_args(redis_cluster.url, queues[0], extra=extra), tmp_path, env)
+    try:
+        worker.wait_for_log(" ids ", 30)
+        app = Delayed(redis_cluster.url, load_entry_points=False)
+        app.queue(queues[2]).enqueue(PyTask(f"{TASKS_MODULE}:slow_first_time", [7, 30.0]))
+        poll(lambda: real_redis.client().llen("started") == 1, 30, message="the task started")
+        worker.kill()
+        rescuer = CliProcess(worker_args(redis_cluster.url, queues[0], extra=extra), tmp_path, env)
+        killed = time.monotonic()
+        poll(lambda: real_redis.client().sismember(RAN_SET, 7), 40,
+             message=f"the task ran again; sweeper log:\n{sweeper.log()[-2000:]}")
+        assert time.monotonic() - killed < 20  # the periodic sweep would come after 60 s
+        rescuer.terminate()
+        rescuer.wait(30)
+        app.close()
+    finally:
+        for process in (worker, sweeper):
+            process.kill()
+    assert "Traceback" not in sweeper.log(), sweeper.log()[-3000:]
