@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -95,3 +96,26 @@ def test_a_worker_serves_queues_on_every_shard(redis_cluster: LocalCluster, real
     assert "key-layout" in doctor.stdout and "3 primaries" in doctor.stdout, doctor.stdout + doctor.stderr
     assert "ERROR" not in doctor.stdout, doctor.stdout
     app.close()
+
+
+def test_a_notification_popped_after_the_wait_ended_goes_back(redis_cluster: LocalCluster) -> None:
+    """One BLPOP per queue: when one queue wakes the slot, another helper still blocked may pop a
+    notification afterwards; it must push it back at once, never keep it from other workers."""
+    from delayed_redis.cluster import cluster_client
+    from delayed_redis.cluster_wait import SlotWaits
+
+    flush(redis_cluster)
+    first, second = queues_on_every_node(redis_cluster, 2, prefix="wait")
+    client = cluster_client(redis_cluster.url, {})
+    keys = [QueueKeys.for_queue(first, CLUSTER).notifications, QueueKeys.for_queue(second, CLUSTER).notifications]
+    waits = SlotWaits(client)
+    client.rpush(keys[1], "1")
+    assert waits.wait(keys, 5.0) == 1  # the second queue's notification woke it
+    # The first queue's helper is still blocked (up to 5 s): what it pops now goes back.
+    client.rpush(keys[0], "1")
+    poll(lambda: client.llen(keys[0]) == 1, 10, message="the late notification was given back")
+    assert waits.wait(keys, 5.0) == 0  # and the next wait takes it
+    # A wake (a stop) ends a wait at once, long before its timeout.
+    threading.Timer(0.2, waits.wake).start()
+    started = time.monotonic()
+    assert waits.wait(keys, 30.0) is None and time.monotonic() - started < 10
