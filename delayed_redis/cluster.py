@@ -91,6 +91,19 @@ def _plain_errors(call: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _redirect_as_moving(call: Callable[..., Any]) -> Callable[..., Any]:
+    """A pipeline's ``execute`` raising TRYAGAIN ("the slot is moving") where redis-py lets a MOVED or ASK
+    out of a MULTI/EXEC (it follows them for single commands only). Nothing of the transaction ran: the
+    caller's retry with backoff sends it again to the slot's new node."""
+    @functools.wraps(call)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except redis.exceptions.AskError as exc:  # MovedError is an AskError
+            raise redis.exceptions.TryAgainError(f"slot moved during a transaction ({exc})") from exc
+    return wrapper
+
+
 class ClusterClient(redis.cluster.RedisCluster):
     """redis-py's cluster client whose errors are all ``RedisError`` (see the module docstring)."""
 
@@ -143,7 +156,7 @@ class ClusterClient(redis.cluster.RedisCluster):
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         """A cluster pipeline (commands grouped per node; a transaction needs one slot)."""
         pipe = _plain_errors(super().pipeline)(transaction, shard_hint)
-        pipe.execute = _plain_errors(pipe.execute)
+        pipe.execute = _plain_errors(_redirect_as_moving(pipe.execute))
         return pipe
 
 
