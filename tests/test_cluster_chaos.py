@@ -14,7 +14,7 @@ from tests.support.redis_server import RedisServer
 @pytest.mark.timeout(120)
 def test_no_task_is_lost_on_ten_queues_over_three_shards(redis_cluster: LocalCluster, real_redis: RedisServer) -> None:
     queues = queues_on_every_node(redis_cluster, 10, prefix="chaos")
-    run = ClusterChaosRun(redis_cluster.url, real_redis.url, queues, cluster_settings())
+    run = ClusterChaosRun(redis_cluster.url, real_redis.url, queues, cluster_settings(tasks=600, seconds=6.0))
     report = run.run()
     print(report.summary())
     assert report.enqueued == report.tasks
