@@ -69,7 +69,9 @@ class RedisAdmin(Admin):
         """Delete the dead-letter list; return how many entries it had."""
         with unavailable_as_broker_error(), self.client.pipeline(transaction=True) as pipe:
             # DEL by name: a cluster pipeline's delete() neither chains nor takes several keys
-            count, _ = pipe.llen(self.keys.dead).execute_command("DEL", self.keys.dead).execute()
+            pipe.llen(self.keys.dead)
+            pipe.execute_command("DEL", self.keys.dead)
+            count, _ = pipe.execute()
         return int(count)
 
     def clear(self) -> None:

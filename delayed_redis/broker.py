@@ -26,6 +26,8 @@ tasks follow the Redis server's clock; workers read announced ones with the offs
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 import redis.cluster
 
@@ -78,13 +80,13 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         if client is None:
             client = shared[key] = client_from_url(url)
         assert isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
-        config = shared.get("config")
+        config: Any = shared.get("config")
         layout = layout_for(url, config)
         if layout == CLUSTER:
             from .cluster_broker import ClusterBroker  # a subclass: imported here, not at module level
-            broker: RedisBroker = ClusterBroker(name, client, layout=layout)  # type: ignore[arg-type]
+            broker: RedisBroker = ClusterBroker(name, client, layout=layout)
         else:
-            broker = cls(name, client)
+            broker = cls(name, client)  # type: ignore[arg-type]
         if config is not None:
             broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
         return broker

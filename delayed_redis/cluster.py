@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import redis
 import redis.asyncio.cluster
 import redis.cluster
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -85,7 +86,8 @@ def _plain_errors(call: Callable[..., Any]) -> Callable[..., Any]:
             return call(*args, **kwargs)
         except redis.exceptions.RedisClusterException as exc:
             text = " ".join(str(exc).split()) or type(exc).__name__
-            if "same slot" in text or "same key slot" in text:  # redis-py's own check of a multi-key command: a layout that does not fit
+            # redis-py's own check of a multi-key command: a key layout that does not fit the cluster
+            if "same slot" in text or "same key slot" in text:
                 raise redis.exceptions.ClusterCrossSlotError(text) from exc
             raise ClusterUnavailable(text) from exc
     return wrapper
@@ -177,7 +179,7 @@ def async_cluster_client(url: str, options: dict[str, Any]) -> redis.asyncio.clu
     merged.pop("retry", None)
     return redis.asyncio.cluster.RedisCluster(
         startup_nodes=[redis.asyncio.cluster.ClusterNode(host, port) for host, port in nodes],
-        retry=Retry(NoBackoff(), 0), **merged)
+        retry=AsyncRetry(NoBackoff(), 0), **merged)
 
 
 def node_clients(client: redis.cluster.RedisCluster) -> list[tuple[str, redis.Redis]]:

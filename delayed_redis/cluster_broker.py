@@ -46,7 +46,8 @@ def keys_of(queue: str) -> QueueKeys:
 class ClusterBroker(RedisBroker):
     """:class:`RedisBroker` on a Redis Cluster (see the module docstring)."""
 
-    tracker_class = None
+    tracker_class = None  # type: ignore[assignment]
+    client: Any  # a redis.cluster.RedisCluster (ClusterClient)
 
     def __init__(self, name: str, client: Any, direct: bool = False, layout: str = CLUSTER) -> None:
         super().__init__(name, client, direct=False, layout=CLUSTER)
@@ -156,7 +157,7 @@ class ClusterBroker(RedisBroker):
                         names.add(text[1:text.index("}")])
         return sorted(names)
 
-    def watch_lost_workers(self, enable: bool = True) -> ClusterExpiryWatcher:
+    def watch_lost_workers(self, enable: bool = True) -> ClusterExpiryWatcher:  # type: ignore[override]
         """Keyspace expiry events of every primary (cluster_expiry.py)."""
         return ClusterExpiryWatcher(self.client, enable)
 

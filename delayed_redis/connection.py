@@ -59,7 +59,8 @@ def client_from_url(url: str) -> redis.Redis:
     if is_sentinel_url(url):
         return sentinel_client(url, _options())
     if is_cluster_url(url):
-        return cluster_client(url, _options())
+        # Not a redis.Redis, but it answers the same commands (routing each to its slot's node).
+        return cluster_client(url, _options())  # type: ignore[return-value]
     try:
         return redis.Redis.from_url(url, **_options())
     except ValueError as exc:

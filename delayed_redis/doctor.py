@@ -8,7 +8,7 @@ the ACL rights of the user (delayed_redis/doctor_acl.py). Queue checks: delayed_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import redis
 
@@ -16,8 +16,7 @@ from delayed_core import hookimpl
 from delayed_core.doctor import DoctorRequest, Finding, Severity
 
 from .broker import RedisBroker
-from .connection import unavailable_as_broker_error
-from .connection import is_cluster_client
+from .connection import is_cluster_client, unavailable_as_broker_error
 from .doctor_acl import check_acl
 from .doctor_cluster import first_node, layout_finding, per_node, plain_url_on_cluster_node
 from .doctor_queues import check_queue
@@ -122,8 +121,9 @@ def delayed_doctor_checks(app: Delayed, request: DoctorRequest) -> list[Finding]
     # An unreachable Redis is one line from the CLI (BrokerUnavailable), not a finding per check.
     with unavailable_as_broker_error():
         if is_cluster_client(client):  # every primary's settings; the ACL of the first (doctor_cluster.py)
-            findings = [layout_finding(keys, len(client.get_primaries())), *per_node(client, server_checks)]
-            acl_client = first_node(client)
+            cluster = cast("redis.cluster.RedisCluster", client)
+            findings = [layout_finding(keys, len(cluster.get_primaries())), *per_node(cluster, server_checks)]
+            acl_client = first_node(cluster)
         else:
             findings = server_checks(client)
             misplaced = plain_url_on_cluster_node(client)

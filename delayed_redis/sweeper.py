@@ -25,6 +25,10 @@ POISON_BATCH = 1000
 logger = logging.getLogger("delayed.sweeper")
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
 def unpack_poisoned(entry: bytes) -> Poisoned:
     """Read an ``N_poison`` entry, ``b"<length of worker id> <times lost> <worker id><task>"``."""
     size, attempts, rest = entry.split(b" ", 2)
@@ -51,7 +55,7 @@ class RedisSweeper(Sweeper):
             if k.clustered:
                 # Every key a script touches must be declared: read who holds tasks first (1 round trip
                 # more), then name their liveness keys. Entries taken in between wait for the next sweep.
-                holders = [worker_id.decode() for worker_id in self.client.hkeys(k.processing)]
+                holders = [_text(worker_id) for worker_id in self.client.hkeys(k.processing)]
                 keys += tuple(k.liveness(worker_id) for worker_id in holders)
                 args += ("listed", *holders)
             requeued, poisoned, notifications, skipped, poison = scripts.SWEEP(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.chaos.cluster import ClusterChaosRun, cluster_settings
-from tests.support.redis_cluster import LocalCluster, queues_on_every_node, slot_of
+from tests.support.redis_cluster import LocalCluster, queues_on_every_node, require_cluster_tools, slot_of
 from tests.support.redis_server import RedisServer
 
 
@@ -27,6 +27,7 @@ def test_no_task_is_lost_on_ten_queues_over_three_shards(redis_cluster: LocalClu
 @pytest.mark.real_redis
 @pytest.mark.timeout(180)
 def test_no_task_is_lost_while_a_queue_moves_to_a_new_shard(real_redis: RedisServer) -> None:
+    require_cluster_tools()
     cluster = LocalCluster().start()
     try:
         queues = queues_on_every_node(cluster, 10, prefix="move")

@@ -17,7 +17,7 @@ from delayed_redis.broker import RedisBroker
 from delayed_redis.cluster import cluster_client
 from tests.chaos.processes import TASKS_MODULE, CliProcess, poll, worker_args
 from tests.chaos.tasks import RAN_SET
-from tests.support.redis_cluster import LocalCluster, flush, queues_on_every_node, slot_of
+from tests.support.redis_cluster import LocalCluster, flush, queues_on_every_node, require_cluster_tools, slot_of
 from tests.support.redis_server import RedisServer
 
 
@@ -56,6 +56,7 @@ def test_a_plain_url_on_a_cluster_node_says_to_use_a_cluster_url(redis_cluster: 
 
 @pytest.mark.timeout(120)
 def test_a_worker_outlives_a_node_down_and_serves_the_live_shards(real_redis: RedisServer, tmp_path: Path) -> None:
+    require_cluster_tools()
     cluster = LocalCluster().start()
     try:
         queues = queues_on_every_node(cluster, 3, prefix="down")  # one queue per node

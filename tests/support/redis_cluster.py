@@ -91,7 +91,8 @@ class LocalCluster:
 
     def add_master(self) -> ClusterNode:
         """Start one more master and join it (it serves no slot yet)."""
-        node = ClusterNode().start()
+        node = ClusterNode()
+        node.start()
         self.nodes.append(node)
         _cli("--cluster", "add-node", node.address, self.nodes[0].address)
         deadline = time.monotonic() + 20
@@ -179,14 +180,19 @@ def cluster_log_tail(cluster: LocalCluster) -> str:
     return "\n".join(Path(node.dir / "redis.log").read_text(errors="replace")[-500:] for node in cluster.nodes)
 
 
-@pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[LocalCluster]:
-    """One three-master cluster for the whole session (a test that changes its shape makes its own)."""
+def require_cluster_tools() -> None:
+    """Skip the calling test without redis-server or redis-cli, except in CI, where that is a failure."""
     require_redis_server()
     if redis_cli_binary() is None:  # Debian's redis-tools, a dependency of redis-server
         if os.environ.get("CI"):
             pytest.fail("redis-cli is required in CI (the Redis Cluster tests must run there)")
         pytest.skip("redis-cli is not installed")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster]:
+    """One three-master cluster for the whole session (a test that changes its shape makes its own)."""
+    require_cluster_tools()
     cluster = LocalCluster().start()
     yield cluster
     cluster.cleanup()
