@@ -119,3 +119,19 @@ def test_a_notification_popped_after_the_wait_ended_goes_back(redis_cluster: Loc
     threading.Timer(0.2, waits.wake).start()
     started = time.monotonic()
     assert waits.wait(keys, 30.0) is None and time.monotonic() - started < 10
+
+
+def test_periodic_records_live_in_their_queues_slot(redis_cluster: LocalCluster) -> None:
+    """The periodic claim script touches the record, the set of names and the queue: one slot."""
+    flush(redis_cluster)
+    app = Delayed(redis_cluster.url, load_entry_points=False)
+    broker = app.broker("ticks")
+    assert broker.periodic_start("m:f", "100", {"cron": "* * * * *"}) == "100"
+    assert broker.periodic_claim("m:f", "100", "160", [b"task"], {"next": "220"}) == (True, "160")
+    assert broker.periodic_claim("m:f", "100", "160", [b"task"], {}) == (False, "160")  # claimed once
+    broker.periodic_note("m:f", {"outcome": "ok"})
+    assert broker.periodic_records()["m:f"]["outcome"] == "ok"
+    assert len(broker) == 1
+    node = redis_cluster.owner(slot_of("ticks")).client()
+    assert node.exists("{ticks}_periodic", "{ticks}_periodic:m:f", "{ticks}") == 3
+    app.close()
