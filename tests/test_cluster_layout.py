@@ -135,3 +135,21 @@ def test_periodic_records_live_in_their_queues_slot(redis_cluster: LocalCluster)
     node = redis_cluster.owner(slot_of("ticks")).client()
     assert node.exists("{ticks}_periodic", "{ticks}_periodic:m:f", "{ticks}") == 3
     app.close()
+
+
+def test_cluster_replies_are_one_retryable_line() -> None:
+    import redis
+
+    from delayed_core.errors import BrokerUnavailable
+    from delayed_redis.errors import BrokerClusterError, translate
+
+    cases = {redis.exceptions.MovedError("3999 10.0.0.2:7000"): "redis+cluster://",
+             redis.exceptions.AskError("3999 10.0.0.2:7000"): "redis+cluster://",
+             redis.exceptions.ResponseError("CROSSSLOT Keys in request don't hash to the same slot"): "layout",
+             redis.exceptions.TryAgainError("Multiple keys request during rehashing of slot"): "being moved",
+             redis.exceptions.ClusterDownError("The cluster is down"): "down",
+             redis.exceptions.ClusterError("TTL exhausted."): "redirecting"}
+    for error, words in cases.items():
+        translated = translate(error)
+        assert isinstance(translated, BrokerClusterError) and isinstance(translated, BrokerUnavailable)
+        assert words in str(translated) and "\n" not in str(translated), (error, translated)
