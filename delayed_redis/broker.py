@@ -26,8 +26,6 @@ tasks follow the Redis server's clock; workers read announced ones with the offs
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis
 import redis.cluster
 
@@ -80,13 +78,8 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         if client is None:
             client = shared[key] = client_from_url(url)
         assert isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
-        config: Any = shared.get("config")
-        layout = layout_for(url, config)
-        if layout == CLUSTER:
-            from .cluster_broker import ClusterBroker  # a subclass: imported here, not at module level
-            broker: RedisBroker = ClusterBroker(name, client, layout=layout)
-        else:
-            broker = cls(name, client)  # type: ignore[arg-type]
+        broker = cls.for_layout(layout_for(url, shared.get("config")))(name, client)  # type: ignore[arg-type]
+        config = shared.get("config")
         if config is not None:
             broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
         return broker
@@ -96,3 +89,12 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         if isinstance(self._call, DirectCaller):
             self._call.close()
         self.client.connection_pool.disconnect()
+
+    @classmethod
+    def for_layout(cls, layout: str) -> type[RedisBroker]:
+        """The broker class of a key layout: this one, or ClusterBroker (cluster_broker.py) for "cluster"."""
+        if layout != CLUSTER:
+            return cls
+        from .cluster_broker import ClusterBroker  # a subclass: imported here, not at module level
+
+        return ClusterBroker
