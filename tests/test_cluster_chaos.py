@@ -22,6 +22,12 @@ def test_no_task_is_lost_on_ten_queues_over_three_shards(redis_cluster: LocalClu
     assert report.lost == [], f"{len(report.lost)} task(s) never ran: {report.lost[:20]}\n{run.diagnose()}"
     assert report.dead_letters == 0
     assert report.duplicates <= report.kills
+    assert _tracebacks(run) == []
+
+
+def _tracebacks(run: ClusterChaosRun) -> list[str]:
+    """Logs of the run's processes that hold a traceback (a process killed mid-line may end anywhere)."""
+    return [path.name for path in run.log_dir.glob("*.log") if "Traceback" in path.read_text(errors="replace")]
 
 
 @pytest.mark.real_redis
@@ -46,5 +52,6 @@ def test_no_task_is_lost_while_a_queue_moves_to_a_new_shard(real_redis: RedisSer
         assert report.lost == [], f"{len(report.lost)} task(s) never ran: {report.lost[:20]}\n{run.diagnose()}"
         assert report.dead_letters == 0
         assert report.duplicates <= report.kills
+        assert _tracebacks(run) == [], "a worker or the sweeper met the reshard with a traceback"
     finally:
         cluster.cleanup()
