@@ -30,9 +30,9 @@ from delayed_core import crashpoints
 from . import scripts
 from .broker import RedisBroker
 from .cluster import node_clients
-from .cluster_expiry import ClusterExpiryWatcher
+from .cluster_expiry import ClusterExpiryWatcher, NodeExpiryWatcher
 from .cluster_wait import ClusterWaits
-from .connection import UNAVAILABLE, unavailable_as_broker_error
+from .connection import UNAVAILABLE, is_cluster_client, unavailable_as_broker_error
 from .keys import CLUSTER, QueueKeys
 from .monitoring import this_minute
 
@@ -50,7 +50,9 @@ class ClusterBroker(RedisBroker):
     client: Any  # a redis.cluster.RedisCluster (ClusterClient)
 
     def __init__(self, name: str, client: Any, direct: bool = False, layout: str = CLUSTER) -> None:
-        super().__init__(name, client, direct=False, layout=CLUSTER)
+        # On one plain Redis (key_layout = "cluster" with a redis:// URL) the hot path keeps its per-thread
+        # connection; a cluster client routes each command itself.
+        super().__init__(name, client, direct=not is_cluster_client(client), layout=CLUSTER)
         self._waits = ClusterWaits(client)
 
     # -- taking tasks ---------------------------------------------------------------------------
@@ -149,19 +151,25 @@ class ClusterBroker(RedisBroker):
     def discover_queues(self) -> list[str]:
         """Queue names found by SCAN on every primary node (``{N}_noti``, ``{N}_processing``...)."""
         names = set()
+        nodes = node_clients(self.client) if is_cluster_client(self.client) else [("", self.client)]
         with unavailable_as_broker_error():
-            for _, node in node_clients(self.client):
+            for _, node in nodes:
                 for suffix in ("_noti", "_processing", "_dead", "_scheduled"):
                     for key in node.scan_iter(match=f"{{*}}{suffix}", count=1000):
                         text = key.decode(errors="replace")
                         names.add(text[1:text.index("}")])
         return sorted(names)
 
-    def watch_lost_workers(self, enable: bool = True) -> ClusterExpiryWatcher:  # type: ignore[override]
-        """Keyspace expiry events of every primary (cluster_expiry.py)."""
-        return ClusterExpiryWatcher(self.client, enable)
+    def watch_lost_workers(self, enable: bool = True) -> Any:
+        """Keyspace expiry events of every primary (cluster_expiry.py), or of the one Redis."""
+        if is_cluster_client(self.client):
+            return ClusterExpiryWatcher(self.client, enable)
+        return NodeExpiryWatcher(self.client, enable)
 
     def close(self) -> None:
-        """Disconnect every node's pool (they reconnect on next use)."""
+        """Disconnect every node's pool, or the one Redis's (they reconnect on next use)."""
         self._waits.forget_all()
-        self.client.disconnect_connection_pools()
+        if is_cluster_client(self.client):
+            self.client.disconnect_connection_pools()
+        else:
+            super().close()
