@@ -195,3 +195,27 @@ def test_a_broker_without_several_queues_is_refused_with_one_line() -> None:
     with pytest.raises(ConfigError, match="cannot serve several queues in one worker"):
         app.worker(["high", "low"])
     app.worker("high")  # one queue is fine
+
+
+def test_scheduled_tasks_of_every_queue_start_at_their_due_time(real_backend: Backend) -> None:
+    """Every queue's announcements wake the worker, not only the first queue's: with polling every 60 s,
+    a task scheduled on the second queue still starts about when it falls due."""
+    app = real_backend.app(imports=["tests.priority_tasks"], dequeue_timeout=0.2, keep_alive_interval=60,
+                           keep_alive_timeout=180)
+    worker = app.worker(["high", "low"])
+    thread = start_worker_thread(worker)
+    try:
+        channels = ("high_scheduled", "low_scheduled")
+        deadline = time.monotonic() + 10
+        while any(count == 0 for _, count in real_backend.client.pubsub_numsub(*channels)):
+            assert time.monotonic() < deadline, "the worker did not subscribe to every queue's channel"
+            time.sleep(0.01)
+        scheduled = time.monotonic()
+        app.queue("low").enqueue(PyTask("tests.priority_tasks:mark", ["low:late"]), delay=0.5)
+        while not priority_tasks.started:
+            # Generous: a lost announcement shows as a start at the next poll, 60 s away.
+            assert time.monotonic() - scheduled < 20, "the scheduled task waited for the poll"
+            time.sleep(0.01)
+    finally:
+        stop_worker_thread(worker, thread)
+    assert priority_tasks.started == ["low:late"]
