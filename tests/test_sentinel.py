@@ -277,14 +277,21 @@ def test_wait_replicas_without_replicas_refuses_the_enqueue_in_one_line(real_red
 
 
 def test_async_queue_enqueues_through_the_sentinels(sentinel: SentinelSetup) -> None:
+    """And a wrong service name gives the sync client's one-line reason per sentinel, not redis-py's
+    message (the repr of every sentinel client)."""
     import asyncio
 
-    async def produce() -> None:
-        queue = Delayed(sentinel.url, load_entry_points=False).async_queue(QUEUE)
+    async def produce(url: str) -> None:
+        queue = Delayed(url, load_entry_points=False).async_queue(QUEUE)
         try:
             await queue.enqueue(PyTask(f"{TASKS}:record", [1]))
         finally:
             await queue.close()
 
-    asyncio.run(produce())
+    asyncio.run(produce(sentinel.url))
     assert sentinel.master.client().llen(QUEUE) == 1
+    with pytest.raises(BrokerUnavailable) as raised:
+        asyncio.run(produce(sentinel.url.replace("/mymaster/", "/nosuchservice/")))
+    message = str(raised.value)
+    assert message.startswith("No master found for 'nosuchservice': ") and "\n" not in message
+    assert message.count("does not monitor it") == 3 and len(message) < 300, message
