@@ -36,7 +36,7 @@ from .liveness import RedisLiveness
 from .monitoring import RedisMonitoring
 from .periodic import RedisPeriodicStore
 from .producer import RedisProducer
-from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
+from .replicas import ReplicaWait
 from .several_queues import SeveralQueues
 from .sweeper import RedisSweeper
 from .tracking import RedisTracker
@@ -72,9 +72,7 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
             client = shared[key] = client_from_url(url)
         assert isinstance(client, redis.Redis)
         broker = cls(name, client)
-        config = shared.get("config")
-        if config is not None:
-            broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
+        broker.replica_wait = ReplicaWait.configured(shared)
         return broker
 
     def close(self) -> None:
