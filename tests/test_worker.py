@@ -62,12 +62,13 @@ def test_worker_runs_tasks_and_leaves_nothing_behind(target: Target) -> None:
 
 
 def test_several_slots_run_tasks_concurrently(target: Target) -> None:
+    """Four tasks that each wait for the four to run at once: they meet only if the slots run them
+    concurrently (one by one, the first gives up after its timeout and is dead-lettered)."""
     app = target.app()
-    app.queue().enqueue_many([PyTask(f"{MODULE}:sleep", [0.3]) for _ in range(4)])
-    started = time.monotonic()
+    app.queue().enqueue_many([PyTask(f"{MODULE}:meet", [4, 30]) for _ in range(4)])
     drain(target, slots=4)
-    assert len(worker_tasks.calls) == 4
-    assert time.monotonic() - started < 1.0 + 0.2 + 0.5  # serial would take 1.2 s of sleeping alone
+    assert worker_tasks.calls == [("record", ("met", 4), {})] * 4
+    assert letters(app) == []
 
 
 def test_failed_task_is_dead_lettered_with_reason_and_traceback(target: Target) -> None:
