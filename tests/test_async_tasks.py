@@ -71,12 +71,12 @@ def test_async_timeout(any_executor: Executor) -> None:
     outcome = run(any_executor, "async_sleep", 30, timeout=0.5)
     assert outcome.status is Status.TIMEOUT, outcome.describe()
     assert outcome.error_type == "Timeout" and "0.5s" in outcome.error
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 15  # cut short: the sleep was 30 s (generous for a loaded machine)
     assert run(any_executor, "noop").ok
 
 
 def test_async_tasks_in_slots_run_concurrently(any_executor: Executor, tmp_path: Path) -> None:
-    assert run_in_every_slot(any_executor, "async_sleep_then_touch", 1.0, tmp_path) < 2.5  # serially: 3 s
+    run_in_every_slot(any_executor, "async_meet_then_touch", tmp_path)  # serially, the first gives up
 
 
 def loop_identities(executor: Executor, tmp_path: Path, slots: list[int]) -> list[tuple[str, str, str]]:

@@ -18,6 +18,7 @@ from delayed_core.errors import ConfigError
 from tests import priority_tasks, worker_tasks
 from tests.chaos.inproc import start_worker_thread, stop_worker_thread
 from tests.conftest import Backend
+from tests.support.blocking import wait_until_blocked
 from tests.support.fake_broker import FakeBrokerPlugin
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,12 +176,14 @@ def test_cli_worker_that_may_run_nothing_warns(real_backend: Backend, tmp_path: 
 def test_stop_unblocks_slots_idle_on_several_queues_at_once(app: Delayed) -> None:
     if app.broker_name == "fakeredis":
         pytest.skip("fakeredis has no CLIENT UNBLOCK (as in test_worker.py's one-queue test)")
-    worker = app.worker(list(QUEUES), slots=2, dequeue_timeout=5.0)
+    # Blocks of 25 s (the longest one BLPOP waits), so that a stop that waited for them shows at any load.
+    worker = app.worker(list(QUEUES), slots=2, dequeue_timeout=60)
     thread = start_worker_thread(worker)
-    time.sleep(0.3)  # let both slots reach their blocking take
+    if app.broker_name != "memory":
+        wait_until_blocked(app.broker("high").client, worker, 2)
     started = time.monotonic()
-    stop_worker_thread(worker, thread)
-    assert time.monotonic() - started < 1.5
+    stop_worker_thread(worker, thread, timeout=30)
+    assert time.monotonic() - started < 12
 
 
 def test_a_broker_without_several_queues_is_refused_with_one_line() -> None:
