@@ -118,8 +118,8 @@ def _refusal(manager: Any, sentinel: Any, masters: dict[str, Any], service: str)
     return None
 
 
-def _not_found(service: str, reasons: list[str]) -> redis.sentinel.MasterNotFoundError:
-    return redis.sentinel.MasterNotFoundError(f"No master found for {service!r}: {'; '.join(reasons)}")
+def _not_found(service: str, reasons: list[str]) -> str:
+    return f"No master found for {service!r}: {'; '.join(reasons)}"
 
 
 class Sentinel(redis.sentinel.Sentinel):
@@ -141,7 +141,7 @@ class Sentinel(redis.sentinel.Sentinel):
                 self.sentinels[0], self.sentinels[number] = sentinel, self.sentinels[0]
                 return masters[service_name]["ip"], masters[service_name]["port"]
             reasons.append(reason)
-        raise _not_found(service_name, reasons)
+        raise redis.sentinel.MasterNotFoundError(_not_found(service_name, reasons))
 
 
 class AsyncSentinel(redis.asyncio.sentinel.Sentinel):
@@ -161,7 +161,8 @@ class AsyncSentinel(redis.asyncio.sentinel.Sentinel):
                 self.sentinels[0], self.sentinels[number] = sentinel, self.sentinels[0]
                 return masters[service_name]["ip"], masters[service_name]["port"]
             reasons.append(reason)
-        raise _not_found(service_name, reasons)
+        # redis.asyncio has a class of its own (its slave rotation catches that one).
+        raise redis.asyncio.sentinel.MasterNotFoundError(_not_found(service_name, reasons))
 
 
 def _parsed(url: str) -> SentinelURL:
