@@ -121,6 +121,8 @@ class RedisTracker(TaskTracker):
         with unavailable_as_broker_error():
             reply = SUBMIT(self.broker._call, (keys.queue, keys.notifications, keys.scheduled,
                                                record_key(submission.task_id)), args)
+            if self.broker.replica_wait:
+                self.broker.replica_wait.after(self.broker._call)  # +1 round trip, as a plain enqueue
         if reply == 1:
             return True, st.SCHEDULED if scheduled else st.QUEUED
         return False, reply.decode() if isinstance(reply, bytes) else str(reply)

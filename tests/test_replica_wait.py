@@ -1,5 +1,5 @@
-"""``wait_replicas`` on every producer path: single and batch enqueues, scheduled tasks, and the asyncio
-queue, against a real master with a real replica (and without one: the enqueue is refused in one line).
+"""``wait_replicas`` on every producer path: scheduled tasks, tracked tasks (``.delay()``) and the
+asyncio queue, against a real master with a real replica (and without one: the enqueue is refused in one line).
 
 The sync single enqueue is measured in tests/test_sentinel.py; here the paths that pipeline WAIT behind
 their write, which must stay one round trip.
@@ -26,7 +26,7 @@ FUNC = "tests.worker_tasks:noop"
 @pytest.fixture
 def replicated(servers: list[RedisServer]) -> Iterator[tuple[RedisServer, RedisServer]]:
     """A master and one replica whose link is up."""
-    master = start_server(servers)
+    master = start_server(servers, "--repl-diskless-sync-delay", "0")  # sync at once, not after 5 s
     replica = start_server(servers, "--replicaof", "127.0.0.1", str(master.port))
     deadline = time.monotonic() + 20
     while replica.client().info("replication").get("master_link_status") != "up":
@@ -75,6 +75,8 @@ def test_scheduled_and_asyncio_enqueues_wait_for_the_replica_in_one_round_trip(
     queue.enqueue(PyTask(FUNC), delay=60)
     queue.enqueue_many([PyTask(FUNC), PyTask(FUNC)], delay=60)
     assert len(sync_sends) == 2, "a scheduled enqueue and its WAIT go in one round trip"
+    handle = queue.enqueue(PyTask(FUNC), track=True)  # a tracked task, as .delay() sends it
+    assert handle is not None
     async_sends = sends(monkeypatch, redis.asyncio.connection.Connection)
     connected: list[int] = []
 
@@ -85,10 +87,10 @@ def test_scheduled_and_asyncio_enqueues_wait_for_the_replica_in_one_round_trip(
     produce_async(app, connect, lambda q: q.enqueue(PyTask(FUNC)), lambda q: q.enqueue_many([PyTask(FUNC)] * 3),
                   lambda q: q.enqueue(PyTask(FUNC), delay=60))
     assert len(async_sends) - connected[0] == 3, "each asyncio write and its WAIT go in one round trip"
-    assert waits(master) - before == 5
+    assert waits(master) - before == 6
     # WAIT returned, so the replica has every task already: no polling.
-    assert replica.client().zcard(f"{QUEUE}_scheduled") == 5 and replica.client().llen(QUEUE) == 4
-    assert replica.client().llen(f"{QUEUE}_noti") == 4
+    assert replica.client().zcard(f"{QUEUE}_scheduled") == 5 and replica.client().llen(QUEUE) == 5
+    assert replica.client().llen(f"{QUEUE}_noti") == 5 and replica.client().exists(f"delayed_task:{handle.id}")
     app.close()
 
 
@@ -97,12 +99,14 @@ def test_without_the_replica_scheduled_and_asyncio_enqueues_are_refused_in_one_l
     refused = r"^the enqueue reached the master but only 0 of 1 replica\(s\) acknowledged it within 50 ms"
     with pytest.raises(BrokerUnavailable, match=refused):
         app.queue(QUEUE).enqueue(PyTask(FUNC), delay=60)
+    with pytest.raises(BrokerUnavailable, match=refused):  # a tracked task (handles), as .delay() sends it
+        app.queue(QUEUE).enqueue(PyTask(FUNC), track=True)
     for call in (lambda q: q.enqueue(PyTask(FUNC)), lambda q: q.enqueue_many([PyTask(FUNC)] * 2),
                  lambda q: q.enqueue(PyTask(FUNC), delay=60)):
         with pytest.raises(BrokerUnavailable, match=refused):
             produce_async(app, call)
     sent = waits(real_redis)
-    assert sent >= 4  # one more when the first call found the script missing
+    assert sent >= 5  # one more when the first call found the script missing
     # Off (the default): no WAIT.
     produce_async(Delayed(real_redis.url, load_entry_points=False), lambda q: q.enqueue(PyTask(FUNC), delay=1))
     assert waits(real_redis) == sent
