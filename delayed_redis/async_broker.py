@@ -12,7 +12,7 @@ from delayed_core.interfaces import AsyncBroker
 from . import scripts
 from .connection import async_client_from_url
 from .errors import translate
-from .keys import QueueKeys
+from .keys import GO_DELAYED, QueueKeys, layout_for
 from .producer import push_commands, schedule_args
 from .replicas import ReplicaWait
 
@@ -20,17 +20,19 @@ from .replicas import ReplicaWait
 class AsyncRedisBroker(AsyncBroker):
     """The producer half of the Redis broker for asyncio (redis.asyncio)."""
 
-    def __init__(self, name: str, client: redis.asyncio.Redis, replica_wait: ReplicaWait | None = None) -> None:
+    def __init__(self, name: str, client: redis.asyncio.Redis, layout: str = GO_DELAYED,
+                 replica_wait: ReplicaWait | None = None) -> None:
         super().__init__(name)
         self.client = client
-        self.keys = QueueKeys.for_queue(name)
+        self.keys = QueueKeys.for_queue(name, layout)
         #: WAIT for replicas after each write, pipelined behind it (off unless wait_replicas asks)
         self.replica_wait = replica_wait or ReplicaWait()
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> AsyncRedisBroker:
         """A broker with its own asyncio client (asyncio clients are bound to one event loop)."""
-        return cls(name, async_client_from_url(url), ReplicaWait.configured(shared))
+        return cls(name, async_client_from_url(url), layout_for(url, shared.get("config")),
+                   ReplicaWait.configured(shared))
 
     async def enqueue(self, tasks: Sequence[bytes]) -> None:
         """RPUSH the tasks and their notifications in one MULTI/EXEC round trip, as RedisBroker does (with
