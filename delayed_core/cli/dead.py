@@ -24,7 +24,6 @@ from ..interfaces import Broker
 from ..redact import redact
 from .common import ArgumentParser, add_broker_flag, build_app, build_config, non_negative_int
 
-
 #: entries ``dead list`` shows by default: a page, so that a list of 10k letters answers at once
 LIST_LIMIT = 100
 
