@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.plot_path:
         from bench.curves_plot import plot
         memory_table = raw["memory"]
-        plot(raw["depth"][1], memory_table.rows, header.split(", load")[0], Path(options.plot_path))
+        plot(raw["depth"][1], memory_table.rows, header, Path(options.plot_path))
         print(f"plot written to {options.plot_path}", flush=True)
     return 0
 

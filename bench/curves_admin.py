@@ -5,8 +5,9 @@ held by live workers. Two timings per CLI command:
 
 - in-process: the command's ``main(argv)`` called in this process (imports done, output thrown away):
   what the command itself costs, broker calls, decoding and printing;
-- as a user runs it: the wall time of the installed ``delayed`` subprocess on the big queue, minus the
-  same command on an empty queue of the same server (interpreter start and imports cancel out).
+- as a user runs it: the wall time of the installed ``delayed`` subprocess on the big queue, and of the
+  same command on an empty queue of the same server, run in turn (interpreter start and imports are in
+  both: the difference is what the queue's size costs).
 
 The dashboard's pages are requested in-process through Starlette's test client (no network, no
 server), which times the page's reads and its rendering.
@@ -75,15 +76,15 @@ def broker_calls(bench: Bench, command: str, repeats: int) -> float:
     return median(times[1:])
 
 
-def as_subprocess(big: list[str], empty: list[str], env: dict[str, str], repeats: int) -> float:
-    """Median wall ms of the installed ``delayed BIG`` minus that of ``delayed EMPTY``, run in turn."""
+def as_subprocess(big: list[str], empty: list[str], env: dict[str, str], repeats: int) -> tuple[float, float]:
+    """Median wall ms of the installed ``delayed BIG`` and of ``delayed EMPTY``, run in turn."""
     times: dict[int, list[float]] = {0: [], 1: []}
     for _ in range(repeats):
         for which, argv in enumerate((big, empty)):
             started = time.perf_counter()
             subprocess.run([DELAYED, *argv], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
             times[which].append((time.perf_counter() - started) * 1000)
-    return median(times[0]) - median(times[1])
+    return median(times[0]), median(times[1])
 
 
 def dashboard_pages(bench: Bench, repeats: int) -> list[tuple[str, float]]:
@@ -131,14 +132,14 @@ def measure(bench: Bench, quick: bool) -> Table:
     table = Table(f"Administration on a queue of {WAITING[size]:,} waiting tasks, {SCHEDULED[size]:,} scheduled, "
                   f"{DEAD[size]:,} dead letters (and on one of {WAITING[2]:,} / {SCHEDULED[2]} / {DEAD[2]})",
                   ["command or page", "broker calls, big (small) queue, ms", "in-process `main()`, big (small), ms",
-                   "subprocess wall, big minus empty queue, ms"])
+                   "subprocess wall, big queue / empty queue, ms"])
     for label, args in commands:
         big = [*args, "--broker", bench.url, "--queue", bench.keys.queue]
         empty = [*args, "--broker", bench.url, "--queue", "empty"]
         calls = broker_calls(bench, label.removeprefix("delayed ").removesuffix(" --json"), repeats)
         table.rows.append([label, f"{calls:.1f} ({small[label][0]:.1f})",
                            f"{in_process(big, repeats):.1f} ({small[label][1]:.1f})",
-                           f"{as_subprocess(big, empty, env, repeats):.0f}"])
+                           "{:.0f} / {:.0f}".format(*as_subprocess(big, empty, env, repeats))])
     for label, ms in dashboard_pages(bench, repeats):
         table.rows.append([f"dashboard: {label}", "", f"{ms:.1f} (page request, test client)", ""])
     table.notes.append(f"medians of {repeats} runs; the empty queue is `--queue empty` on the same server; "

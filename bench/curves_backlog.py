@@ -16,7 +16,16 @@ from __future__ import annotations
 import time
 
 from bench import curves_fill, harness
-from bench.curves_common import TASK, Bench, Table, durations, median, script_stats, slowlog_over
+from bench.curves_common import (
+    TASK,
+    Bench,
+    Table,
+    durations,
+    median,
+    preemption_floor,
+    script_stats,
+    slowlog_over,
+)
 
 #: (full, quick) sizes
 BACKLOG = (1_000_000, 20_000)
@@ -121,5 +130,6 @@ def measure(bench: Bench, quick: bool) -> list[Table]:
     promotion.rows += [[f"with {WORKERS[size]} worker process(es), 1 slot each: last task promoted, s after due",
                         promoted],
                        ["... last task started (taken by a slot), s after due", started],
-                       ["... longest promote call meanwhile (SLOWLOG, ms)", worst]]
+                       ["... longest promote call meanwhile (SLOWLOG, ms)", worst],
+                       ["control: longest of 2000 LLEN calls (SLOWLOG, ms)", preemption_floor(bench.client)]]
     return [rates, promotion]

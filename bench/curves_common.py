@@ -121,6 +121,15 @@ def slowlog_over(client: redis.Redis, micros: int = SLOWLOG_THRESHOLD_US) -> Ite
         client.slowlog_reset()
 
 
+def preemption_floor(client: redis.Redis, calls: int = 2000) -> float:
+    """The longest of ``calls`` LLEN commands (O(1), about 1 us of work) by SLOWLOG, in ms: what the
+    shared machine alone adds to one command when it preempts redis-server (a control for the maxima)."""
+    with slowlog_over(client, 0) as entries:
+        for _ in range(calls):
+            client.llen("curves:control")
+    return max(durations(entries, "llen"), default=0) / 1000
+
+
 def script_stats(client: redis.Redis) -> tuple[int, int]:
     """Script calls (EVALSHA and EVAL) so far, and the microseconds Redis spent in them (commandstats)."""
     stats = client.info("commandstats")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 from bench import curves_fill
-from bench.curves_common import TASK, Bench, Table, durations, script_stats, slowlog_over
+from bench.curves_common import TASK, Bench, Table, durations, preemption_floor, script_stats, slowlog_over
 from delayed_core import PyTask
 
 #: (full, quick) sizes
@@ -52,7 +52,8 @@ def sweep_once(bench: Bench, live: int, dead: int, waiting: int) -> list[float]:
     if report.requeued != dead or held != live or queued != waiting + dead or notes != queued:
         raise AssertionError(f"sweep moved the wrong tasks: requeued {report.requeued} of {dead}, {held} of "
                              f"{live} still held, {queued} queued, {notes} notifications")
-    return [calls, usec / calls / 1000, longest / 1000, longest_any / 1000, usec / 1000, wall * 1000]
+    return [calls, usec / calls / 1000, longest / 1000, longest_any / 1000, usec / 1000, wall * 1000,
+            preemption_floor(bench.client)]
 
 
 def measure(bench: Bench, quick: bool) -> Table:
@@ -61,7 +62,8 @@ def measure(bench: Bench, quick: bool) -> Table:
     live, dead, waiting = LIVE[size], DEAD[size], WAITING[size]
     table = Table(f"Sweep: {live:,} tasks held by live ids, {dead:,} by dead ids, {waiting:,} waiting",
                   ["run", "script calls", "mean call (commandstats, ms)", "longest script call (SLOWLOG, ms)",
-                   "longest command of any kind (ms)", "all script calls (ms)", "sweep wall (ms)"])
+                   "longest command of any kind (ms)", "all script calls (ms)", "sweep wall (ms)",
+                   "control: longest of 2000 LLEN (ms)"])
     for run in range(1, RUNS[size] + 1):
         table.rows.append([run, *sweep_once(bench, live, dead, waiting)])
     table.notes.append(f"checked each run: exactly the {dead:,} dead ids' tasks requeued, the live ones still held, "

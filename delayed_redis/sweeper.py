@@ -15,18 +15,18 @@ from .expiry_events import RedisExpiryWatcher
 from .keys import QueueKeys
 from .schedule_watcher import RedisScheduleWatcher
 
-#: scheduled tasks moved per promote call: about 1 ms of Redis time, however large the sorted set
+#: scheduled tasks moved per promote call: well under 1 ms of Redis time, however large the sorted set
 #: (docs/benchmarks.md, scheduled backlog)
-PROMOTE_LIMIT = 500
+PROMOTE_LIMIT = 200
 #: forget worker registry entries silent for this long (seconds)
 WORKER_REGISTRY_TTL = 3600
 #: poison tasks one sweep returns at most (the next sweep returns the rest)
 POISON_BATCH = 1000
 #: held entries one sweep call looks at, at most: under 1 ms of Redis time per call, so that no call
 #: blocks Redis for long however many workers hold tasks (docs/benchmarks.md)
-SWEEP_BUDGET = 100
+SWEEP_BUDGET = 50
 #: held entries one HSCAN step of a sweep reads (cut into calls of SWEEP_BUDGET): fewer round trips
-HSCAN_COUNT = 5 * SWEEP_BUDGET
+HSCAN_COUNT = 10 * SWEEP_BUDGET
 #: notifications one sweep call adds or removes at most (about 1 ms too: they are pushed 1000 a command)
 FIX_BUDGET = 10000
 
