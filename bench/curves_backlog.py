@@ -20,12 +20,13 @@ from bench.curves_common import (
     TASK,
     Bench,
     Table,
+    cpu_per_call,
     durations,
     median,
-    preemption_floor,
     script_stats,
     slowlog_over,
 )
+from delayed_redis import scripts
 
 #: (full, quick) sizes
 BACKLOG = (1_000_000, 20_000)
@@ -59,22 +60,24 @@ def enqueue_rate(bench: Bench, n: int) -> float:
     return n / (time.perf_counter() - started)
 
 
-def promote_alone(bench: Bench, backlog: int, due: int) -> tuple[int, float, float, float]:
-    """Script calls, longest and total Redis ms, wall ms of one ``promote_and_peek`` moving ``due`` tasks."""
+def promote_alone(bench: Bench, backlog: int, due: int) -> tuple[int, float, float, float, float]:
+    """Script calls, longest (SLOWLOG), most Redis CPU in one call, total Redis ms and wall ms of one
+    ``promote_and_peek`` moving ``due`` tasks."""
     bench.reset()
     fill_far(bench, backlog - due)
     fill_due(bench, due, bench.server_ms() - 1000)
     bench.broker.promote_and_peek()  # loads the script; nothing is due in the far ones
     fill_due(bench, due, bench.server_ms() - 1000)
     before = script_stats(bench.client)
-    with slowlog_over(bench.client) as entries:
+    with slowlog_over(bench.client) as entries, cpu_per_call(bench.client, "PROMOTE") as cpu:
         started = time.perf_counter()
         moved, _ = bench.broker.promote_and_peek()
         wall = time.perf_counter() - started
     calls, usec = (after - old for after, old in zip(script_stats(bench.client), before, strict=True))
     if moved != due:
         raise AssertionError(f"promoted {moved} of {due} due tasks")
-    return calls, max(durations(entries, "evalsha"), default=0) / 1000, usec / 1000, wall * 1000
+    return (calls, max(durations(entries, "evalsha", scripts.PROMOTE.sha), default=0) / 1000, max(cpu) / 1000,
+            usec / 1000, wall * 1000)
 
 
 def lateness(bench: Bench, backlog: int, due: int, processes: int) -> tuple[float, float, float]:
@@ -93,7 +96,7 @@ def lateness(bench: Bench, backlog: int, due: int, processes: int) -> tuple[floa
             harness.wait_until(lambda: bench.pending() == 0, 60)
     finally:
         harness.stop_processes(workers)
-    longest = max(durations(entries, "evalsha", bench.keys.notifications, bench.keys.scheduled), default=0)
+    longest = max(durations(entries, "evalsha", scripts.PROMOTE.sha), default=0)
     return promoted - due_ms / 1000, started - due_ms / 1000, longest / 1000
 
 
@@ -119,17 +122,17 @@ def measure(bench: Bench, quick: bool) -> list[Table]:
         fill_far(bench, depth)
         enqueue_rate(bench, 50)  # script load, connection
         rates.rows.append([depth, median([enqueue_rate(bench, n) for _ in range(1 if quick else 3)])])
-    calls, longest, total, wall = promote_alone(bench, backlog, due)
+    calls, longest, most_cpu, total, wall = promote_alone(bench, backlog, due)
     promotion = Table(f"Promotion of {due:,} tasks due at the same ms among {backlog:,} scheduled",
                       ["what", "value"])
     promotion.rows += [["promote script calls (`promote_and_peek` alone)", calls],
                        ["longest promote call (SLOWLOG, ms)", longest],
+                       ["Redis CPU around one promote call, most (INFO cpu, ms)", most_cpu],
                        ["all promote calls (commandstats, ms)", total],
                        ["wall of `promote_and_peek` (ms)", wall]]
     promoted, started, worst = lateness(bench, backlog, due, WORKERS[size])
     promotion.rows += [[f"with {WORKERS[size]} worker process(es), 1 slot each: last task promoted, s after due",
                         promoted],
                        ["... last task started (taken by a slot), s after due", started],
-                       ["... longest promote call meanwhile (SLOWLOG, ms)", worst],
-                       ["control: longest of 2000 LLEN calls (SLOWLOG, ms)", preemption_floor(bench.client)]]
+                       ["... longest promote call meanwhile (SLOWLOG, ms)", worst]]
     return [rates, promotion]

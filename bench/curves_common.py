@@ -121,13 +121,35 @@ def slowlog_over(client: redis.Redis, micros: int = SLOWLOG_THRESHOLD_US) -> Ite
         client.slowlog_reset()
 
 
-def preemption_floor(client: redis.Redis, calls: int = 2000) -> float:
-    """The longest of ``calls`` LLEN commands (O(1), about 1 us of work) by SLOWLOG, in ms: what the
-    shared machine alone adds to one command when it preempts redis-server (a control for the maxima)."""
-    with slowlog_over(client, 0) as entries:
-        for _ in range(calls):
-            client.llen("curves:control")
-    return max(durations(entries, "llen"), default=0) / 1000
+def redis_cpu(client: redis.Redis) -> float:
+    """CPU seconds redis-server has used (user + system), from INFO cpu: time it was preempted does not
+    count, unlike SLOWLOG's durations."""
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
+@contextmanager
+def cpu_per_call(client: redis.Redis, name: str) -> Iterator[list[float]]:
+    """While the block runs, every call of ``delayed_redis.scripts.<name>`` is bracketed by INFO cpu;
+    the list yielded gets each call's Redis CPU microseconds (the two INFO calls' own share included:
+    a few tens of microseconds)."""
+    from delayed_redis import scripts
+
+    original = getattr(scripts, name)
+    costs: list[float] = []
+
+    def measured(*args: Any) -> Any:
+        before = redis_cpu(client)
+        try:
+            return original(*args)
+        finally:
+            costs.append((redis_cpu(client) - before) * 1e6)
+
+    setattr(scripts, name, measured)
+    try:
+        yield costs
+    finally:
+        setattr(scripts, name, original)
 
 
 def script_stats(client: redis.Redis) -> tuple[int, int]:

@@ -20,7 +20,7 @@ import sys
 import time
 
 from bench import curves_fill, harness
-from bench.curves_common import TASK, Bench, Table, median
+from bench.curves_common import TASK, Bench, Table, median, redis_cpu
 from bench.peers import pydelayed_peer
 from delayed_core import Delayed
 from delayed_redis.keys import QueueKeys
@@ -43,13 +43,19 @@ class Depth:
         self.keys = QueueKeys.for_queue(self.name)
         self.enqueues: list[float] = []
         self.drains: list[float] = []
+        #: Redis CPU microseconds per enqueue / per drained task (INFO cpu): what the depth could change,
+        #: and far less disturbed than the rates by other processes on the shared machine
+        self.enqueue_cpu: list[float] = []
+        self.drain_cpu: list[float] = []
         self.commands = 0.0
 
     def point(self) -> dict[str, float]:
         """The medians and spreads, for the table and the plot."""
         return {"depth": self.depth, "enqueue": median(self.enqueues), "drain": median(self.drains),
                 "commands": self.commands, "enqueue_low": min(self.enqueues), "enqueue_high": max(self.enqueues),
-                "drain_low": min(self.drains), "drain_high": max(self.drains)}
+                "drain_low": min(self.drains), "drain_high": max(self.drains),
+                "enqueue_cpu_us": median(self.enqueue_cpu), "drain_cpu_us": median(self.drain_cpu)}
+
 
 
 def enqueue_rate(bench: Bench, depth: Depth, n: int) -> tuple[float, float]:
@@ -64,9 +70,9 @@ def enqueue_rate(bench: Bench, depth: Depth, n: int) -> tuple[float, float]:
     return rate, sent.get("evalsha", 0) / n
 
 
-def drain_rate(bench: Bench, depth: Depth, drain: int) -> float:
+def drain_rate(bench: Bench, depth: Depth, drain: int) -> tuple[float, float]:
     """Tasks per second one fresh 1-slot worker takes while its queue goes from ``depth + drain`` to
-    ``depth`` (the queue holds more than that when it starts)."""
+    ``depth`` (the queue holds more than that when it starts), and Redis CPU microseconds per task then."""
     llen, key = bench.client.llen, depth.keys.queue
     argv = [sys.executable, "-m", "bench.curves_depth", depth.name]
     workers = harness.start_processes([argv], bench.env())
@@ -76,10 +82,12 @@ def drain_rate(bench: Bench, depth: Depth, drain: int) -> float:
             return llen(key) <= length
 
         started = harness.wait_until(lambda: at_most(depth.depth + drain), 120, interval=0.002)
+        cpu = redis_cpu(bench.client)
         finished = harness.wait_until(lambda: at_most(depth.depth), 300, interval=0.002)
+        cpu = redis_cpu(bench.client) - cpu
     finally:
         harness.stop_processes(workers)
-    return drain / (finished - started)
+    return drain / (finished - started), cpu / drain * 1e6
 
 
 def run_round(bench: Bench, depth: Depth, quick: bool) -> None:
@@ -89,9 +97,13 @@ def run_round(bench: Bench, depth: Depth, quick: bool) -> None:
     length = bench.client.llen(depth.keys.queue)
     # so that the drain ends at `depth` after taking `warm` + `drain` (the enqueues come on top)
     curves_fill.fill_waiting(bench.client, depth.keys, bench.task, max(0, depth.depth + drain + warm - n - length))
+    cpu = redis_cpu(bench.client)
     rate, depth.commands = enqueue_rate(bench, depth, n)
+    depth.enqueue_cpu.append((redis_cpu(bench.client) - cpu) / n * 1e6)
     depth.enqueues.append(rate)
-    depth.drains.append(drain_rate(bench, depth, drain))
+    rate, per_task = drain_rate(bench, depth, drain)
+    depth.drains.append(rate)
+    depth.drain_cpu.append(per_task)
 
 
 def measure(bench: Bench, quick: bool) -> tuple[Table, list[dict[str, float]]]:
@@ -111,13 +123,16 @@ def measure(bench: Bench, quick: bool) -> tuple[Table, list[dict[str, float]]]:
     base = points[0]
     table = Table("Queue depth: single enqueue and 1-slot drain (thread executor)",
                   ["tasks waiting", "enqueue calls/s [min-max]", "vs 1k", "drain tasks/s [min-max]", "vs 1k",
-                   "script calls per enqueue"])
+                   "script calls per enqueue", "Redis CPU us per enqueue", "vs 1k",
+                   "Redis CPU us per drained task", "vs 1k"])
     for point in points:
         table.rows.append([
             point["depth"], f"{point['enqueue']:,.0f} [{point['enqueue_low']:,.0f}-{point['enqueue_high']:,.0f}]",
             f"{point['enqueue'] / base['enqueue']:.2f}",
             f"{point['drain']:,.0f} [{point['drain_low']:,.0f}-{point['drain_high']:,.0f}]",
-            f"{point['drain'] / base['drain']:.2f}", f"{point['commands']:.2f}"])
+            f"{point['drain'] / base['drain']:.2f}", f"{point['commands']:.2f}",
+            point["enqueue_cpu_us"], f"{point['enqueue_cpu_us'] / base['enqueue_cpu_us']:.2f}",
+            point["drain_cpu_us"], f"{point['drain_cpu_us'] / base['drain_cpu_us']:.2f}"])
     total = sum(depth.depth for depth in depths)
     table.notes.append(f"{len(depths)} queues on one server ({total:,} tasks filled in {fill_seconds:.1f} s with "
                        f"pipelined RPUSH; Redis used_memory {bench.client.info('memory')['used_memory'] / 2**20:,.0f}"

@@ -10,7 +10,8 @@ from typing import Any
 
 
 def plot(depth_points: list[dict[str, float]], memory_rows: list[list[Any]], title: str, path: Path) -> None:
-    """Write the PNG: left, enqueue and drain rates by depth (median, min-max bars); right, bytes per item."""
+    """Write the PNG: left, enqueue and drain rates by depth (median, min-max bars) and Redis CPU per
+    operation (dashed, right axis); right, bytes per item."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display: a file only
@@ -23,6 +24,13 @@ def plot(depth_points: list[dict[str, float]], memory_rows: list[list[Any]], tit
         spread = [[value - point[f"{key}_low"] for value, point in zip(values, depth_points, strict=True)],
                   [point[f"{key}_high"] - value for value, point in zip(values, depth_points, strict=True)]]
         left.errorbar(depths, values, yerr=spread, marker=marker, capsize=4, label=label)
+    cpu = left.twinx()  # Redis CPU per operation: the part the depth could change, less noisy than rates
+    for key, label in (("enqueue_cpu_us", "Redis CPU per enqueue (us)"),
+                       ("drain_cpu_us", "Redis CPU per drained task (us)")):
+        cpu.plot(depths, [point[key] for point in depth_points], linestyle="--", marker="x", label=label)
+    cpu.set_ylim(bottom=0, top=max(max(p["enqueue_cpu_us"], p["drain_cpu_us"]) for p in depth_points) * 2.5)
+    cpu.set_ylabel("Redis CPU microseconds per operation (dashed)")
+    cpu.legend(loc="lower right")
     left.set_xscale("log")
     left.set_ylim(bottom=0)
     left.set_xlabel("tasks already waiting in the queue")
