@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(options.markdown_path).write_text("\n\n".join([header, *(t.markdown() for t in tables), footer]) + "\n")
     if options.json_path:
         Path(options.json_path).write_text(json.dumps(
-            {"header": header, "footer": footer, "tables": [t.__dict__ for t in tables]}, indent=2, default=str))
+            {"header": header, "footer": footer, "tables": [t.__dict__ for t in tables],
+             "depth_points": raw["depth"][1] if "depth" in raw else []}, indent=2, default=str))
     if options.plot_path:
         from bench.curves_plot import plot
         memory_table = raw["memory"]
