@@ -139,7 +139,8 @@ def measure(bench: Bench, quick: bool) -> Table:
         calls = broker_calls(bench, label.removeprefix("delayed ").removesuffix(" --json"), repeats)
         table.rows.append([label, f"{calls:.1f} ({small[label][0]:.1f})",
                            f"{in_process(big, repeats):.1f} ({small[label][1]:.1f})",
-                           "{:.0f} / {:.0f}".format(*as_subprocess(big, empty, env, repeats))])
+                           "skipped (--quick)" if quick else "{:.0f} / {:.0f}".format(*as_subprocess(big, empty, env,
+                                                                                                 repeats))])
     for label, ms in dashboard_pages(bench, repeats):
         table.rows.append([f"dashboard: {label}", "", f"{ms:.1f} (page request, test client)", ""])
     table.notes.append(f"medians of {repeats} runs; the empty queue is `--queue empty` on the same server; "
