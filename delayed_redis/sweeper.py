@@ -33,6 +33,10 @@ FIX_BUDGET = 10000
 logger = logging.getLogger("delayed.sweeper")
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
 def unpack_poisoned(entry: bytes) -> Poisoned:
     """Read an ``N_poison`` entry, ``b"<length of worker id> <times lost> <worker id><task>"``."""
     size, attempts, rest = entry.split(b" ", 2)
@@ -87,8 +91,11 @@ class RedisSweeper(Sweeper):
                 ids = list(held)
                 for first in range(0, max(len(ids), 1), SWEEP_BUDGET):
                     last = cursor == 0 and first + SWEEP_BUDGET >= len(ids)
-                    tally.add(scripts.SWEEP(self.client.execute_command, keys,
-                                            (*args, "last" if last else "", *ids[first:first + SWEEP_BUDGET])), last)
+                    chunk = ids[first:first + SWEEP_BUDGET]
+                    # The cluster layout declares every key a script touches: the chunk's liveness keys too.
+                    liveness = tuple(k.liveness(_text(worker_id)) for worker_id in chunk) if k.clustered else ()
+                    tally.add(scripts.SWEEP(self.client.execute_command, (*keys, *liveness),
+                                            (*args, "last" if last else "", *chunk)), last)
                 if cursor == 0:
                     break
             while tally.more:  # a notification gap or a stale registry larger than one call's budget

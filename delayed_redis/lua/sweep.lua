@@ -11,7 +11,11 @@
 -- KEYS[6]  N_workers     sorted set worker_id -> last keep-alive, unix ms (ZRANGEBYSCORE, ZREM)
 -- KEYS[7]  N_dead        list of JSON dead letters: only its type is checked, so that no task is set
 --                        aside as poison when bury.lua could not store its letter
--- other    <worker_id>   liveness key of each worker id listed in ARGV[6..] (GET), in the root keyspace
+-- other    <worker_id>   go-delayed's layout: each worker id listed in ARGV[6..] is its own liveness key
+--                        (GET), in the root keyspace (undeclared: the ids are only known once N_processing
+--                        is read)
+-- KEYS[8..] cluster layout: the liveness keys ({N}_alive:<id>, GET) of the worker ids ARGV[6..], in the
+--          same order, so that every key the script touches is declared
 -- ARGV[1]  max recoveries: a task lost once more after this many recoveries is dead-lettered; "0"
 --          disables the cap
 -- ARGV[2]  forget N_workers entries not refreshed since this unix ms
@@ -48,7 +52,7 @@ local requeued, poisoned, skipped = 0, 0, {}
 for i = 6, #ARGV do
     local worker_id = ARGV[i]
     local task = redis.call('hget', KEYS[3], worker_id)
-    local alive = task and redis.pcall('get', worker_id)
+    local alive = task and redis.pcall('get', KEYS[i + 2] or worker_id)
     if not task then
         -- released (or swept by someone else) since the caller listed it
     elseif type(alive) == 'table' and alive.err then
