@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 import delayed_redis.sweeper as sweeper_module
+from delayed_core import Delayed
 from delayed_redis import scripts
 from tests.conftest import Backend
+from tests.support.redis_server import RedisServer
 
 Q = "q"
 NOTI, PROCESSING, WORKERS, SCHEDULED = f"{Q}_noti", f"{Q}_processing", f"{Q}_workers", f"{Q}_scheduled"
@@ -136,3 +138,20 @@ def test_promotion_in_many_calls_moves_every_due_task_once_in_due_order(backend:
     assert backend.client.llen(NOTI) == 10
     assert backend.client.zcard(SCHEDULED) == 1
     assert next_due is not None and 3500 < next_due - time.time() < 3700
+
+
+def test_a_chunked_sweep_in_the_cluster_layout_reads_each_chunks_liveness_keys(
+        real_redis: RedisServer, tiny_budgets: list[int]) -> None:
+    """key_layout = "cluster" on one server: each call declares its chunk's {N}_alive:<id> keys."""
+    app = Delayed(real_redis.url, load_entry_points=False, key_layout="cluster", max_recoveries=0)
+    keys = app.broker(Q).keys
+    client = real_redis.client()
+    live = {f"live-{i}": f"running-{i}".encode() for i in range(600)}
+    dead = {f"dead-{i}": f"lost-{i}".encode() for i in range(600)}
+    client.mset({keys.liveness(worker_id): "1" for worker_id in live})
+    client.hset(keys.processing, mapping={**live, **dead})
+    (report,) = app.sweeper([Q]).sweep_once()
+    assert report.requeued == 600 and tiny_budgets[0] >= 1200 // 3
+    assert sorted(client.lrange(keys.queue, 0, -1)) == sorted(dead.values())
+    assert client.llen(keys.notifications) == 600
+    assert client.hgetall(keys.processing) == {key.encode(): value for key, value in live.items()}
