@@ -17,6 +17,7 @@ clients on CPU 1. Rounds alternate tracked and untracked so that a noisy neighbo
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -99,12 +100,35 @@ def latencies(url: str, func: TaskFunction[..., int], n: int) -> list[float]:
         worker.wait(10)
 
 
+def print_latency(samples: list[float]) -> None:
+    """p50 and p99 of sorted ``samples``, in ms."""
+    p50 = samples[len(samples) // 2] * 1000
+    p99 = samples[int(len(samples) * 0.99) - 1] * 1000
+    print(f"enqueue-to-result    p50 {p50:.2f} ms  p99 {p99:.2f} ms  ({len(samples)} in a row, idle worker)")
+
+
+def latency_only(n: int, rounds: int) -> None:
+    """Enqueue-to-result alone, ``rounds`` times (with the load average, for a shared machine)."""
+    server = harness.PinnedRedisServer().start()
+    try:
+        tracked, _ = functions(Delayed(server.url, load_entry_points=False))
+        for _ in range(rounds):
+            print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}: ", end="")
+            print_latency(sorted(latencies(server.url, tracked, n)))
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="tasks per enqueue/drain round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-n", type=int, default=1000)
+    parser.add_argument("--latency-only", action="store_true", help="measure enqueue-to-result only")
     options = parser.parse_args()
+    if options.latency_only:
+        latency_only(options.latency_n, options.rounds)
+        return
     server = harness.PinnedRedisServer().start()
     try:
         url = server.url
@@ -135,9 +159,7 @@ def main() -> None:
                   f"ratio {best['tracked'] / best['untracked']:.2f}  (median of {options.rounds})")
         print(f"{'commands per task':<20} untracked {per_task['untracked']:.2f}  tracked {per_task['tracked']:.2f} "
               "(drain, client-sent EVALSHA/BLPOP)")
-        p50 = samples[len(samples) // 2] * 1000
-        p99 = samples[int(len(samples) * 0.99) - 1] * 1000
-        print(f"enqueue-to-result    p50 {p50:.2f} ms  p99 {p99:.2f} ms  ({len(samples)} in a row, idle worker)")
+        print_latency(samples)
         print(f"memory per finished tracked task: {statistics.mean(sizes):.0f} bytes (MEMORY USAGE, mean of "
               f"{len(sizes)}; result: a small int)")
     finally:

@@ -13,16 +13,17 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 import redis.asyncio
 
-from delayed_core.interfaces import tracking as st
 from delayed_core.interfaces.tracking import Submission, TaskRecord
 
 from .connection import async_client_from_url, unavailable_as_broker_error
 from .keys import record_key
-from .tracking import POLL_INTERVAL, READ, SUBMIT, record_from, submit_answers, submit_call
+from .tracking import READ, SUBMIT, record_from, submit_answers, submit_call
+from .waiting import POLL_INTERVAL, settled
 
 logger = logging.getLogger("delayed.worker")
 
@@ -59,23 +60,23 @@ class AsyncRecords:
             return record_from(task_id, await READ.call_async(self.client(), (record_key(task_id),), ()))
 
     async def wait(self, task_id: str, timeout: float) -> TaskRecord:
-        """Read; if not finished, SUBSCRIBE to the record's channel, read again (it may have finished in
-        between), then await the channel until an announcement or the deadline."""
+        """As :meth:`RecordWaiter.wait <delayed_redis.waiting.RecordWaiter.wait>`: read; if not finished,
+        SUBSCRIBE, read again once Redis confirmed, then await the channel until an announcement or the
+        deadline. A subscriber connection per wait: waiters on one loop run at once, so they cannot share
+        one the way a thread's successive waits do."""
         record = await self.read(task_id)
-        if record.done or record.status == st.UNKNOWN or timeout <= 0:
+        if settled(record) or timeout <= 0:
             return record
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        channel = record_key(task_id)
         with unavailable_as_broker_error():
-            pubsub = self.client().pubsub(ignore_subscribe_messages=True)
+            pubsub = self.client().pubsub()
             try:
-                await pubsub.subscribe(record_key(task_id))
-                record = await self.read(task_id)
-                while not record.done and record.status != st.UNKNOWN:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
-                        break
-                    if await pubsub.get_message(timeout=remaining) is not None:
+                await pubsub.subscribe(channel)
+                if await _next(pubsub, "subscribe", channel, deadline):
+                    record = await self.read(task_id)
+                    while not settled(record) and await _next(pubsub, "message", channel, deadline):
                         record = await self.read(task_id)  # a retry announces too: keep waiting then
             except redis.exceptions.ResponseError as exc:
                 return await self._wait_polling(task_id, deadline, exc)
@@ -91,7 +92,20 @@ class AsyncRecords:
                            record_key(task_id), " ".join(str(exc).split()))
         loop = asyncio.get_running_loop()
         record = await self.read(task_id)
-        while not record.done and record.status != st.UNKNOWN and loop.time() < deadline:
+        while not settled(record) and loop.time() < deadline:
             await asyncio.sleep(max(0.0, min(POLL_INTERVAL, deadline - loop.time())))
             record = await self.read(task_id)
         return record
+
+
+async def _next(pubsub: Any, kind: str, channel: str, deadline: float) -> bool:
+    """Skip messages until one of ``kind`` on ``channel``; False at the deadline (loop time)."""
+    loop = asyncio.get_running_loop()
+    wanted = channel.encode()
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        message = await pubsub.get_message(timeout=remaining)
+        if message is not None and message["type"] == kind and message["channel"] == wanted:
+            return True

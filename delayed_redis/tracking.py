@@ -31,6 +31,7 @@ from .errors import UNAVAILABLE, translate
 from .keys import QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
 from .several_queues import _group_keys
+from .waiting import RecordWaiter
 
 if TYPE_CHECKING:
     from .async_tracking import AsyncRecords
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
-#: seconds between two reads of a waiter that may not subscribe (a restrictive ACL)
-POLL_INTERVAL = 0.5
 def _composed(name: str) -> scripts.Script:
     """The consumer script ``name`` with the record write composed around it (one EVALSHA)."""
     source = scripts._read("_prelude") + scripts._read("track_finish_args") + scripts._read(name) + \
@@ -130,8 +129,8 @@ class RedisTracker(TaskTracker):
     def __init__(self, broker: RedisBroker) -> None:
         super().__init__(broker)
         self.broker: RedisBroker = broker
-        self._warned = False
         self.client: redis.Redis = broker.client
+        self._waiter = RecordWaiter(self.client, self.read)
         self._async: AsyncRecords | None = None
 
     def submit(self, submission: Submission) -> tuple[bool, str]:
@@ -186,41 +185,9 @@ class RedisTracker(TaskTracker):
             return record_from(task_id, READ(self.client.execute_command, (record_key(task_id),), ()))
 
     def wait(self, task_id: str, timeout: float) -> TaskRecord:
-        """Read; if not finished, SUBSCRIBE to the record's channel, read again (it may have finished in
-        between), then sleep on the channel until an announcement or the deadline. A handful of commands
-        whatever the timeout; every waiter gets the announcement (pub/sub, unlike a list pop)."""
-        record = self.read(task_id)
-        if record.done or record.status == st.UNKNOWN or timeout <= 0:
-            return record
-        deadline = time.monotonic() + timeout
-        with unavailable_as_broker_error():
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(record_key(task_id))
-                record = self.read(task_id)
-                while not record.done and record.status != st.UNKNOWN:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    if pubsub.get_message(timeout=remaining) is not None:
-                        record = self.read(task_id)  # a retry announces too: keep waiting then
-            except redis.exceptions.ResponseError as exc:
-                return self._wait_polling(task_id, deadline, exc)
-            finally:
-                pubsub.close()
-        return record
-
-    def _wait_polling(self, task_id: str, deadline: float, exc: Exception) -> TaskRecord:
-        """SUBSCRIBE refused (an ACL without pub/sub rights): read twice a second instead, said once."""
-        if not self._warned:
-            self._warned = True
-            logger.warning("cannot subscribe to %s (%s); result() reads the record twice a second instead",
-                           record_key(task_id), " ".join(str(exc).split()))
-        record = self.read(task_id)
-        while not record.done and record.status != st.UNKNOWN and time.monotonic() < deadline:
-            time.sleep(max(0.0, min(POLL_INTERVAL, deadline - time.monotonic())))
-            record = self.read(task_id)
-        return record
+        """Read; if not finished, sleep on the record's channel (see :mod:`.waiting`): a handful of
+        commands whatever the timeout."""
+        return self._waiter.wait(task_id, timeout)
 
     async def submit_many_async(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
         """One script call on this event loop's asyncio client."""

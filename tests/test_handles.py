@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -330,10 +331,12 @@ def test_an_acl_without_pub_sub(real_redis: Any, caplog: pytest.LogCaptureFixtur
     try:
         assert handle.result(timeout=10) == 11
         assert bound(app, handle_tasks.add).delay(1, 1).result(timeout=10) == 2
+        assert asyncio.run(bound(app, handle_tasks.slow).delay(0.3, "late").result_async(timeout=10)) == "late"
     finally:
         worker.stop()
         thread.join(10)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert sum("result() reads the record twice a second" in w for w in warnings) == 1, warnings
+    assert sum("result_async() reads the record twice a second" in w for w in warnings) == 1, warnings
     assert sum("running tasks of this worker cannot be cancelled" in w for w in warnings) == 1, warnings
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
