@@ -31,6 +31,7 @@ from .errors import UNAVAILABLE, translate
 from .keys import QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
 from .several_queues import _group_keys
+from .pipelined_wait import PipelinedWaiter
 from .waiting import RecordWaiter
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ class RedisTracker(TaskTracker):
         super().__init__(broker)
         self.broker: RedisBroker = broker
         self.client: redis.Redis = broker.client
-        self._waiter = RecordWaiter(self.client, self.read)
+        self._waiter = PipelinedWaiter(self.client, READ, record_from, RecordWaiter(self.client, self.read))
         self._async: AsyncRecords | None = None
 
     def submit(self, submission: Submission) -> tuple[bool, str]:

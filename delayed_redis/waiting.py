@@ -65,7 +65,7 @@ class RecordWaiter:
                     confirmed = self._next(pubsub, "subscribe", channel, deadline)
                 except redis.exceptions.ResponseError as exc:  # a refused SUBSCRIBE answers with its error
                     self._drop()
-                    return self._wait_polling(task_id, deadline, exc)
+                    return self.wait_polling(task_id, deadline, exc)
                 if confirmed:
                     record = self.read(task_id)
                     while not settled(record) and self._next(pubsub, "message", channel, deadline):
@@ -116,7 +116,7 @@ class RecordWaiter:
             except redis.exceptions.RedisError as exc:  # closing a broken connection: nothing to keep
                 logger.debug("closing a subscriber connection failed (%s)", exc)
 
-    def _wait_polling(self, task_id: str, deadline: float, exc: Exception) -> TaskRecord:
+    def wait_polling(self, task_id: str, deadline: float, exc: Exception) -> TaskRecord:
         """SUBSCRIBE refused (an ACL without pub/sub rights): read twice a second instead, said once."""
         if not self._warned:
             self._warned = True
