@@ -126,8 +126,9 @@ class TaskHandle:
     def cancel(self, wait: float = 5.0) -> bool:
         """True if the task will not run, or was stopped: a queued or scheduled task is removed; a running
         one is stopped by its worker (waiting up to ``wait`` seconds for it to confirm). False when it has
-        finished (nothing changes), is unknown, or could not be stopped in time (a plain function under
-        the thread executor cannot be interrupted: it runs to its end)."""
+        finished (nothing changes), is unknown, or was not stopped in time (under the thread and asyncio
+        executors a plain function blocked in one C call, such as a long ``time.sleep``, stops only when
+        that call returns; it still ends ``cancelled``)."""
         done = self.tracker.cancel(self.id, self._ttl)
         if done == STOPPING:
             return self.tracker.wait(self.id, wait).status == CANCELLED

@@ -30,8 +30,8 @@ from .connection import unavailable_as_broker_error
 from .errors import UNAVAILABLE, translate
 from .keys import QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
-from .several_queues import _group_keys
 from .pipelined_wait import PipelinedWaiter
+from .several_queues import _group_keys
 from .waiting import RecordWaiter
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ Time limits cancel the coroutine (its ``finally`` blocks run); a coroutine that 
 is left behind after a grace period so its slot can serve on (see :mod:`.awaiting`).
 
 A plain (non-async) function runs in the calling slot's thread, as under the thread executor, with the
-same soft limit and the same stop on cancel: running it on the loop would stall every other slot's coroutine, and the slot thread is
-idle anyway. docs/executors.md gives the reasoning.
+same soft limit and the same stop on cancel: running it on the loop would stall every other slot's
+coroutine, and the slot thread is idle anyway. docs/executors.md gives the reasoning.
 """
 
 from __future__ import annotations
