@@ -60,10 +60,17 @@ class Tracked:
             self.ids.append(task_id)
             tracked.append(PyTask(task.func_path, task.args, task.kwargs, task.retry, meta))
         self.tasks = with_plugin_meta(notifier, queue, tracked)
-        due_in = None if due is None else max(0.0, due - time.time())
+        self.due = due
+        self.window = window
+
+    def submissions(self) -> list[Submission]:
+        """The tasks encoded, as the tracker takes them (inside the write: an encoding error is reported
+        by ``delayed_task_enqueue_failed`` as a broker error is)."""
+        due_in = None if self.due is None else max(0.0, self.due - time.time())
         pending = PENDING_TTL + (due_in or 0.0)
-        self.submissions = [Submission(task_id, queue, task.func_path, serializer.dumps(task), pending, due_in, window)
-                            for task_id, task in zip(self.ids, self.tasks, strict=True)]  # type: ignore[union-attr]
+        dumps = self.serializer.dumps
+        return [Submission(task_id, self.queue, task.func_path, dumps(task), pending, due_in, self.window)
+                for task_id, task in zip(self.ids, self.tasks, strict=True)]  # type: ignore[union-attr]
 
     def failed(self, exc: Exception) -> None:
         """The write failed: ``delayed_task_enqueue_failed`` per task."""
@@ -82,7 +89,7 @@ class Tracked:
     def write(self) -> list[TaskHandle]:
         """Write the batch in one broker call (plain code)."""
         try:
-            answers = self.tracker.submit_many(self.submissions)
+            answers = self.tracker.submit_many(self.submissions())
         except Exception as exc:
             self.failed(exc)
             raise
@@ -91,7 +98,7 @@ class Tracked:
     async def write_async(self) -> list[TaskHandle]:
         """Write the batch in one broker call, from asyncio code."""
         try:
-            answers = await self.tracker.submit_many_async(self.submissions)
+            answers = await self.tracker.submit_many_async(self.submissions())
         except Exception as exc:
             self.failed(exc)
             raise

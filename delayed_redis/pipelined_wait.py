@@ -31,7 +31,7 @@ from delayed_core.interfaces.tracking import TaskRecord
 from .connection import unavailable_as_broker_error
 from .keys import record_key
 from .scripts import Script
-from .waiting import RecordWaiter, settled
+from .waiting import RecordWaiter, at_thread_exit, settled
 
 PUSHES = (b"subscribe", b"unsubscribe", b"message")
 
@@ -106,6 +106,7 @@ class PipelinedWaiter:
                 self._local.unsupported = True
                 return None
             self._local.conn = conn
+            self._local.release = at_thread_exit(lambda: _close(pool, conn))
         return conn
 
     def _push(self, conn: Any, kind: bytes, key: str, deadline: float | None) -> bool:
@@ -135,5 +136,11 @@ class PipelinedWaiter:
         conn = getattr(self._local, "conn", None)
         self._local.conn = None
         if conn is not None:
-            conn.disconnect()
-            self.client.connection_pool.release(conn)
+            self._local.release.detach()
+            _close(self.client.connection_pool, conn)
+
+
+def _close(pool: Any, conn: Any) -> None:
+    """Disconnect ``conn`` (its subscriptions go with it) and give it back to ``pool``."""
+    conn.disconnect()
+    pool.release(conn)

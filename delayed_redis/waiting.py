@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,12 @@ logger = logging.getLogger("delayed.worker")
 
 #: seconds between two reads of a waiter that may not subscribe (a restrictive ACL)
 POLL_INTERVAL = 0.5
+
+
+def at_thread_exit(release: Callable[[], object]) -> weakref.finalize:
+    """Call ``release`` once the calling thread has ended (and is collected): a connection a thread kept
+    goes back to the pool then, instead of staying counted as in use for the process's lifetime."""
+    return weakref.finalize(threading.current_thread(), release)
 
 
 def settled(record: TaskRecord) -> bool:
@@ -87,6 +94,7 @@ class RecordWaiter:
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                 self._drop()
         pubsub = self._local.pubsub = self.client.pubsub()
+        self._local.release = at_thread_exit(pubsub.close)
         try:
             pubsub.subscribe(channel)
         except BaseException:
@@ -111,6 +119,7 @@ class RecordWaiter:
         pubsub = getattr(self._local, "pubsub", None)
         self._local.pubsub = None
         if pubsub is not None:
+            self._local.release.detach()
             try:
                 pubsub.close()
             except redis.exceptions.RedisError as exc:  # closing a broken connection: nothing to keep

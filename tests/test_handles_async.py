@@ -142,3 +142,34 @@ def test_result_async_timeout_and_cancelled(real_app: Delayed) -> None:
             await gone.result_async(timeout=5)
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("protocol", [3, 2])
+def test_a_waiting_thread_gives_its_connection_back_when_it_ends(real_redis: RedisServer, protocol: int) -> None:
+    """A thread keeps its subscriber connection between waits (RESP3: pipelined; RESP2: pub/sub), and the
+    pool gets it back once the thread is gone: a thread per request does not leak connections."""
+    import gc
+    import threading
+
+    app = Delayed(f"{real_redis.url}?protocol={protocol}", load_entry_points=False, **SETTINGS)
+    pool = app.broker("default").client.connection_pool  # type: ignore[attr-defined]
+    handles = [bound(app, handle_tasks.add).delay(n, n) for n in range(3)]
+    in_use = len(pool._in_use_connections)
+    timeouts: list[str] = []
+
+    def wait() -> None:
+        for handle in handles:  # no worker runs: each wait times out, on the thread's kept connection
+            try:
+                handle.result(timeout=0.1)
+            except TimeoutError:
+                timeouts.append(handle.id)
+
+    for _ in range(2):
+        thread = threading.Thread(target=wait)
+        thread.start()
+        thread.join(10)
+        assert len(pool._in_use_connections) == in_use + 1  # the ended thread's, until it is collected
+        del thread
+        gc.collect()
+        assert len(pool._in_use_connections) == in_use
+    assert len(timeouts) == 6
