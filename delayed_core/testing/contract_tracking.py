@@ -139,6 +139,24 @@ def test_a_batch_is_submitted_in_order(broker_factory: Factory) -> None:
     assert tracker.submit_many(later) == [(True, "scheduled")] and len(broker) == 2
 
 
+def test_asyncio_calls(broker_factory: Factory) -> None:
+    """submit_many_async, read_async and wait_async answer as their blocking twins."""
+    import asyncio
+
+    broker = broker_factory(Q)
+    tracker = tracker_of(broker)
+
+    async def main() -> tuple[list[tuple[bool, str]], str, str, str]:
+        added = await tracker.submit_many_async([Submission("a1", Q, "mod:f", b"async", 60.0)])
+        queued = (await tracker.read_async("a1")).status
+        waited = (await tracker.wait_async("a1", 0.2)).status  # nobody runs it: the record as it is
+        unknown = (await tracker.wait_async("never-seen", 5.0)).status
+        return added, queued, waited, unknown
+
+    assert asyncio.run(main()) == ([(True, "queued")], "queued", "queued", "unknown")
+    assert len(broker) == 1
+
+
 def test_every_waiter_wakes(broker_factory: Factory) -> None:
     broker = broker_factory(Q)
     tracker = tracker_of(broker)
