@@ -151,9 +151,9 @@ def test_a_waiting_thread_gives_its_connection_back_when_it_ends(real_redis: Red
     import gc
     import threading
 
-    app = Delayed(f"{real_redis.url}?protocol={protocol}", load_entry_points=False, **SETTINGS)
-    pool = app.broker("default").client.connection_pool  # type: ignore[attr-defined]
-    handles = [bound(app, handle_tasks.add).delay(n, n) for n in range(3)]
+    on = Delayed(f"{real_redis.url}?protocol={protocol}", load_entry_points=False, **SETTINGS)
+    pool = on.broker("default").client.connection_pool  # type: ignore[attr-defined]
+    handles = [bound(on, handle_tasks.add).delay(n, n) for n in range(3)]
     in_use = len(pool._in_use_connections)
     timeouts: list[str] = []
 
