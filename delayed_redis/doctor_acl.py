@@ -14,7 +14,7 @@ import redis
 
 from delayed_core.doctor import Finding, Severity
 
-from .keys import PERIODIC, QueueKeys, cancel_channel, periodic_key, record_key
+from .keys import GO_DELAYED, PERIODIC, QueueKeys, cancel_channel, periodic_key, record_key
 
 #: a worker id for the checks: the 32 hex chars of ours and go-delayed's
 SAMPLE_ID = "0" * 32
@@ -149,7 +149,8 @@ def _text(value: object) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def check_acl(client: redis.Redis, version: tuple[int, ...], queues: list[str], user: str | None) -> list[Finding]:
+def check_acl(client: redis.Redis, version: tuple[int, ...], queues: list[str], user: str | None,
+              layout: str = GO_DELAYED) -> list[Finding]:
     """One finding per command the user may not send, or one saying it may send all, or why it cannot tell."""
     user = user or connected_user(client)
     if (0,) < version < (7,):  # (0,): unknown version; ACL DRYRUN may still answer
@@ -157,7 +158,7 @@ def check_acl(client: redis.Redis, version: tuple[int, ...], queues: list[str], 
                         "(Redis 7 or later)")]
     findings: list[Finding] = []
     for queue in queues:
-        keys = QueueKeys.for_queue(queue)
+        keys = QueueKeys.for_queue(queue, layout)
         with client.pipeline(transaction=False) as pipe:
             for use in USES:
                 pipe.execute_command("ACL", "DRYRUN", user, *_argv(use, keys))

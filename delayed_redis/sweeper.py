@@ -25,6 +25,10 @@ POISON_BATCH = 1000
 logger = logging.getLogger("delayed.sweeper")
 
 
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
 def unpack_poisoned(entry: bytes) -> Poisoned:
     """Read an ``N_poison`` entry, ``b"<length of worker id> <times lost> <worker id><task>"``."""
     size, attempts, rest = entry.split(b" ", 2)
@@ -45,11 +49,17 @@ class RedisSweeper(Sweeper):
         """The sweep script (1 round trip): requeue dead workers' tasks, set poison ones aside in
         ``N_poison`` (returned, with any left there before), fix notifications. See sweep.lua."""
         k = self.keys
-        args = (max_recoveries, scripts.ms(time.time() - WORKER_REGISTRY_TTL), POISON_BATCH)
+        keys: tuple[str, ...] = (k.queue, k.notifications, k.processing, k.poison, k.recoveries, k.workers, k.dead)
+        args: tuple[object, ...] = (max_recoveries, scripts.ms(time.time() - WORKER_REGISTRY_TTL), POISON_BATCH)
         with unavailable_as_broker_error():
+            if k.clustered:
+                # Every key a script touches must be declared: read who holds tasks first (1 round trip
+                # more), then name their liveness keys. Entries taken in between wait for the next sweep.
+                holders = [_text(worker_id) for worker_id in self.client.hkeys(k.processing)]
+                keys += tuple(k.liveness(worker_id) for worker_id in holders)
+                args += ("listed", *holders)
             requeued, poisoned, notifications, skipped, poison = scripts.SWEEP(
-                self.client.execute_command,
-                (k.queue, k.notifications, k.processing, k.poison, k.recoveries, k.workers, k.dead), args)
+                self.client.execute_command, keys, args)
         if skipped:  # once per sweep, one line; they stay held until someone removes the foreign keys
             ids = ", ".join(worker_id.decode(errors="replace") for worker_id in skipped)
             logger.warning("queue %s: skipped %d entr%s of %s whose worker id names a key that is not a string "

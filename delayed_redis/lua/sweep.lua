@@ -11,11 +11,16 @@
 -- KEYS[6]  N_workers     sorted set worker_id -> last keep-alive, unix ms (ZREMRANGEBYSCORE)
 -- KEYS[7]  N_dead        list of JSON dead letters: only its type is checked, so that no task is set
 --                        aside as poison when bury.lua could not store its letter
--- other    <worker_id>   liveness key of each worker holding a task (GET), in the root keyspace
+-- other    <worker_id>   liveness key of each worker holding a task (GET), in the root keyspace, in
+--                        go-delayed's layout (undeclared: the ids are only known once N_processing is read)
+-- KEYS[8..] cluster layout: the liveness keys ({N}_alive:<id>, GET) of the worker ids ARGV[5..], in the
+--          same order, which the caller read from N_processing just before; an entry of an id not listed
+--          (a task taken since) is left to the next sweep. So every key the script touches is declared.
 -- ARGV[1]  max recoveries: a task lost once more after this many recoveries is dead-lettered; "0"
 --          disables the cap
 -- ARGV[2]  forget N_workers entries not refreshed since this unix ms
 -- ARGV[3]  how many N_poison entries to return at most
+-- ARGV[4]  "listed" in the cluster layout (liveness keys in KEYS[8..]); absent in go-delayed's
 -- Returns  {requeued, poisoned, notifications added (negative: surplus removed),
 --           worker ids of entries skipped because their liveness key is not a string,
 --           the first ARGV[3] entries of N_poison}
@@ -30,10 +35,22 @@ if bad then
     return redis.error_reply(bad)
 end
 local requeued, poisoned, skipped = 0, 0, {}
+local listed = ARGV[4] == 'listed'
+local liveness_key = {}
+for i = 8, #KEYS do
+    liveness_key[ARGV[i - 3]] = KEYS[i]
+end
 local held = redis.call('hgetall', KEYS[3])
 for i = 1, #held, 2 do
     local worker_id, task = held[i], held[i + 1]
-    local alive = redis.pcall('get', worker_id)
+    local alive_key = worker_id
+    if listed then
+        alive_key = liveness_key[worker_id]
+    end
+    local alive = 'not listed: left to the next sweep'
+    if alive_key then
+        alive = redis.pcall('get', alive_key)
+    end
     if type(alive) == 'table' and alive.err then
         -- Another program's key (not a string) has this worker's name: whether the worker lives is
         -- unknown, so the task stays where it is, and the entry is reported instead of failing the sweep
