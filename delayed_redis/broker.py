@@ -69,6 +69,8 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         self.clock_offset = 0.0
         #: WAIT for this many replicas after an enqueue (off unless the wait_replicas setting asks)
         self.replica_wait = ReplicaWait()
+        #: the URL it was built from (asyncio callers open their own clients from it), if any
+        self.url: str | None = None
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
@@ -79,6 +81,7 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
             client = shared[key] = client_from_url(url)
         assert isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
         broker = cls.for_layout(layout_for(url, shared.get("config")))(name, client)  # type: ignore[arg-type]
+        broker.url = url
         broker.replica_wait = ReplicaWait.configured(shared)
         return broker
 
