@@ -41,7 +41,7 @@ from .liveness import RedisLiveness
 from .monitoring import RedisMonitoring
 from .periodic import RedisPeriodicStore
 from .producer import RedisProducer
-from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
+from .replicas import ReplicaWait
 from .several_queues import SeveralQueues
 from .sweeper import RedisSweeper
 from .tracking import RedisTracker
@@ -69,6 +69,8 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         self.clock_offset = 0.0
         #: WAIT for this many replicas after an enqueue (off unless the wait_replicas setting asks)
         self.replica_wait = ReplicaWait()
+        #: the URL it was built from (asyncio callers open their own clients from it), if any
+        self.url: str | None = None
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
@@ -79,9 +81,8 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
             client = shared[key] = client_from_url(url)
         assert isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
         broker = cls.for_layout(layout_for(url, shared.get("config")))(name, client)  # type: ignore[arg-type]
-        config = shared.get("config")
-        if config is not None:
-            broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
+        broker.url = url
+        broker.replica_wait = ReplicaWait.configured(shared)
         return broker
 
     def close(self) -> None:

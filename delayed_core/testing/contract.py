@@ -48,8 +48,10 @@ from .contract_sweeper import (
     test_tasks_of_a_dead_worker_are_recovered_at_least_once,
 )
 from .contract_tracking import (
+    test_a_batch_is_submitted_in_order,
     test_a_dead_holder_means_queued,
     test_a_pending_id_is_not_enqueued_twice,
+    test_asyncio_calls,
     test_cancel,
     test_cancel_a_running_task_asks_its_worker,
     test_every_waiter_wakes,
@@ -61,12 +63,14 @@ from .contract_tracking import (
 
 __all__ = [
     "lacks",
+    "test_a_batch_is_submitted_in_order",
     "test_a_dead_holder_means_queued",
     "test_a_killed_sweeper_leaves_poison_tasks_for_the_next_sweep",
     "test_a_live_workers_task_is_left_alone",
     "test_a_pending_id_is_not_enqueued_twice",
     "test_a_poison_task_becomes_a_dead_letter_the_core_built",
     "test_an_expired_id_counts_as_dead",
+    "test_asyncio_calls",
     "test_cancel",
     "test_cancel_a_running_task_asks_its_worker",
     "test_claimed_ids_are_exclusive_until_offline",
