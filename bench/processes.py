@@ -14,6 +14,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,17 +37,25 @@ def tree_cpu_seconds(pid: int) -> float:
     return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
 
 
-def drain_once(server: harness.PinnedRedisServer, processes: int, tasks: int) -> tuple[float, float, float, float]:
+def drain_once(server: harness.PinnedRedisServer, processes: int, tasks: int, extra: Sequence[str] = (),
+               worker_cpu: int | None = None, ids_per_process: int = 1) -> tuple[float, float, float, float]:
     """One timed drain: tasks per second, CPU milliseconds per 1000 tasks of Redis and of the workers, and
-    worker round trips (script calls and BLPOPs) per task."""
+    worker round trips (script calls and BLPOPs) per task.
+
+    :param extra: more ``delayed worker`` options (``--prefetch 32``).
+    :param worker_cpu: pin the worker process to this CPU (unpinned when None).
+    :param ids_per_process: worker ids each process claims (its slots times their prefetch).
+    """
     client = server.client()
     client.flushall()
     argv = [str(harness.ROOT / ".venv" / "bin" / "delayed"), "worker", "--broker", server.url, "--queue", QUEUE,
-            "--import", "tests.scale_tasks", "--processes", str(processes), "--dequeue-timeout", "1"]
+            "--import", "tests.scale_tasks", "--processes", str(processes), "--dequeue-timeout", "1", *extra]
+    if worker_cpu is not None:
+        argv = harness.pinned(argv, worker_cpu)
     env = {**os.environ, "PYTHONPATH": str(harness.ROOT)}
     (workers,) = harness.start_processes([argv], env)
     try:
-        harness.wait_until(lambda: client.zcard(f"{QUEUE}_workers") == processes, 30, 0.05)
+        harness.wait_until(lambda: client.zcard(f"{QUEUE}_workers") == processes * ids_per_process, 30, 0.05)
         app = Delayed(server.url, load_entry_points=False)
         batch = [PyTask("tests.scale_tasks:noop") for _ in range(tasks)]
         redis_cpu, workers_cpu = cpu_seconds(server.process.pid), tree_cpu_seconds(workers.pid)

@@ -1,0 +1,56 @@
+"""1-slot no-op drain with ``delayed worker --prefetch K`` against K = 1, in one run.
+
+Usage: ``.venv/bin/python bench/prefetch.py [--tasks 20000] [--reps 3] [--prefetch 1,8,32]``.
+
+redis-server is pinned to CPU 0 (``taskset -c 0``) and the worker to CPU 1, so that the figures compare
+round trips rather than CPU contention between the two. Each repetition starts a 1-slot worker on an empty
+queue, enqueues the no-op tasks in one batch, and times until the queue is empty and nothing is held
+(``bench/processes.py`` does the timing). Round trips per task are the worker's EVALSHA and BLPOP calls
+from ``INFO commandstats``. The machine may be shared: the load average is printed with each figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness
+from bench.processes import drain_once
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=20000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--prefetch", default="1,8,32")
+    args = parser.parse_args(argv)
+    server = harness.PinnedRedisServer().start()
+    try:
+        medians: dict[int, float] = {}
+        for prefetch in (int(k) for k in args.prefetch.split(",")):
+            runs = [drain_once(server, 1, args.tasks, ("--prefetch", str(prefetch)), harness.CLIENT_CPU,
+                               prefetch)
+                    for _ in range(args.reps)]
+            rates = [run[0] for run in runs]
+            medians[prefetch] = statistics.median(rates)
+            print(f"--prefetch {prefetch:3d}: {medians[prefetch]:6.0f} tasks/s "
+                  f"(runs {', '.join(f'{r:.0f}' for r in rates)}); CPU per 1000 tasks: "
+                  f"redis {statistics.median(run[1] for run in runs):.0f} ms, "
+                  f"worker {statistics.median(run[2] for run in runs):.0f} ms; "
+                  f"round trips per task {statistics.median(run[3] for run in runs):.3f}; "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+        if 1 in medians:
+            for prefetch, rate in medians.items():
+                print(f"ratio --prefetch {prefetch} / 1: {rate / medians[1]:.2f}")
+    finally:
+        server.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
