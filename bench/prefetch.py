@@ -12,15 +12,13 @@ from ``INFO commandstats``. The machine may be shared: the load average is print
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.processes import drain_once
+from bench.processes import drain_once, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,22 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = harness.PinnedRedisServer().start()
     try:
-        medians: dict[int, float] = {}
-        for prefetch in (int(k) for k in args.prefetch.split(",")):
-            runs = [drain_once(server, 1, args.tasks, ("--prefetch", str(prefetch)), harness.CLIENT_CPU,
-                               prefetch)
-                    for _ in range(args.reps)]
-            rates = [run[0] for run in runs]
-            medians[prefetch] = statistics.median(rates)
-            print(f"--prefetch {prefetch:3d}: {medians[prefetch]:6.0f} tasks/s "
-                  f"(runs {', '.join(f'{r:.0f}' for r in rates)}); CPU per 1000 tasks: "
-                  f"redis {statistics.median(run[1] for run in runs):.0f} ms, "
-                  f"worker {statistics.median(run[2] for run in runs):.0f} ms; "
-                  f"round trips per task {statistics.median(run[3] for run in runs):.3f}; "
-                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        if 1 in medians:
-            for prefetch, rate in medians.items():
-                print(f"ratio --prefetch {prefetch} / 1: {rate / medians[1]:.2f}")
+        report("--prefetch", [int(k) for k in args.prefetch.split(",")],
+               lambda k: [drain_once(server, 1, args.tasks, ("--prefetch", str(k)), harness.CLIENT_CPU, k)
+                          for _ in range(args.reps)])
     finally:
         server.cleanup()
     return 0

@@ -14,7 +14,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -75,6 +75,25 @@ def drain_once(server: harness.PinnedRedisServer, processes: int, tasks: int, ex
         harness.stop_processes([workers], grace=15)
 
 
+def report(option: str, values: Sequence[int], runs_of: Callable[[int], list[tuple[float, float, float, float]]]
+           ) -> None:
+    """Print one line of figures per value of ``option`` (the median of its runs), then each ratio to 1."""
+    medians: dict[int, float] = {}
+    for value in values:
+        runs = runs_of(value)
+        rates = [run[0] for run in runs]
+        medians[value] = statistics.median(rates)
+        print(f"{option} {value:3d}: {medians[value]:6.0f} tasks/s "
+              f"(runs {', '.join(f'{r:.0f}' for r in rates)}); CPU per 1000 tasks: "
+              f"redis {statistics.median(run[1] for run in runs):.0f} ms, "
+              f"workers {statistics.median(run[2] for run in runs):.0f} ms; "
+              f"round trips per task {statistics.median(run[3] for run in runs):.3f}; "
+              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    if 1 in medians:
+        for value, rate in medians.items():
+            print(f"ratio {option} {value} / 1: {rate / medians[1]:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20000)
@@ -83,20 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = harness.PinnedRedisServer().start()
     try:
-        medians = {}
-        for processes in (int(n) for n in args.processes.split(",")):
-            runs = [drain_once(server, processes, args.tasks) for _ in range(args.reps)]
-            rates = [run[0] for run in runs]
-            medians[processes] = statistics.median(rates)
-            print(f"--processes {processes}: {medians[processes]:6.0f} tasks/s "
-                  f"(runs {', '.join(f'{r:.0f}' for r in rates)}); CPU per 1000 tasks: "
-                  f"redis {statistics.median(run[1] for run in runs):.0f} ms, "
-                  f"workers {statistics.median(run[2] for run in runs):.0f} ms; "
-                  f"round trips per task {statistics.median(run[3] for run in runs):.2f}; "
-                  f"load average {os.getloadavg()[0]:.1f}")
-        if 1 in medians:
-            for processes, rate in medians.items():
-                print(f"ratio --processes {processes} / 1: {rate / medians[1]:.2f}")
+        report("--processes", [int(n) for n in args.processes.split(",")],
+               lambda processes: [drain_once(server, processes, args.tasks) for _ in range(args.reps)])
     finally:
         server.cleanup()
     return 0
