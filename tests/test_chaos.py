@@ -28,6 +28,24 @@ def test_no_task_is_lost_when_workers_are_killed_at_random(real_redis: RedisServ
 
 
 @pytest.mark.real_redis
+@pytest.mark.timeout(90)
+def test_no_prefetched_task_is_lost_when_workers_are_killed_at_random(real_redis: RedisServer) -> None:
+    """The same with ``--prefetch 8``: a killed worker holds up to 8 tasks per slot, all under live ids
+    until it dies, so the sweeper recovers every one. Short enough for every CI run."""
+    settings = ChaosSettings(tasks=600, workers=3, slots=1, prefetch=8, seconds=6, kill_gap_ms=(200.0, 700.0),
+                             task_sleep_ms=(5.0, 20.0), drain_timeout=30, kill_online_only=True)
+    run = ChaosRun(real_redis.url, settings)
+    report = run.run()
+    print(report.summary())
+    assert report.enqueued == 600
+    assert report.kills >= 3, "the run must really kill workers"
+    assert report.lost == [], f"{len(report.lost)} task(s) never ran: {report.lost[:20]}\n{run.diagnose()}"
+    assert report.dead_letters == 0
+    # A kill may re-run the tasks its slot finished but had not released yet: up to a batch of them.
+    assert report.duplicates <= report.kills * settings.prefetch
+
+
+@pytest.mark.real_redis
 def test_a_live_worker_refreshes_ids_faster_than_they_expire(real_backend: Backend) -> None:
     """Regression: keep-alive ran on a fixed 1 s tick, so a keep_alive_timeout under 1 s let live ids
     expire and the sweeper requeued tasks that were still running (needless duplicates)."""
