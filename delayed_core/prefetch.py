@@ -7,8 +7,9 @@ rules hold unchanged: every held task sits in its queue's processing record unde
 worker's tasks, prefetched or running, are all recovered by the sweeper. The slot runs them one after
 another through the same runner as a one-task slot.
 
-- A task that needs its own call (a retry, a dead letter, a tracked task's record, a rate limit putting it
-  aside) is settled at once by that call; only plain releases wait for the next batch call.
+- A task that needs its own call (a retry, a dead letter, a rate limit putting it aside) is settled at
+  once by that call; releases, tracked tasks' record writes included, wait for the next batch call (so a
+  waiting ``handle.result()`` hears of a task when its batch is settled).
 - At a stop, one last batch call releases the finished tasks and hands the unstarted ones back to the
   FRONT of their queues, in order; at the shutdown timeout the worker's main thread does the same
   (:meth:`PrefetchSlot.hand_back_unstarted`) before handing back the running task.
@@ -29,7 +30,7 @@ from . import crashpoints
 from .backoff import Backoff
 from .disposition import RELEASE, Disposition
 from .errors import BrokerUnavailable
-from .interfaces.batches import Batches, Held, default_batch, default_held_by
+from .interfaces.batches import Batches, Finished, Held, default_batch, default_held_by
 from .logcontext import TaskScope
 from .results import finish_for, now, tracked_id
 from .runner import SlotState
@@ -74,6 +75,11 @@ class PrefetchSlot(Slot):
     state: PrefetchState
 
     @property
+    def native(self) -> bool:
+        """True when the broker batches in one call (records included); else the default serves it."""
+        return isinstance(self.runner.consumer, Batches)
+
+    @property
     def ids(self) -> tuple[str, ...]:
         """Every id this slot holds tasks under."""
         return self.state.ids
@@ -109,11 +115,13 @@ class PrefetchSlot(Slot):
                 backoff.wait(stopping)
 
     # -- one batch ---------------------------------------------------------------------------------
-    def _batch(self, done: Sequence[Held], unstarted: Sequence[Held], take_ids: Sequence[str]) -> list[Held]:
+    def _batch(self, done: Sequence[tuple[Held, Disposition]], unstarted: Sequence[Held],
+               take_ids: Sequence[str]) -> list[Held]:
         consumer, queues = self.runner.consumer, self.runner.queues
+        finished = [Finished(held, disposition.finish) for held, disposition in done]
         if isinstance(consumer, Batches):
-            return consumer.release_take_batch(done, unstarted, take_ids, queues)
-        return default_batch(self.runner.brokers, done, unstarted, take_ids, queues)
+            return consumer.release_take_batch(finished, unstarted, take_ids, queues)
+        return default_batch(self.runner.brokers, finished, unstarted, take_ids, queues)
 
     def _refill(self) -> bool:
         """Release the finished tasks and take the next batch; block for one task when none is ready.
@@ -121,7 +129,7 @@ class PrefetchSlot(Slot):
         state, runner = self.state, self.runner
         with state.lock:
             done = list(state.done)
-        taken = self._batch([held for held, _ in done], (), state.ids)
+        taken = self._batch(done, (), state.ids)
         with state.lock:
             state.done.clear()
             state.unstarted.extend(taken)
@@ -151,7 +159,7 @@ class PrefetchSlot(Slot):
         if not done and not unstarted:
             return
         try:
-            self._batch([held for held, _ in done], unstarted, ())
+            self._batch(done, unstarted, ())
         except BrokerUnavailable as exc:
             logger.error("slot %d: could not hand back %d unstarted task(s) (%s); the sweeper will recover them",
                          self.state.index, len(unstarted), exc)
@@ -190,7 +198,8 @@ class PrefetchSlot(Slot):
                 disposition = runner.prepare(state, held.queue, held.task)
             if disposition is None:
                 return  # nothing held any more (handed back at the shutdown timeout, or put aside)
-            if disposition.kind == RELEASE and disposition.finish is None:
+            # A tracked task's record rides on the batch call too, when the broker batches natively.
+            if disposition.kind == RELEASE and (disposition.finish is None or self.native):
                 with state.lock:
                     state.done.append((held, disposition))
             else:

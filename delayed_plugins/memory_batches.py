@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from delayed_core.interfaces.batches import Batches, Held
+from delayed_core.interfaces.batches import Batches, Finished, Held
+from delayed_core.results import tracker_for
 
 
 class MemoryBatches(Batches):
@@ -18,11 +19,16 @@ class MemoryBatches(Batches):
     _take_first: Any
     _held_in: Any
 
-    def release_take_batch(self, done: Sequence[Held], unstarted: Sequence[Held], take_ids: Sequence[str],
+    def release_take_batch(self, done: Sequence[Finished], unstarted: Sequence[Held], take_ids: Sequence[str],
                            queues: Sequence[str]) -> list[Held]:
-        with self.store.cond:
-            for held in done:
-                self._forget(self.store.queue(held.queue), held.worker_id)
+        with self.store.cond:  # re-entrant: the tracker's release below takes it too
+            for finished in done:
+                held, finish = finished.held, finished.finish
+                tracker = tracker_for(self) if finish is not None else None  # type: ignore[arg-type]
+                if tracker is not None and finish is not None:
+                    tracker.release_and_take(held.worker_id, held.queue, (held.queue,), False, finish)
+                else:
+                    self._forget(self.store.queue(held.queue), held.worker_id)
             for held in reversed(unstarted):  # the last first: each goes in front of the ones after it
                 state = self.store.queue(held.queue)
                 task = state.processing.pop(held.worker_id, None)

@@ -2,8 +2,9 @@
 
 Mixed into :class:`~delayed_redis.broker.RedisBroker`. A prefetching slot settles the tasks it ran, hands
 back unstarted ones at a stop, and takes up to K new ones in one ``release_take_batch`` call (see the
-script's header); each task is held under its own worker id in its own queue's ``N_processing``, so the
-go-delayed layout and the per-queue sweep are unchanged.
+script's header), which also writes the records of the tracked tasks it releases. Each task is held under
+its own worker id in its own queue's ``N_processing``, so the go-delayed layout and the per-queue sweep
+are unchanged.
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from typing import Any
 
 import redis
 
-from delayed_core.interfaces.batches import Batches, Held
+from delayed_core.interfaces.batches import Batches, Finished, Held
 
 from . import scripts
 from .connection import unavailable_as_broker_error
-from .keys import QueueKeys
+from .keys import QueueKeys, record_key
 from .monitoring import this_minute
 
 RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch")
@@ -40,19 +41,29 @@ class RedisBatches(Batches):
     client: redis.Redis
     _call: Callable[..., Any]
 
-    def release_take_batch(self, done: Sequence[Held], unstarted: Sequence[Held], take_ids: Sequence[str],
+    def release_take_batch(self, done: Sequence[Finished], unstarted: Sequence[Held], take_ids: Sequence[str],
                            queues: Sequence[str]) -> list[Held]:
-        """The release_take_batch script: 1 round trip for the whole batch."""
+        """The release_take_batch script, tracked tasks' records included: 1 round trip for the batch."""
         group = tuple(queues)
-        keys, _ = _batch_keys(group)
-        args: list[Any] = [this_minute()]
-        for settled in (done, unstarted):
-            args.append(len(settled))
-            for held in settled:
-                args += (held.worker_id, group.index(held.queue) + 1)
+        queue_keys, _ = _batch_keys(group)
+        records: list[str] = []
+        args: list[Any] = [this_minute(), len(group), len(done)]
+        for finished in done:
+            held, finish = finished.held, finished.finish
+            args += (held.worker_id, group.index(held.queue) + 1)
+            if finish is None:
+                args.append(0)
+                continue
+            records.append(record_key(finish.task_id))
+            args += (len(records), scripts.ms(finish.ttl), len(finish.fields))
+            for name, value in finish.fields.items():
+                args += (name, value)
+        args.append(len(unstarted))
+        for held in unstarted:
+            args += (held.worker_id, group.index(held.queue) + 1)
         args += (len(take_ids), *take_ids)
         with unavailable_as_broker_error():
-            reply = RELEASE_TAKE_BATCH(self._call, keys, tuple(args))
+            reply = RELEASE_TAKE_BATCH(self._call, (*queue_keys, *records), tuple(args))
         return [Held(take_ids[int(reply[n]) - 1], group[int(reply[n + 1]) - 1], reply[n + 2])
                 for n in range(0, len(reply), 3)]
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .consumer import Consumer
+from .tracking import Finish
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,26 @@ class Held:
     task: bytes
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A held task that ran to its end, to release: ``finish`` is the record write of a tracked task (the
+    same a tracker's release writes), None for an untracked one."""
+
+    held: Held
+    finish: Finish | None = None
+
+
 class Batches(abc.ABC):
     """Settling and taking several tasks of one slot in one atomic broker call."""
 
     @abc.abstractmethod
-    def release_take_batch(self, done: Sequence[Held], unstarted: Sequence[Held], take_ids: Sequence[str],
+    def release_take_batch(self, done: Sequence[Finished], unstarted: Sequence[Held], take_ids: Sequence[str],
                            queues: Sequence[str]) -> list[Held]:
         """In one atomic step:
 
         1. release each task of ``done`` (it ran to its end: like :meth:`Consumer.release`, its poison
-           count goes too);
+           count goes too), and write its ``finish`` into its record when it has one (a broker with a
+           tracker must: the worker batches the releases of tracked tasks too);
         2. hand each task of ``unstarted`` back to the FRONT of its queue, keeping their order (the first
            of the list is the next task of its queue);
         3. take up to ``len(take_ids)`` ready tasks, never blocking: the i-th under ``take_ids[i]``, each
@@ -53,12 +64,13 @@ class Batches(abc.ABC):
         resume after a lost reply)."""
 
 
-def default_batch(consumers: Mapping[str, Consumer], done: Sequence[Held], unstarted: Sequence[Held],
+def default_batch(consumers: Mapping[str, Consumer], done: Sequence[Finished], unstarted: Sequence[Held],
                   take_ids: Sequence[str], queues: Sequence[str]) -> list[Held]:
     """:meth:`Batches.release_take_batch` for a broker without the role, given the consumer of each queue:
     one call per task, not atomic as a whole (each step is, and every task stays held until its own step
-    moved it)."""
-    for held in done:
+    moved it). It writes no record: the worker settles tracked tasks on their own on such a broker."""
+    for finished in done:
+        held = finished.held
         consumers[held.queue].release_and_take_first(held.worker_id, held.queue, (held.queue,), False)
     for held in reversed(unstarted):  # the last one first: each goes in front of the ones after it
         consumers[held.queue].requeue(held.worker_id, held.task, front=True)

@@ -33,6 +33,7 @@ from ..interfaces import Broker
 from .contract_batches import (
     test_a_batch_takes_from_the_highest_queue_first,
     test_a_batch_takes_up_to_k_in_order_each_under_its_own_id,
+    test_a_batch_writes_the_records_of_tracked_tasks,
     test_an_id_still_holding_a_task_is_skipped,
     test_every_prefetched_task_of_a_dead_slot_is_recovered,
     test_unstarted_tasks_go_back_to_the_front_in_order,
@@ -71,6 +72,7 @@ __all__ = [
     "lacks",
     "test_a_batch_takes_from_the_highest_queue_first",
     "test_a_batch_takes_up_to_k_in_order_each_under_its_own_id",
+    "test_a_batch_writes_the_records_of_tracked_tasks",
     "test_a_dead_holder_means_queued",
     "test_a_killed_sweeper_leaves_poison_tasks_for_the_next_sweep",
     "test_a_live_workers_task_is_left_alone",

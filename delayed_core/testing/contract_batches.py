@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from ..interfaces import Broker
-from ..interfaces.batches import Batches, Held, default_batch, default_held_by
+from ..interfaces.batches import Batches, Finished, Held, default_batch, default_held_by
 from ..sweeper import sweep_queue
 from .contract_support import fresh_id
+from .contract_tracking import Q, done, submit, tracker_of
 
 Factory = Callable[[str], Broker]
 both_ways = pytest.mark.parametrize("native", [True, False], ids=["native", "default"])
@@ -37,10 +38,11 @@ class _Slot:
     def batch(self, done: Sequence[Held] = (), unstarted: Sequence[Held] = (),
               take: Sequence[str] | None = None) -> list[Held]:
         take_ids = self.ids if take is None else take
+        finished = [Finished(held) for held in done]
         if self.native:
             assert isinstance(self.first, Batches)
-            return self.first.release_take_batch(done, unstarted, take_ids, self.queues)
-        return default_batch(self.brokers, done, unstarted, take_ids, self.queues)
+            return self.first.release_take_batch(finished, unstarted, take_ids, self.queues)
+        return default_batch(self.brokers, finished, unstarted, take_ids, self.queues)
 
     def held(self) -> list[Held]:
         if self.native:
@@ -125,3 +127,19 @@ def test_every_prefetched_task_of_a_dead_slot_is_recovered(broker_factory: Facto
         recovered.append(broker.dequeue(reader, 1.0) or b"nothing")
         broker.release(reader)
     assert sorted(recovered) == [b"t1", b"t2", b"t3"]
+
+
+def test_a_batch_writes_the_records_of_tracked_tasks(broker_factory: Factory) -> None:
+    slot = _Slot(broker_factory, [Q], native=True, size=2)
+    broker, tracker = slot.first, tracker_of(slot.first)
+    assert isinstance(broker, Batches)
+    submit(tracker, "b1", b"task-b1")
+    submit(tracker, "b2", b"task-b2")
+    taken = slot.batch()
+    assert [tracker.read(task_id).worker for task_id in ("b1", "b2")] == slot.ids
+    finished = [Finished(taken[0], done("b1", r=b"\x01one")), Finished(taken[1])]
+    assert broker.release_take_batch(finished, (), (), (Q,)) == []
+    record = tracker.read("b1")
+    assert (record.status, record.result, record.attempts) == ("succeeded", b"\x01one", 1)
+    assert record.finished is not None and tracker.wait("b1", 5.0).status == "succeeded"
+    assert slot.held() == [] and broker.info().processing == {}

@@ -8,8 +8,13 @@
 --   N_processing  hash worker_id -> task bytes (HGET, HDEL, HEXISTS, HSET)
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
 --   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' per task released; see count_minute)
+--   then         delayed_task:ID, the record of each tracked task released (HDEL, HSET, PEXPIRE; PUBLISH on
+--                the channel of the same name, as track_finish_write.lua does)
 -- ARGV[1]  the current unix minute, for the counters
--- ARGV[2]  D, then D pairs (worker id, queue index j): tasks that ran to their end, to release
+-- ARGV[2]  Q, the number of queues
+-- then     D, then D entries, for the tasks that ran to their end, to release: worker id, queue index j,
+--          r (0, or the record KEYS[5Q + r] of a tracked task, followed by: its TTL in ms, a count N, then N
+--          field/value pairs to write into it)
 -- then     U, then U pairs (worker id, queue index j): unstarted tasks, handed back to the FRONT of their
 --          queue in the order given (the first pair becomes the head of its queue)
 -- then     T, then T worker ids to take tasks under, in order (an id that still holds a task in any of
@@ -19,18 +24,37 @@
 --
 -- Order, as in release_take: the releases come first, and they only free memory (HDEL), so at maxmemory
 -- the hand-backs and takes that follow still run. A hand-back writes the task's new place before it
--- drops the old one, and a take pops before it writes the key that the releases just used.
+-- drops the old one, and a take pops before it writes the key that the releases just used. A record is
+-- written after its task's release with pcall: at maxmemory only the record is lost, never a task.
 local minute = ARGV[1]
-local queues = #KEYS / 5
-local at = 2
-local released = tonumber(ARGV[at])
-for n = 1, released do
-    local id, j = ARGV[at + 2 * n - 1], 5 * tonumber(ARGV[at + 2 * n])
+local queues = tonumber(ARGV[2])
+local finished_at = nil
+
+-- The record write of a tracked task, as track_finish_write.lua does it after a single release.
+local function write_record(key, ttl, fields)
+    finished_at = finished_at or server_ms()
+    redis.pcall('hdel', key, 't', 'm', 'due')
+    local written = redis.pcall('hset', key, 'fi', finished_at, unpack(fields))
+    if type(written) ~= 'table' then
+        redis.pcall('pexpire', key, ttl)
+        redis.pcall('publish', key, 'done')
+    end
+end
+
+local at = 3
+for _ = 1, tonumber(ARGV[at]) do
+    local id, j, r = ARGV[at + 1], 5 * tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+    at = at + 3
     if release_held(KEYS[j - 2], KEYS[j - 1], id) then
         count_minute(KEYS[j], 'd:', minute)
     end
+    if r > 0 then
+        local ttl, count = ARGV[at + 1], tonumber(ARGV[at + 2])
+        write_record(KEYS[5 * queues + r], ttl, {unpack(ARGV, at + 3, at + 2 + 2 * count)})
+        at = at + 2 + 2 * count
+    end
 end
-at = at + 2 * released + 1
+at = at + 1
 local unstarted = tonumber(ARGV[at])
 for n = unstarted, 1, -1 do
     local id, j = ARGV[at + 2 * n - 1], 5 * tonumber(ARGV[at + 2 * n])
