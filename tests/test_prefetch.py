@@ -1,21 +1,18 @@
 """``--prefetch K`` through the public API, on the memory broker, fakeredis and a real redis-server:
-retries, dead letters, task handles, rate limits and a lost batch reply still behave as with K = 1.
-(As a user runs it, with kills and signals: test_prefetch_cli.py.)"""
+retries, dead letters, task handles and a lost batch reply still behave as with K = 1. (Rate limits:
+test_rate_limit.py; as a user runs it, with kills and signals: test_prefetch_cli.py.)"""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections import Counter
 from collections.abc import Sequence
 
 import pytest
 
-from delayed_core import DeadLetter, Delayed, PyTask
+from delayed_core import DeadLetter, PyTask
 from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces.batches import Finished, Held
 from tests import worker_tasks
-from tests.chaos.processes import poll
 from tests.support.any_broker import MODULE, Target, _reset_calls, broker_target, drain  # noqa: F401 - fixtures
 
 
@@ -81,25 +78,3 @@ def test_a_lost_batch_reply_neither_loses_nor_reruns_a_task(target: Target, monk
     assert runs("record") == Counter(range(12))
     info = target.broker().info()
     assert (info.length, info.processing) == (0, {})
-
-
-def test_rate_limited_tasks_are_put_aside_not_lost() -> None:
-    """6 tasks at 10/s through a prefetching slot: each runs once, at the spaced starts."""
-    app = Delayed("memory://prefetch-rate", load_entry_points=False, dequeue_timeout=0.1)
-    starts: list[float] = []
-
-    @app.task(rate_limit="10/s", queue="rl", name="rl:prefetched")
-    def hit(n: int) -> None:
-        starts.append(time.monotonic())
-
-    worker = app.worker("rl", prefetch=4)
-    for n in range(6):
-        hit.delay(n)
-    thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
-    thread.start()
-    poll(lambda: len(starts) == 6, 10, message="six starts")
-    worker.stop()
-    thread.join(10)
-    assert starts[-1] - starts[0] >= 0.45
-    info = app.broker("rl").info()
-    assert (info.scheduled, info.length, info.processing) == (0, 0, {})
