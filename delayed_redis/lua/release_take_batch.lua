@@ -5,7 +5,7 @@
 -- KEYS     five keys per queue the slot serves, highest priority first; for queue j (1-based), at 5j-4 .. 5j:
 --   N             list of task bytes (LPOP; LPUSH for a task handed back)
 --   N_noti        list of notifications (LPOP; RPUSH for a task handed back)
---   N_processing  hash worker_id -> task bytes (HGET, HDEL, HEXISTS, HSET)
+--   N_processing  hash worker_id -> task bytes (HGET, HDEL, HSET)
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
 --   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' per task released; see count_minute)
 --   then         delayed_task:ID, the record of each tracked task released (HDEL, HSET, PEXPIRE; PUBLISH on
@@ -71,7 +71,8 @@ for i = 1, tonumber(ARGV[at]) do
     local id = ARGV[at + i]
     local free = true
     for j = 1, queues do
-        if redis.call('hexists', KEYS[5 * j - 2], id) == 1 then
+        -- HGET, not HEXISTS: the commands a minimal ACL grants already (doctor_acl.py)
+        if redis.call('hget', KEYS[5 * j - 2], id) then
             free = false
             break
         end
