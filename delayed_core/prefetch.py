@@ -32,6 +32,7 @@ from .disposition import RELEASE, Disposition
 from .errors import BrokerUnavailable
 from .interfaces.batches import Batches, Finished, Held, default_batch, default_held_by
 from .logcontext import TaskScope
+from .maintenance import one_line
 from .results import finish_for, now, tracked_id
 from .runner import SlotState
 from .slot import Slot
@@ -90,12 +91,16 @@ class PrefetchSlot(Slot):
         resync = False
         while True:
             try:
+                if stopping.is_set():
+                    if resync:  # what the ids hold is unknown: the sweeper recovers it once they go offline
+                        logger.error("slot %d: stopping with its batch unsettled; the sweeper will recover its "
+                                     "tasks", state.index)
+                    else:
+                        self.hand_back_unstarted()
+                    return
                 if resync:
                     self._resync()
                     resync = False
-                if stopping.is_set():
-                    self.hand_back_unstarted()
-                    return
                 with state.lock:
                     held = state.unstarted.pop(0) if state.unstarted else None
                 if held is not None:
@@ -160,9 +165,9 @@ class PrefetchSlot(Slot):
             return
         try:
             self._batch(done, unstarted, ())
-        except BrokerUnavailable as exc:
-            logger.error("slot %d: could not hand back %d unstarted task(s) (%s); the sweeper will recover them",
-                         self.state.index, len(unstarted), exc)
+        except Exception as exc:  # an outage, or a bug: either way the ids go offline and the sweep requeues
+            logger.error("slot %d: could not settle its batch at the stop (%s); the sweeper will recover its %d "
+                         "task(s)", self.state.index, one_line(exc), len(done) + len(unstarted))
             return
         self._announce(done)
         if unstarted:
