@@ -6,7 +6,8 @@ redis-server is pinned to CPU 0 (``taskset -c 0``) and the worker to CPU 1, so t
 round trips rather than CPU contention between the two. Each repetition starts a 1-slot worker on an empty
 queue, enqueues the no-op tasks in one batch, and times until the queue is empty and nothing is held
 (``bench/processes.py`` does the timing). Round trips per task are the worker's EVALSHA and BLPOP calls
-from ``INFO commandstats``. The machine may be shared: the load average is printed with each figure.
+from ``INFO commandstats``. The values of K take turns (1, 8, 32, 1, 8, 32 ...), so that each sees the
+same changes of load when the machine is shared; the load average is printed at the end.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
-from bench.processes import drain_once, report
+from bench.processes import drain_once, interleaved, report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = harness.PinnedRedisServer().start()
     try:
-        report("--prefetch", [int(k) for k in args.prefetch.split(",")],
-               lambda k: [drain_once(server, 1, args.tasks, ("--prefetch", str(k)), harness.CLIENT_CPU, k)
-                          for _ in range(args.reps)])
+        values = [int(k) for k in args.prefetch.split(",")]
+        report("--prefetch", interleaved(values, args.reps, lambda k: drain_once(
+            server, 1, args.tasks, ("--prefetch", str(k)), harness.CLIENT_CPU, k)))
     finally:
         server.cleanup()
     return 0

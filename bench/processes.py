@@ -75,20 +75,29 @@ def drain_once(server: harness.PinnedRedisServer, processes: int, tasks: int, ex
         harness.stop_processes([workers], grace=15)
 
 
-def report(option: str, values: Sequence[int], runs_of: Callable[[int], list[tuple[float, float, float, float]]]
-           ) -> None:
+def interleaved(values: Sequence[int], reps: int, drain: Callable[[int], tuple[float, float, float, float]]
+                ) -> dict[int, list[tuple[float, float, float, float]]]:
+    """``reps`` drains per value, taken in turns (1, 2, 1, 2 ...) so that every value sees the same
+    changes of load on a shared machine."""
+    runs: dict[int, list[tuple[float, float, float, float]]] = {value: [] for value in values}
+    for _ in range(reps):
+        for value in values:
+            runs[value].append(drain(value))
+    return runs
+
+
+def report(option: str, runs_by_value: dict[int, list[tuple[float, float, float, float]]]) -> None:
     """Print one line of figures per value of ``option`` (the median of its runs), then each ratio to 1."""
     medians: dict[int, float] = {}
-    for value in values:
-        runs = runs_of(value)
+    for value, runs in runs_by_value.items():
         rates = [run[0] for run in runs]
         medians[value] = statistics.median(rates)
         print(f"{option} {value:3d}: {medians[value]:6.0f} tasks/s "
               f"(runs {', '.join(f'{r:.0f}' for r in rates)}); CPU per 1000 tasks: "
               f"redis {statistics.median(run[1] for run in runs):.0f} ms, "
               f"workers {statistics.median(run[2] for run in runs):.0f} ms; "
-              f"round trips per task {statistics.median(run[3] for run in runs):.3f}; "
-              f"load average {os.getloadavg()[0]:.1f}", flush=True)
+              f"round trips per task {statistics.median(run[3] for run in runs):.3f}", flush=True)
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{load:.1f}' for load in os.getloadavg())}")
     if 1 in medians:
         for value, rate in medians.items():
             print(f"ratio {option} {value} / 1: {rate / medians[1]:.2f}")
@@ -102,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     server = harness.PinnedRedisServer().start()
     try:
-        report("--processes", [int(n) for n in args.processes.split(",")],
-               lambda processes: [drain_once(server, processes, args.tasks) for _ in range(args.reps)])
+        values = [int(n) for n in args.processes.split(",")]
+        report("--processes", interleaved(values, args.reps, lambda processes: drain_once(server, processes,
+                                                                                         args.tasks)))
     finally:
         server.cleanup()
     return 0
