@@ -178,7 +178,9 @@ class PrefetchSlot(Slot):
         """After a failed call, read what the ids hold: the truth about a batch whose reply was lost.
 
         A finished task its id still holds is still to be released (the call did not happen; the batch
-        call is all or nothing); anything else an id holds was taken and has not run.
+        call is all or nothing); anything else an id holds was taken and has not run. A new task
+        byte-identical to the finished one and taken under the same id reads as "did not happen": the
+        blind spot the one-task loop has too (TaskRunner.commit); tracked tasks, with their ids, have none.
         """
         state, runner = self.state, self.runner
         consumer = runner.consumer
@@ -221,7 +223,7 @@ class PrefetchSlot(Slot):
         config = runner.settings[held.queue].config
         if tracked_id(task) != task_id or config is None:
             return None
-        logger.info("%s cancelled before it started", task_id)
+        logger.info("slot %d: settling task %s without running it (cancelled)", self.state.index, task_id)
         release = Disposition(RELEASE, held.queue, held.task, task, take_next=False)
         finish = finish_for(release, None, now(), held.worker_id, runner.serializer, config, cancelled=True)
         return replace(release, task=None, finish=finish)  # no task: no "released" hook for a task that never ran
