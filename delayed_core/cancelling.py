@@ -3,8 +3,9 @@
 ``handle.cancel()`` on a running task makes the broker announce ``(slot id, task id)`` to the workers of
 the task's queue (:meth:`~delayed_core.interfaces.tracking.TaskTracker.watch_cancels`). The worker whose
 slot runs that task marks the slot and calls ``executor.interrupt(slot)``: the fork and subprocess
-executors kill the child, the asyncio executor (and the thread executor for coroutines) cancels the
-coroutine. The runner then settles the task as ``cancelled``: never retried, never dead-lettered.
+executors kill the child; the thread and asyncio executors cancel a coroutine and raise into a plain
+function (as their soft time limit does). The runner then settles the task as ``cancelled``: never
+retried, never dead-lettered.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ class RedisAdmin(Admin):
             if ids:
                 with self.client.pipeline(transaction=False) as pipe:
                     for worker_id in ids:
-                        pipe.exists(worker_id)
+                        pipe.exists(k.liveness(worker_id))
                     alive = [bool(flag) for flag in pipe.execute()]
         held = {worker_id: (processing[worker_id.encode()], alive[i]) for i, worker_id in enumerate(holders)}
         live = [worker_id for worker_id, ok in zip(registered_ids, alive[len(holders):], strict=True) if ok]
@@ -68,7 +68,10 @@ class RedisAdmin(Admin):
     def purge_dead_letters(self) -> int:
         """Delete the dead-letter list; return how many entries it had."""
         with unavailable_as_broker_error(), self.client.pipeline(transaction=True) as pipe:
-            count, _ = pipe.llen(self.keys.dead).delete(self.keys.dead).execute()
+            # DEL by name: a cluster pipeline's delete() neither chains nor takes several keys
+            pipe.llen(self.keys.dead)
+            pipe.execute_command("DEL", self.keys.dead)
+            count, _ = pipe.execute()
         return int(count)
 
     def clear(self) -> None:

@@ -11,22 +11,22 @@ from delayed_core.interfaces import AsyncBroker
 from . import scripts
 from .connection import async_client_from_url
 from .errors import translate
-from .keys import QueueKeys
+from .keys import GO_DELAYED, QueueKeys, layout_for
 from .producer import push_commands, schedule_args
 
 
 class AsyncRedisBroker(AsyncBroker):
     """The producer half of the Redis broker for asyncio (redis.asyncio)."""
 
-    def __init__(self, name: str, client: object) -> None:
+    def __init__(self, name: str, client: object, layout: str = GO_DELAYED) -> None:
         super().__init__(name)
         self.client = client
-        self.keys = QueueKeys.for_queue(name)
+        self.keys = QueueKeys.for_queue(name, layout)
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> AsyncRedisBroker:
         """A broker with its own asyncio client (asyncio clients are bound to one event loop)."""
-        return cls(name, async_client_from_url(url))
+        return cls(name, async_client_from_url(url), layout_for(url, shared.get("config")))
 
     async def enqueue(self, tasks: Sequence[bytes]) -> None:
         """RPUSH the tasks and their notifications in one MULTI/EXEC round trip, as RedisBroker does."""

@@ -17,6 +17,10 @@ Round trips per operation (the hot paths):
 - ``keep_alive``: 1 for all the slots of a process;
 - a prefetching slot (``--prefetch K``, ``batches.py``): 1 call settles up to K tasks and takes up to K.
 
+In the cluster layout (``redis+cluster://`` URLs, see cluster.py and keys.py) the same scripts run on
+the node of the queue's slot, through the cluster client rather than a per-thread connection; a worker
+of several queues waits on them as cluster_wait.py describes.
+
 Every redis-py error leaves as a pydelayed error of one line (see ``errors.py``). Due times of scheduled
 tasks follow the Redis server's clock; workers read announced ones with the offset seen at promotion.
 """
@@ -24,16 +28,17 @@ tasks follow the Redis server's clock; workers read announced ones with the offs
 from __future__ import annotations
 
 import redis
+import redis.cluster
 
 from delayed_core.interfaces import Broker
 
 from .admin import RedisAdmin
 from .async_broker import AsyncRedisBroker
 from .batches import RedisBatches
-from .connection import client_from_url
+from .connection import client_from_url, is_cluster_client
 from .direct import DirectCaller
 from .flow import RedisFlowControl
-from .keys import QueueKeys
+from .keys import CLUSTER, GO_DELAYED, QueueKeys, layout_for
 from .liveness import RedisLiveness
 from .monitoring import RedisMonitoring
 from .periodic import RedisPeriodicStore
@@ -52,18 +57,22 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisBatches, RedisLiveness, Red
     #: task records for handles (delayed_core/handles.py)
     tracker_class = RedisTracker
 
-    def __init__(self, name: str, client: redis.Redis, direct: bool = True) -> None:
+    def __init__(self, name: str, client: redis.Redis, direct: bool = True, layout: str = GO_DELAYED) -> None:
         super().__init__(name)
         self.client = client
-        # Hot paths go through a per-thread connection (see direct.py); the rest through the pool.
-        self._call = DirectCaller(client.connection_pool) if direct else client.execute_command
+        clustered = is_cluster_client(client)
+        # Hot paths go through a per-thread connection (see direct.py); the rest through the pool. A
+        # cluster client picks the node per command, so it has no one connection to keep.
+        self._call = DirectCaller(client.connection_pool) if direct and not clustered else client.execute_command
         # worker id -> Redis client id of the connection its slot blocks on, for wake()
         self._blocking_clients: dict[str, int] = {}
-        self.keys = QueueKeys.for_queue(name)
+        self.keys = QueueKeys.for_queue(name, layout)
         # The server's clock minus ours, in seconds, as last seen by a promotion (see promote_and_peek).
         self.clock_offset = 0.0
         #: WAIT for this many replicas after an enqueue (off unless the wait_replicas setting asks)
         self.replica_wait = ReplicaWait()
+        #: the URL it was built from (asyncio callers open their own clients from it), if any
+        self.url: str | None = None
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
@@ -72,8 +81,9 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisBatches, RedisLiveness, Red
         client = shared.get(key)
         if client is None:
             client = shared[key] = client_from_url(url)
-        assert isinstance(client, redis.Redis)
-        broker = cls(name, client)
+        assert isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
+        broker = cls.for_layout(layout_for(url, shared.get("config")))(name, client)  # type: ignore[arg-type]
+        broker.url = url
         config = shared.get("config")
         if config is not None:
             broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
@@ -84,3 +94,12 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisBatches, RedisLiveness, Red
         if isinstance(self._call, DirectCaller):
             self._call.close()
         self.client.connection_pool.disconnect()
+
+    @classmethod
+    def for_layout(cls, layout: str) -> type[RedisBroker]:
+        """The broker class of a key layout: this one, or ClusterBroker (cluster_broker.py) for "cluster"."""
+        if layout != CLUSTER:
+            return cls
+        from .cluster_broker import ClusterBroker  # a subclass: imported here, not at module level
+
+        return ClusterBroker

@@ -3,7 +3,8 @@
 URLs: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS (options such as
 ``?ssl_cert_reqs=required&ssl_ca_certs=/path/ca.pem`` in the query string), and
 ``unix://[[user]:password@]/path/to/redis.sock[?db=N]``, and Sentinel's
-``redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name[/db]`` (see sentinel.py).
+``redis+sentinel://[[user]:password@]host:port[,host:port...]/service_name[/db]`` (see sentinel.py), and
+Redis Cluster's ``redis+cluster://[[user]:password@]host:port[,host:port...]`` (see cluster.py).
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from collections.abc import Iterator
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from delayed_core.errors import ConfigError
 from delayed_core.redact import redact
 
+from .cluster import async_cluster_client, cluster_client, is_cluster_url
 from .errors import UNAVAILABLE, describe, translate
 from .sentinel import async_sentinel_client, is_sentinel_url, sentinel_client
 
@@ -54,6 +58,9 @@ def client_from_url(url: str) -> redis.Redis:
     """A redis-py client (with its own connection pool) for ``url``."""
     if is_sentinel_url(url):
         return sentinel_client(url, _options())
+    if is_cluster_url(url):
+        # Not a redis.Redis, but it answers the same commands (routing each to its slot's node).
+        return cluster_client(url, _options())  # type: ignore[return-value]
     try:
         return redis.Redis.from_url(url, **_options())
     except ValueError as exc:
@@ -64,10 +71,17 @@ def async_client_from_url(url: str) -> redis.asyncio.Redis:
     """An asyncio redis-py client for ``url``."""
     if is_sentinel_url(url):
         return async_sentinel_client(url, _options())
+    if is_cluster_url(url):
+        return async_cluster_client(url, _options())  # type: ignore[return-value]
     try:
         return redis.asyncio.Redis.from_url(url, **_options())
     except ValueError as exc:
         raise ConfigError(redact(f"invalid broker URL {url!r}: {exc}")) from None
+
+
+def is_cluster_client(client: object) -> bool:
+    """True for a Redis Cluster client (sync or asyncio)."""
+    return isinstance(client, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster))
 
 
 def longest_block() -> float:
@@ -83,3 +97,5 @@ def unavailable_as_broker_error() -> Iterator[None]:
         yield
     except redis.exceptions.RedisError as exc:
         raise translate(exc) from exc
+    except redis.exceptions.RedisClusterException as exc:  # from a pipeline of a cluster client
+        raise translate(redis.exceptions.ConnectionError(describe(exc))) from exc

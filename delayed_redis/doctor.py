@@ -8,7 +8,7 @@ the ACL rights of the user (delayed_redis/doctor_acl.py). Queue checks: delayed_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import redis
 
@@ -16,8 +16,9 @@ from delayed_core import hookimpl
 from delayed_core.doctor import DoctorRequest, Finding, Severity
 
 from .broker import RedisBroker
-from .connection import unavailable_as_broker_error
+from .connection import is_cluster_client, unavailable_as_broker_error
 from .doctor_acl import check_acl
+from .doctor_cluster import first_node, layout_finding, per_node, plain_url_on_cluster_node
 from .doctor_queues import check_queue
 from .expiry_events import expired_events_on, with_expired_events
 
@@ -116,14 +117,31 @@ def delayed_doctor_checks(app: Delayed, request: DoctorRequest) -> list[Finding]
     if not isinstance(broker, RedisBroker):
         return None
     client = broker.client
+    keys = broker.keys
     # An unreachable Redis is one line from the CLI (BrokerUnavailable), not a finding per check.
     with unavailable_as_broker_error():
-        version, text = server_version(client)
-        findings = [check_version(version, text), *check_config(client)]
+        if is_cluster_client(client):  # every primary's settings; the ACL of the first (doctor_cluster.py)
+            cluster = cast("redis.cluster.RedisCluster", client)
+            findings = [layout_finding(keys, len(cluster.get_primaries())), *per_node(cluster, server_checks)]
+            acl_client = first_node(cluster)
+        else:
+            findings = server_checks(client)
+            misplaced = plain_url_on_cluster_node(client)
+            if misplaced is not None:  # the queue checks would only meet MOVED: say why, once
+                return [*findings, misplaced]
+            findings += [layout_finding(keys, None)] if keys.clustered else []
+            acl_client = client
         try:
-            findings += check_acl(client, version, request.queues, request.acl_user)
+            findings += check_acl(acl_client, server_version(acl_client)[0], request.queues, request.acl_user,
+                                  keys.layout)
         except redis.exceptions.ResponseError as exc:
             findings.append(Finding("acl", Severity.WARNING, f"cannot check ACL rights: {exc}"))
         for queue in request.queues:
-            findings += check_queue(app, client, queue)
+            findings += check_queue(app, client, queue, keys.layout)
     return findings
+
+
+def server_checks(client: redis.Redis) -> list[Finding]:
+    """The checks of one server: version, eviction, persistence, keyspace events."""
+    version, text = server_version(client)
+    return [check_version(version, text), *check_config(client)]

@@ -16,7 +16,7 @@ import redis
 from delayed_core.doctor import Finding, Severity
 from delayed_core.errors import TaskDecodeError
 
-from .keys import QueueKeys
+from .keys import GO_DELAYED, QueueKeys
 
 if TYPE_CHECKING:
     from delayed_core.app import Delayed
@@ -31,9 +31,9 @@ GO_STYLE_ID = re.compile(r"^[0-9a-f]{32}$")
 SWEEP_FIX = "run `delayed sweeper`, or `delayed doctor --repair` once"
 
 
-def check_queue(app: Delayed, client: redis.Redis, queue: str) -> list[Finding]:
-    """Every check of one queue."""
-    keys = QueueKeys.for_queue(queue)
+def check_queue(app: Delayed, client: redis.Redis, queue: str, layout: str = GO_DELAYED) -> list[Finding]:
+    """Every check of one queue, its keys named as ``layout`` names them."""
+    keys = QueueKeys.for_queue(queue, layout)
     return [*check_notifications(client, keys, queue), *check_held(app, client, keys, queue),
             *check_dead_letters(app, client, keys, queue)]
 
@@ -71,7 +71,7 @@ def check_held(app: Delayed, client: redis.Redis, keys: QueueKeys, queue: str) -
     ids = sorted(held)
     with client.pipeline(transaction=False) as pipe:
         for worker_id in ids:
-            pipe.exists(worker_id)
+            pipe.exists(keys.liveness(worker_id))
             pipe.zscore(keys.workers, worker_id)
         answers = pipe.execute()
     config = app.config.for_queue(queue)

@@ -37,6 +37,29 @@ class BrokerBusy(BrokerUnavailable):
     """Redis is running a long script or function and answers nothing else until it ends."""
 
 
+class BrokerClusterError(BrokerUnavailable):
+    """A Redis Cluster answer that says "not here" or "not now": a slot moving between nodes, a node
+    down, or a command whose keys span hash slots (a key layout that does not fit the cluster). Retried
+    with backoff like an outage: the first passes by itself, the others once an operator fixes them."""
+
+
+#: error replies of a Redis Cluster node, and what each one means to a pydelayed user
+_CLUSTER_REPLIES = {
+    "MOVED": "a Redis Cluster node sent the command to another node: connect with a redis+cluster:// URL",
+    "ASK": "a Redis Cluster node sent the command to another node: connect with a redis+cluster:// URL",
+    "CROSSSLOT": "the keys of one command are in different hash slots: the go-delayed key layout cannot "
+                 "run on a Redis Cluster; use a redis+cluster:// URL (key_layout = \"cluster\")",
+    "TRYAGAIN": "a queue's hash slot is being moved between Redis Cluster nodes",
+    "CLUSTERDOWN": "the Redis Cluster is down or a slot has no node (a node failed?)",
+}
+
+
+#: redis-py's classes for those replies (their messages lose the reply's first word)
+_CLUSTER_CLASSES = {redis.exceptions.MovedError: "MOVED", redis.exceptions.AskError: "ASK",
+                    redis.exceptions.ClusterCrossSlotError: "CROSSSLOT", redis.exceptions.TryAgainError: "TRYAGAIN",
+                    redis.exceptions.ClusterDownError: "CLUSTERDOWN", redis.exceptions.MasterDownError: "CLUSTERDOWN"}
+
+
 class BrokerCommandError(DelayedError):
     """Redis answered a command with an error that retrying will not fix (e.g. a key of the wrong type)."""
 
@@ -60,6 +83,11 @@ def translate(exc: redis.exceptions.RedisError) -> DelayedError:
         return BrokerReadOnly(f"Redis is read-only (a replica?): {text}")
     if text.startswith("BUSY "):
         return BrokerBusy(f"Redis is busy running a script: {text}")
+    first = _CLUSTER_CLASSES.get(type(exc), text.split(" ", 1)[0])
+    if first in _CLUSTER_REPLIES:
+        return BrokerClusterError(f"{_CLUSTER_REPLIES[first]}: {text}")
+    if isinstance(exc, redis.exceptions.ClusterError):  # redirected too often ("TTL exhausted")
+        return BrokerClusterError(f"the Redis Cluster kept redirecting the command (a reshard?): {text}")
     if isinstance(exc, UNAVAILABLE):
         return BrokerUnavailable(text)
     return BrokerCommandError(f"Redis refused a command: {text}")

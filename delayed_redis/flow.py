@@ -41,7 +41,8 @@ class RedisFlowControl(FlowControl):
     def throttle(self, worker_id: str, task: bytes, limit_key: str, interval: float) -> float:
         """The throttle script, whether the task starts now or is put aside for its reserved start."""
         args = (worker_id, task, f"{interval * 1000:.3f}", secrets.token_hex(8), hashlib.sha1(task).hexdigest())
-        keys = (limit_key, f"{limit_key}:reserved", self.keys.processing, self.keys.scheduled)
+        limit = self.keys.rate(limit_key)  # as given, but in the queue's slot in the cluster layout
+        keys = (limit, f"{limit}:reserved", self.keys.processing, self.keys.scheduled)
         try:
             wait_ms = scripts.THROTTLE(self._call, keys, args)
         except redis.exceptions.RedisError as exc:

@@ -38,13 +38,52 @@ Task handles add, outside any queue's names (docs/results.md):
 
 A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is
 the notification list of ``jobs``), and tasks would vanish silently: such names are refused.
+
+The cluster layout (``key_layout = "cluster"``, implied by ``redis+cluster://`` URLs; docs/scaling.md)
+puts every key of a queue in one Redis Cluster hash slot with the hash tag ``{N}``: the list is ``{N}``,
+the others ``{N}_noti``, ``{N}_processing``... (the same suffixes), and the keys that go-delayed keeps
+outside the queue move into it:
+
+- ``{N}_alive:<worker id>``: a worker's liveness key, one per queue it serves (not shared by queues);
+- ``{N}_periodic`` and ``{N}_periodic:<name>``: the schedules that enqueue into ``N``;
+- ``{N}_delayed:rate:<function>`` (and ``:reserved``): a rate limit, counted per queue.
+
+Go workers and delayed 1.x cannot read the cluster layout (docs/interop.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from delayed_core.errors import ConfigError
+from delayed_core.settings import Setting
+
+from .cluster import is_cluster_url
+
+#: go-delayed's key layout (the default), and the Redis Cluster one: every key of a queue in one slot
+GO_DELAYED = "go-delayed"
+CLUSTER = "cluster"
+LAYOUTS = (GO_DELAYED, CLUSTER)
+
+
+def _known_layout(value: str) -> str | None:
+    return None if value in LAYOUTS else f"must be one of {', '.join(LAYOUTS)}"
+
+
+#: the setting that picks the layout (declared in ``delayed_redis.plugin``); a cluster URL implies "cluster"
+KEY_LAYOUT: Setting[str] = Setting(
+    "key_layout", str, GO_DELAYED, "Redis key layout: go-delayed (readable by Go and delayed 1.x workers) "
+    "or cluster (every key of a queue in one Redis Cluster hash slot; implied by redis+cluster:// URLs)",
+    _known_layout)
+
+def layout_for(url: str, config: Any = None) -> str:
+    """The layout of an app's queues: "cluster" for a ``redis+cluster://`` or ``rediss+cluster://`` URL,
+    else the ``key_layout`` setting of ``config`` (go-delayed's when there is no config)."""
+    if is_cluster_url(url):
+        return CLUSTER
+    return str(config.get(KEY_LAYOUT)) if config is not None else GO_DELAYED
+
 
 #: set of periodic schedule names
 PERIODIC = "delayed:periodic"
@@ -59,8 +98,12 @@ RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries
                      "_worker_info", "_throughput", "_bound")
 
 
-def check_queue_name(name: str) -> str:
-    """Return ``name``, or raise ConfigError when it would clash with another queue's keys."""
+def check_queue_name(name: str, layout: str = GO_DELAYED) -> str:
+    """Return ``name``, or raise ConfigError when it would clash with another queue's keys (or, in the
+    cluster layout, hold a brace, which would move its keys to another hash slot)."""
+    if layout == CLUSTER and ("{" in name or "}" in name):
+        raise ConfigError(f"queue name {name!r} holds a brace, which the cluster key layout uses as the hash "
+                          f"tag of the queue's keys; pick a name without {{ or }}")
     for suffix in RESERVED_SUFFIXES:
         if name.endswith(suffix):
             raise ConfigError(
@@ -85,24 +128,54 @@ class QueueKeys:
     worker_info: str
     throughput: str
     bound: str
+    #: the key layout these names follow (GO_DELAYED or CLUSTER)
+    layout: str = GO_DELAYED
+    #: the liveness key of worker ``w`` is this prefix + ``w`` ("" in go-delayed's root keyspace)
+    liveness_prefix: str = ""
+    #: set of the periodic schedule names, and the prefix of their records (+ ":<name>")
+    periodic: str = PERIODIC
 
     @classmethod
-    def for_queue(cls, name: str) -> QueueKeys:
-        """The keys of queue ``name``; ConfigError when the name ends in a reserved suffix."""
-        check_queue_name(name)
+    def for_queue(cls, name: str, layout: str = GO_DELAYED) -> QueueKeys:
+        """The keys of queue ``name`` in ``layout``; ConfigError when the name ends in a reserved suffix."""
+        check_queue_name(name, layout)
+        if layout not in LAYOUTS:
+            raise ConfigError(f"unknown key layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
+        base = f"{{{name}}}" if layout == CLUSTER else name
         return cls(
-            queue=name,
-            notifications=f"{name}_noti",
-            processing=f"{name}_processing",
-            scheduled=f"{name}_scheduled",
-            dead=f"{name}_dead",
-            recoveries=f"{name}_recoveries",
-            workers=f"{name}_workers",
-            poison=f"{name}_poison",
-            worker_info=f"{name}_worker_info",
-            throughput=f"{name}_throughput",
-            bound=f"{name}_bound",
+            queue=base,
+            notifications=f"{base}_noti",
+            processing=f"{base}_processing",
+            scheduled=f"{base}_scheduled",
+            dead=f"{base}_dead",
+            recoveries=f"{base}_recoveries",
+            workers=f"{base}_workers",
+            poison=f"{base}_poison",
+            worker_info=f"{base}_worker_info",
+            throughput=f"{base}_throughput",
+            bound=f"{base}_bound",
+            layout=layout,
+            liveness_prefix=f"{base}_alive:" if layout == CLUSTER else "",
+            periodic=f"{base}_periodic" if layout == CLUSTER else PERIODIC,
         )
+
+    @property
+    def clustered(self) -> bool:
+        """True in the cluster layout."""
+        return self.layout == CLUSTER
+
+    def liveness(self, worker_id: str) -> str:
+        """The liveness key of ``worker_id`` for this queue (the id itself in go-delayed's layout)."""
+        return self.liveness_prefix + worker_id
+
+    def periodic_record(self, name: str) -> str:
+        """The hash holding the record of periodic schedule ``name``."""
+        return f"{self.periodic}:{name}"
+
+    def rate(self, limit_key: str) -> str:
+        """The key of the rate limit ``limit_key`` (``delayed:rate:<function>``): as given in go-delayed's
+        layout, in this queue's slot in the cluster layout (so the limit counts per queue there)."""
+        return f"{self.queue}_{limit_key}" if self.clustered else limit_key
 
     def all(self) -> tuple[str, ...]:
         """Every key, for ``clear``."""

@@ -1,4 +1,9 @@
-"""The liveness role of the Redis broker: go-delayed's liveness keys plus pydelayed's worker registry."""
+"""The liveness role of the Redis broker: go-delayed's liveness keys plus pydelayed's worker registry.
+
+In the cluster layout each queue has its own liveness key per worker id (``{N}_alive:<id>``, in the
+queue's slot): the worker keeps alive the keys of every queue it serves, one call per queue as for the
+registries, so the number of round trips is unchanged.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +35,9 @@ class RedisLiveness(Liveness):
         "1.5" to SETEX, which Redis rejects).
         """
         with unavailable_as_broker_error():
-            return bool(scripts.CLAIM(self.client.execute_command, (worker_id, self.keys.workers),
-                                      (scripts.ms(ttl), scripts.ms(time.time()))))
+            named = (worker_id,) if self.keys.clustered else ()  # the id, where the key is not the id
+            return bool(scripts.CLAIM(self.client.execute_command, (self.keys.liveness(worker_id), self.keys.workers),
+                                      (scripts.ms(ttl), scripts.ms(time.time()), *named)))
 
     def keep_alive(self, worker_ids: Iterable[str], ttl: float) -> None:
         """The keep-alive script: PEXPIRE every id (allowed at maxmemory, unlike SET) and refresh the
@@ -40,8 +46,10 @@ class RedisLiveness(Liveness):
         if not ids:
             return
         with unavailable_as_broker_error():
-            scripts.KEEP_ALIVE(self.client.execute_command, (self.keys.workers, *ids),
-                               (scripts.ms(ttl), scripts.ms(time.time())))
+            named = ids if self.keys.clustered else ()  # the ids, where the keys are not the ids
+            scripts.KEEP_ALIVE(self.client.execute_command,
+                               (self.keys.workers, *(self.keys.liveness(worker_id) for worker_id in ids)),
+                               (scripts.ms(ttl), scripts.ms(time.time()), *named))
 
     def go_offline(self, worker_ids: Iterable[str]) -> None:
         """Delete the liveness keys, registry entries and announced details (one round trip)."""
@@ -51,7 +59,8 @@ class RedisLiveness(Liveness):
         for worker_id in ids:
             self._blocking_clients.pop(worker_id, None)
         with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
-            pipe.delete(*ids)
+            # DEL by name: a cluster pipeline's delete() takes one key (these share the queue's slot there)
+            pipe.execute_command("DEL", *(self.keys.liveness(worker_id) for worker_id in ids))
             pipe.zrem(self.keys.workers, *ids)
             pipe.hdel(self.keys.worker_info, *ids)
             pipe.execute()

@@ -16,7 +16,7 @@ from delayed_core.interfaces import PeriodicStore
 
 from . import scripts
 from .connection import unavailable_as_broker_error
-from .keys import PERIODIC, QueueKeys, periodic_key
+from .keys import QueueKeys
 
 
 def _text(value: Any) -> str:
@@ -32,9 +32,9 @@ class RedisPeriodicStore(PeriodicStore):
 
     def periodic_start(self, name: str, now: str, facts: Mapping[str, str]) -> str:
         """HSETNX the last tick, HSET the facts, SADD the name, HGET the last tick: one MULTI/EXEC."""
-        key = periodic_key(name)
+        key = self.keys.periodic_record(name)
         with unavailable_as_broker_error(), self.client.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(key, "last_tick", now).hset(key, mapping=dict(facts)).sadd(PERIODIC, name)
+            pipe.hsetnx(key, "last_tick", now).hset(key, mapping=dict(facts)).sadd(self.keys.periodic, name)
             pipe.hget(key, "last_tick")
             return _text(pipe.execute()[3])
 
@@ -42,7 +42,7 @@ class RedisPeriodicStore(PeriodicStore):
                        facts: Mapping[str, str]) -> tuple[bool, str]:
         """The periodic_claim script: 1 round trip."""
         pairs = [item for field, value in facts.items() for item in (field, value)]
-        keys = (periodic_key(name), PERIODIC, self.keys.queue, self.keys.notifications)
+        keys = (self.keys.periodic_record(name), self.keys.periodic, self.keys.queue, self.keys.notifications)
         with unavailable_as_broker_error():
             claimed, stored = scripts.PERIODIC_CLAIM(self.client.execute_command, keys,
                                                      (name, expected, last, len(facts), *pairs, *tasks))
@@ -51,7 +51,7 @@ class RedisPeriodicStore(PeriodicStore):
     def periodic_note(self, name: str, facts: Mapping[str, str]) -> None:
         """HSET the facts if the record exists (a script-free check-and-set is not needed: the record is
         only ever deleted by hand)."""
-        key = periodic_key(name)
+        key = self.keys.periodic_record(name)
         with unavailable_as_broker_error():
             if self.client.exists(key):
                 self.client.hset(key, mapping=dict(facts))
@@ -59,10 +59,10 @@ class RedisPeriodicStore(PeriodicStore):
     def periodic_records(self) -> dict[str, dict[str, str]]:
         """SMEMBERS, then one HGETALL per schedule in one pipeline."""
         with unavailable_as_broker_error():
-            names = sorted(_text(name) for name in self.client.smembers(PERIODIC))
+            names = sorted(_text(name) for name in self.client.smembers(self.keys.periodic))
             with self.client.pipeline(transaction=False) as pipe:
                 for name in names:
-                    pipe.hgetall(periodic_key(name))
+                    pipe.hgetall(self.keys.periodic_record(name))
                 records = pipe.execute()
         return {name: {_text(k): _text(v) for k, v in record.items()}
                 for name, record in zip(names, records, strict=True) if record}

@@ -49,18 +49,19 @@ def is_sentinel_url(url: str) -> bool:
     return url.split("://", 1)[0].lower() in SCHEMES
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def host_port(text: str, default_port: int = DEFAULT_SENTINEL_PORT) -> tuple[str, int]:
+    """``host[:port]`` or ``[ipv6][:port]`` as (host, port); ValueError when malformed."""
     if text.startswith("["):  # [ipv6]:port
         host, _, rest = text[1:].partition("]")
         port_text = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port_text = text.rpartition(":") if ":" in text else (text, "", "")
     if not host:
-        raise ValueError(f"empty sentinel host in {text!r}")
+        raise ValueError(f"empty host in {text!r}")
     try:
-        port = int(port_text) if port_text else DEFAULT_SENTINEL_PORT
+        port = int(port_text) if port_text else default_port
     except ValueError:
-        raise ValueError(f"bad sentinel port in {text!r}") from None
+        raise ValueError(f"bad port in {text!r}") from None
     return host, port
 
 
@@ -73,7 +74,7 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     parts = urlsplit(url)
     tls = parts.scheme.lower() == "rediss+sentinel"
     userinfo, _, hosts = parts.netloc.rpartition("@")
-    sentinels = [_host_port(item.strip()) for item in hosts.split(",") if item.strip()]
+    sentinels = [host_port(item.strip()) for item in hosts.split(",") if item.strip()]
     if not sentinels:
         raise ValueError("no sentinel host:port")
     path = [unquote(piece) for piece in parts.path.split("/") if piece]

@@ -8,6 +8,10 @@ kills, duplicates and lost. Exits 1 if any task was lost.
 4 workers of mixed executors (thread, fork, subprocess) stopped by SIGKILL or SIGTERM, 2 sweepers killed
 now and then, a 15 s SIGSTOP of redis-server and a 10 s read-only spell. Any of those can be overridden,
 for example a smoke run: ``--storm --seconds 10 --tasks 500 --redis-stop 2 --read-only 2``.
+
+``--cluster`` runs on a local three-master Redis Cluster instead (ten queues over the shards; the tasks
+record their runs on a separate redis-server), and ``--reshard`` moves a busy queue's slot to a fourth
+master halfway through: ``--cluster --reshard --seconds 60 --tasks 10000``.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.chaos.cluster import ClusterChaosRun
 from tests.chaos.harness import ChaosRun, ChaosSettings
 from tests.chaos.storm import StormRun, StormSettings
+from tests.support.redis_cluster import LocalCluster, queues_on_every_node, slot_of
 from tests.support.redis_server import RedisServer
 
 #: defaults of a plain chaos run, and of a storm (issue 10)
@@ -39,6 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--drain-timeout", type=float, default=300, help="seconds allowed to drain (default 300)")
     parser.add_argument("--appendonly", action="store_true", help="run redis-server with appendonly yes")
     parser.add_argument("--seed", type=int, default=None, help="random seed, to replay a run's kill pattern")
+    cluster = parser.add_argument_group("Redis Cluster")
+    cluster.add_argument("--cluster", action="store_true", help="run on a local three-master Redis Cluster, "
+                         "ten queues spread over the shards, workers serving them all (tests/chaos/cluster.py)")
+    cluster.add_argument("--reshard", action="store_true", help="with --cluster: halfway through, add a fourth "
+                         "master and move the first queue's slot to it while workers run")
     storm = parser.add_argument_group("storm")
     storm.add_argument("--storm", action="store_true", help="run the storm: mixed executors, SIGTERMs, "
                        "several sweepers, a stopped and a read-only Redis")
@@ -58,10 +69,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def build_run(args: argparse.Namespace, server: RedisServer) -> ChaosRun:
-    """A plain chaos run or a storm, from the command line."""
+def build_run(args: argparse.Namespace, server: RedisServer, cluster: LocalCluster | None = None) -> ChaosRun:
+    """A plain chaos run, a cluster run or a storm, from the command line."""
     common = {"tasks": args.tasks, "workers": args.workers, "slots": args.slots, "seconds": args.seconds,
               "drain_timeout": args.drain_timeout, "seed": args.seed}
+    if cluster is not None:
+        queues = queues_on_every_node(cluster, 10, prefix="chaos")
+
+        def reshard() -> None:
+            target = cluster.add_master()
+            moved = cluster.move_slot(slot_of(queues[0]), target, batch=1, pause=0.05)
+            print(f"moved the slot of {queues[0]} ({moved} keys) to a fourth master", flush=True)
+
+        return ClusterChaosRun(cluster.url, server.url, queues, ChaosSettings(**common),
+                               during=reshard if args.reshard else None)
     if not args.storm:
         return ChaosRun(server.url, ChaosSettings(**common))
     settings = StormSettings(**common, executors=tuple(args.executors.split(",")), sweepers=args.sweepers,
@@ -78,10 +99,11 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sys.exit(130))
     server = RedisServer(appendonly=args.appendonly).start()
+    cluster = LocalCluster().start() if args.cluster else None
     started = time.monotonic()
     try:
         try:
-            run = build_run(args, server)
+            run = build_run(args, server, cluster)
         except ValueError as exc:
             print(f"chaos.py: error: {exc}", file=sys.stderr)
             return 2
@@ -100,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"LOST: {report.lost[:50]}\n{run.diagnose()}")
     finally:
         server.cleanup()
+        if cluster is not None:
+            cluster.cleanup()
     return 1 if report.lost else 0
 
 

@@ -12,6 +12,7 @@ import redis
 
 from delayed_core import Delayed
 from tests.support.fake_broker import FakeBrokerPlugin, fake_client
+from tests.support.redis_cluster import redis_cluster  # noqa: F401 - a session fixture for the cluster tests
 from tests.support.redis_server import RedisServer, require_redis_server
 
 _fake_ids = itertools.count()

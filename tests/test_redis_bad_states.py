@@ -112,9 +112,11 @@ def test_sweeper_skips_a_foreign_key_and_backs_off_per_queue(servers: list[Redis
     sweeper = CliProcess([*sweeper_args(server.url, "good", interval=0.2), "--queue", "bad"], tmp_path)
     try:
         sweeper.wait_for_log("queue good: requeued 1 lost task(s)", 10)
-        log = sweeper.wait_for_log(f"whose worker id names a key that is not a string (another program's "
-                                   f"key?): {FOREIGN_ID}", 10)
-        assert "queue bad: sweep failed (Redis refused a command: WRONGTYPE key bad_dead is not the list" in log
+        sweeper.wait_for_log(f"whose worker id names a key that is not a string (another program's "
+                             f"key?): {FOREIGN_ID}", 10)
+        # waited for, not read at once: the bad queue's sweep logs its failure just after the good one's
+        sweeper.wait_for_log("queue bad: sweep failed (Redis refused a command: WRONGTYPE key bad_dead is not the list",
+                             10)
         assert admin.lrange("good", 0, -1) == [raw]
         assert admin.hgetall("good_processing") == {FOREIGN_ID.encode(): raw}  # skipped, not lost
         assert admin.hgetall("bad_processing") == {DEAD_ID.encode(): raw}  # nothing changed on failure

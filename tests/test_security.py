@@ -23,7 +23,8 @@ ALLOWED = "tests.chaos.allowed_tasks"
 #: worker ids are 32 hex chars in the root keyspace; this glob matches them and nothing else
 WORKER_ID_PATTERN = "[0-9a-f]" * 32
 #: the least-privilege ACL rule for a pydelayed user on queue "sec" (documented in docs/reliability.md)
-ACL_RULE = ["on", ">workerpass", "resetkeys", f"~{QUEUE}", f"~{QUEUE}_*", f"~{WORKER_ID_PATTERN}", "-@all",
+ACL_RULE = ["on", ">workerpass", "resetkeys", f"~{QUEUE}", f"~{QUEUE}_*", f"~{WORKER_ID_PATTERN}",
+            "~delayed_task:*", "~delayed:*", "-@all",
             "+@list", "+@hash", "+@sortedset", "+@string", "+del", "+exists", "+expire", "+pexpire", "+time",
             "+evalsha", "+multi", "+exec",
             "+script|load"]
@@ -123,7 +124,9 @@ def test_least_privilege_acl_user_can_enqueue_work_and_sweep(server_factory: lis
     url = f"redis://qworker:workerpass@{server.host}:{server.port}/0"
     app = Delayed(url, load_entry_points=False)
     app.queue(QUEUE).enqueue(PyTask(f"{TASKS_MODULE}:record", [1]))
-    app.queue(QUEUE).enqueue_many([PyTask(f"{TASKS_MODULE}:record", [3]), PyTask(f"{TASKS_MODULE}:record", [4])])
+    tracked = app.queue(QUEUE).enqueue_many([PyTask(f"{TASKS_MODULE}:record", [3]),
+                                             PyTask(f"{TASKS_MODULE}:record", [4])], track=True)
+    assert tracked is not None and [h.status() for h in tracked] == ["queued", "queued"]
     # A task held by a dead worker (no liveness key): the sweeper, as the ACL user, recovers it.
     admin.hset(f"{QUEUE}_processing", "a" * 32, app.serializer.dumps(PyTask(f"{TASKS_MODULE}:record", [2])))
     info = CliProcess(["info", "--broker", url, "--queue", QUEUE], tmp_path)
@@ -132,6 +135,8 @@ def test_least_privilege_acl_user_can_enqueue_work_and_sweep(server_factory: lis
     assert sweeper.wait(20) == 0 and "requeued 1" in sweeper.log(), sweeper.log()
     run_burst_worker(url, tmp_path, server.url)
     assert admin.smembers("ran_set") == {b"1", b"2", b"3", b"4"}
+    # task records under the rule: the worker wrote them, the user reads them (a waiter polls: no &channels)
+    assert [h.status() for h in tracked] == ["succeeded", "succeeded"] and tracked[0].result(timeout=1) is None
     # The user really is limited: other keys and admin commands are refused.
     user = app.broker(QUEUE).client  # type: ignore[attr-defined]
     with pytest.raises(redis.exceptions.NoPermissionError):

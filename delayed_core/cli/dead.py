@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from typing import Any
 
 from ..app import Delayed
@@ -22,6 +23,9 @@ from ..errors import DelayedError, TaskDecodeError
 from ..interfaces import Broker
 from ..redact import redact
 from .common import ArgumentParser, add_broker_flag, build_app, build_config, non_negative_int
+
+#: entries ``dead list`` shows by default: a page, so that a list of 10k letters answers at once
+LIST_LIMIT = 100
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -40,6 +44,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
     listing = action("list", "list dead letters, newest first")
     listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing.add_argument("--limit", type=non_negative_int, default=LIST_LIMIT, metavar="N",
+                         help=f"show at most N entries (default {LIST_LIMIT}; 0: all of them)")
+    listing.add_argument("--offset", type=non_negative_int, default=0, metavar="N",
+                         help="start at entry number N (default 0, the newest)")
     listing.set_defaults(run=run_list)
     show = action("show", "print one dead letter with its traceback and decoded task")
     show.add_argument("index", type=non_negative_int, metavar="N", help="entry number, as 'list' prints it")
@@ -114,7 +122,7 @@ def entry_at(broker: Broker, queue: str, index: int) -> bytes:
     entries = broker.dead_letters(index, index)
     if entries:
         return entries[0]
-    count = len(broker.dead_letters())
+    count = broker.info().dead
     if count == 0:
         raise DelayedError(f"queue {queue!r} has no dead letters")
     raise DelayedError(f"no dead letter #{index} in queue {queue!r}: it has {count} (numbered 0 to {count - 1}; "
@@ -122,19 +130,25 @@ def entry_at(broker: Broker, queue: str, index: int) -> bytes:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    """One line per entry, or a JSON array."""
+    """One line per entry, or a JSON array: ``--limit`` entries from ``--offset`` (one LRANGE), and how
+    many more there are when the list goes on."""
     app, queue, broker = open_queue(args)
-    entries = broker.dead_letters()
+    start = args.offset
+    entries = broker.dead_letters(start, start + args.limit - 1 if args.limit else -1)
     letters = [parse(raw) for raw in entries]
+    more = broker.info().dead - start - len(entries) if args.limit and len(entries) == args.limit else 0
+    if more > 0:  # on stderr, so that --json stays one JSON document; never cut short silently
+        print(f"(entries #{start} to #{start + len(entries) - 1} of queue {queue!r}, newest first; {more} more: "
+              f"--offset {start + len(entries)}, or --limit 0 for all)", file=sys.stderr)
     if args.json:
-        print(json.dumps([as_dict(app, i, letter) if isinstance(letter, DeadLetter)
-                          else malformed_dict(i, raw, letter)
+        print(json.dumps([as_dict(app, start + i, letter) if isinstance(letter, DeadLetter)
+                          else malformed_dict(start + i, raw, letter)
                           for i, (raw, letter) in enumerate(zip(entries, letters, strict=True))], indent=2))
         return 0
     if not letters:
-        print(f"queue {queue!r} has no dead letters")
+        print(f"queue {queue!r} has no dead letters" + (f" from #{start} on" if start else ""))
         return 0
-    for i, (raw, letter) in enumerate(zip(entries, letters, strict=True)):
+    for i, (raw, letter) in enumerate(zip(entries, letters, strict=True), start):
         if isinstance(letter, MalformedDeadLetter):
             print(f"{i:>4}  undecodable entry ({letter}): {shorten(raw)}")
             continue
@@ -203,7 +217,7 @@ def run_purge(args: argparse.Namespace) -> int:
     """Delete every entry, only with ``--yes``."""
     _app, queue, broker = open_queue(args)
     if not args.yes:
-        count = len(broker.dead_letters())
+        count = broker.info().dead
         raise DelayedError(f"this deletes {count} dead letter(s) of queue {queue!r} for good; "
                            "add --yes to confirm")
     print(f"purged {broker.purge_dead_letters()} dead letter(s) from queue {queue!r}")

@@ -57,8 +57,10 @@ from .contract_sweeper import (
     test_tasks_of_a_dead_worker_are_recovered_at_least_once,
 )
 from .contract_tracking import (
+    test_a_batch_is_submitted_in_order,
     test_a_dead_holder_means_queued,
     test_a_pending_id_is_not_enqueued_twice,
+    test_asyncio_calls,
     test_cancel,
     test_cancel_a_running_task_asks_its_worker,
     test_every_waiter_wakes,
@@ -70,6 +72,7 @@ from .contract_tracking import (
 
 __all__ = [
     "lacks",
+    "test_a_batch_is_submitted_in_order",
     "test_a_batch_takes_from_the_highest_queue_first",
     "test_a_batch_takes_up_to_k_in_order_each_under_its_own_id",
     "test_a_batch_writes_the_records_of_tracked_tasks",
@@ -80,6 +83,7 @@ __all__ = [
     "test_a_poison_task_becomes_a_dead_letter_the_core_built",
     "test_an_expired_id_counts_as_dead",
     "test_an_id_still_holding_a_task_is_skipped",
+    "test_asyncio_calls",
     "test_cancel",
     "test_cancel_a_running_task_asks_its_worker",
     "test_claimed_ids_are_exclusive_until_offline",

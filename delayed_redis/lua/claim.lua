@@ -5,6 +5,7 @@
 -- KEYS[2]  N_workers    sorted set worker_id -> last keep-alive, unix ms (ZADD, best effort)
 -- ARGV[1]  TTL in ms
 -- ARGV[2]  now, unix ms (for the registry)
+-- ARGV[3]  the worker id, in the cluster layout where KEYS[1] is {N}_alive:<id> (absent: KEYS[1] is it)
 -- Returns  1 if claimed, 0 if the id is taken
 if redis.call('exists', KEYS[1]) == 1 then
     return 0
@@ -14,5 +15,5 @@ end
 -- the memory (a liveness key is a few dozen bytes).
 redis.call('pexpire', KEYS[1], ARGV[1])
 redis.call('set', KEYS[1], '1', 'PX', ARGV[1])
-redis.pcall('zadd', KEYS[2], ARGV[2], KEYS[1])
+redis.pcall('zadd', KEYS[2], ARGV[2], ARGV[3] or KEYS[1])
 return 1

@@ -1,0 +1,134 @@
+"""The chaos run on a Redis Cluster: ten queues spread over every shard, workers serving all of them (so
+their idle slots wait on every shard at once) SIGKILLed at random, one sweeper for all queues. The tasks
+record their runs on a separate plain redis-server, so the record is not part of the cluster under test.
+
+Optionally a slot moves to another node in the middle of the kill window (``reshard``), with the keys of
+a busy queue in it: workers meet ASK and MOVED answers while they run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from delayed_core import Delayed, PyTask
+from delayed_redis.cluster import cluster_client
+from delayed_redis.keys import CLUSTER, QueueKeys
+
+from .harness import ChaosRun, ChaosSettings, worker_ids_in
+from .processes import TASKS_MODULE, CliProcess, sweeper_args, worker_args
+from .tasks import RAN_SET
+
+
+class ClusterChaosRun(ChaosRun):
+    """A :class:`ChaosRun` over ``queues`` of the cluster at ``url``; runs are recorded at ``record_url``.
+
+    :param during: called once, in its own thread, when the kill window is half over (a reshard).
+    """
+
+    def __init__(self, url: str, record_url: str, queues: list[str], settings: ChaosSettings,
+                 during: Callable[[], object] | None = None, log_dir: Path | None = None) -> None:
+        super().__init__(record_url, settings, log_dir)
+        self.cluster_url = url
+        self.queues = queues
+        self.cluster = cluster_client(url, {})
+        self.during = during
+        self.during_thread: threading.Thread | None = None
+        self.env = {"CHAOS_REDIS_URL": record_url}
+
+    def _queue_args(self) -> list[str]:
+        return [item for name in self.queues[1:] for item in ("--queue", name)]
+
+    def _start_worker(self) -> CliProcess:
+        s = self.settings
+        args = worker_args(self.cluster_url, self.queues[0], slots=s.slots, keep_alive_timeout=s.keep_alive_timeout,
+                           keep_alive_interval=s.keep_alive_interval, extra=self._queue_args())
+        return CliProcess(args, self.log_dir, self.env)
+
+    def _start_sweeper(self) -> CliProcess:
+        args = sweeper_args(self.cluster_url, self.queues[0], self.settings.sweeper_interval, 0)
+        return CliProcess([*args, *self._queue_args()], self.log_dir, self.env)
+
+    def _kill_one(self) -> None:
+        """Kill a worker that is online (it named its ids): on a busy two-core machine a worker takes a
+        second or two to start, and kills during start-up alone would leave the cluster paths untested."""
+        online = [i for i, worker in enumerate(self.workers) if worker_ids_in(worker.log())]
+        if not online:
+            return
+        index = self.random.choice(online)
+        victim = self.workers[index]
+        victim.kill()
+        self.report.kills += 1
+        if self._held_by(victim):
+            self.report.kills_holding_task += 1
+        self.workers[index] = self._start_worker()
+
+    def _held_by(self, victim: CliProcess) -> bool:
+        ids = worker_ids_in(victim.log())
+        return bool(ids) and any(any(self.cluster.hmget(QueueKeys.for_queue(name, CLUSTER).processing, ids))
+                                 for name in self.queues)
+
+    def _produce(self, stop: threading.Event) -> None:
+        """Enqueue every task round-robin over the queues, in small batches over 80% of the window."""
+        s = self.settings
+        app = Delayed(self.cluster_url, load_entry_points=False)
+        queues = [app.queue(name) for name in self.queues]
+        batch = max(1, s.tasks // max(1, int(s.seconds * 0.8 / 0.05)))
+        try:
+            for number, first in enumerate(range(0, s.tasks, batch)):
+                tasks = [PyTask(f"{TASKS_MODULE}:record", [i, round(self.random.uniform(*s.task_sleep_ms), 1)])
+                         for i in range(first, min(first + batch, s.tasks))]
+                while not self._enqueue(queues[number % len(queues)], tasks) and not stop.is_set():
+                    stop.wait(0.2)
+                self.report.enqueued += len(tasks)
+                if stop.wait(0.05):
+                    break
+        finally:
+            app.close()
+
+    def _chaos_step(self, elapsed: float) -> None:
+        super()._chaos_step(elapsed)
+        if self.during is not None and self.during_thread is None and elapsed >= self.settings.seconds / 2:
+            self.during_thread = threading.Thread(target=self.during, daemon=True)
+            self.during_thread.start()
+
+    def _end_chaos(self) -> None:
+        if self.during_thread is not None:
+            self.during_thread.join(60)
+
+    def _drained(self) -> bool:
+        waiting = 0
+        for name in self.queues:
+            k = QueueKeys.for_queue(name, CLUSTER)
+            waiting += int(self.cluster.llen(k.queue)) + int(self.cluster.hlen(k.processing))
+        return waiting == 0 and int(self.client.scard(RAN_SET)) >= self.settings.tasks
+
+    def run(self):  # type: ignore[no-untyped-def]
+        """Flush the cluster's nodes too, then the usual run."""
+        for node in self.cluster.get_primaries():
+            self.cluster.get_redis_connection(node).flushall()
+        return super().run()
+
+    def _collect(self) -> None:
+        super()._collect()
+        self.report.dead_letters = sum(int(self.cluster.llen(QueueKeys.for_queue(name, CLUSTER).dead))
+                                       for name in self.queues)
+
+    def diagnose(self) -> str:
+        """Per queue lengths and holders, and the newest logs."""
+        lines = []
+        for name in self.queues:
+            k = QueueKeys.for_queue(name, CLUSTER)
+            lines.append(f"{name}: len {self.cluster.llen(k.queue)} noti {self.cluster.llen(k.notifications)} "
+                         f"processing {self.cluster.hgetall(k.processing)}")
+        logs = sorted(self.log_dir.glob("*.log"), key=lambda path: path.stat().st_mtime)[-3:]
+        tails = "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-1500:]}" for path in logs)
+        return "\n".join(lines) + "\n" + tails
+
+
+def cluster_settings(tasks: int = 800, seconds: float = 8.0) -> ChaosSettings:
+    """A short run for CI: a few seconds of kills on two-slot workers."""
+    return ChaosSettings(tasks=tasks, workers=3, slots=2, seconds=seconds, drain_timeout=40,
+                         kill_gap_ms=(100.0, 400.0), sweeper_kill_chance=0.0)
+
