@@ -78,7 +78,8 @@ class PrefetchSlot(Slot):
     @property
     def native(self) -> bool:
         """True when the broker batches in one call (records included); else the default serves it."""
-        return isinstance(self.runner.consumer, Batches)
+        consumer = self.runner.consumer
+        return isinstance(consumer, Batches) and (len(self.runner.queues) == 1 or consumer.batch_spans_queues)
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -124,7 +125,8 @@ class PrefetchSlot(Slot):
                take_ids: Sequence[str]) -> list[Held]:
         consumer, queues = self.runner.consumer, self.runner.queues
         finished = [Finished(held, disposition.finish) for held, disposition in done]
-        if isinstance(consumer, Batches):
+        if self.native:
+            assert isinstance(consumer, Batches)
             return consumer.release_take_batch(finished, unstarted, take_ids, queues)
         return default_batch(self.runner.brokers, finished, unstarted, take_ids, queues)
 
@@ -184,7 +186,8 @@ class PrefetchSlot(Slot):
         """
         state, runner = self.state, self.runner
         consumer = runner.consumer
-        if isinstance(consumer, Batches):
+        if self.native:
+            assert isinstance(consumer, Batches)
             held = consumer.held_by(state.ids, runner.queues)
         else:
             held = default_held_by(consumer, state.ids, runner.queues)

@@ -4,7 +4,7 @@ Mixed into :class:`~delayed_redis.broker.RedisBroker`. A prefetching slot settle
 back unstarted ones at a stop, and takes up to K new ones in one ``release_take_batch`` call (see the
 script's header), which also writes the records of the tracked tasks it releases. Each task is held under
 its own worker id in its own queue's ``N_processing``, so the go-delayed layout and the per-queue sweep
-are unchanged.
+are unchanged. In the cluster layout a batch serves one queue (ClusterBroker.batch_spans_queues).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch")
 
 
 @lru_cache(maxsize=64)
-def _batch_keys(queues: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _batch_keys(queues: tuple[str, ...], layout: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(the script's KEYS for ``queues``, each queue's N_processing), built once per group."""
-    all_keys = [QueueKeys.for_queue(name) for name in queues]
+    all_keys = [QueueKeys.for_queue(name, layout) for name in queues]
     keys = tuple(key for k in all_keys for key in (k.queue, k.notifications, k.processing, k.recoveries,
                                                      k.throughput))
     return keys, tuple(k.processing for k in all_keys)
@@ -39,13 +39,14 @@ class RedisBatches(Batches):
 
     # Provided by RedisBroker.
     client: redis.Redis
+    keys: QueueKeys
     _call: Callable[..., Any]
 
     def release_take_batch(self, done: Sequence[Finished], unstarted: Sequence[Held], take_ids: Sequence[str],
                            queues: Sequence[str]) -> list[Held]:
         """The release_take_batch script, tracked tasks' records included: 1 round trip for the batch."""
         group = tuple(queues)
-        queue_keys, _ = _batch_keys(group)
+        queue_keys, _ = _batch_keys(group, self.keys.layout)
         records: list[str] = []
         args: list[Any] = [this_minute(), len(group), len(done)]
         for finished in done:
@@ -69,7 +70,7 @@ class RedisBatches(Batches):
 
     def held_by(self, worker_ids: Sequence[str], queues: Sequence[str]) -> list[Held]:
         """One HMGET per queue, pipelined: 1 round trip."""
-        _, processing = _batch_keys(tuple(queues))
+        _, processing = _batch_keys(tuple(queues), self.keys.layout)
         with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
             for key in processing:
                 pipe.hmget(key, list(worker_ids))

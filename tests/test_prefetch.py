@@ -13,6 +13,7 @@ from delayed_core import DeadLetter, PyTask
 from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces.batches import Finished, Held
 from tests import worker_tasks
+from tests.conftest import Backend
 from tests.support.any_broker import MODULE, Target, _reset_calls, broker_target, drain  # noqa: F401 - fixtures
 
 
@@ -78,3 +79,14 @@ def test_a_lost_batch_reply_neither_loses_nor_reruns_a_task(target: Target, monk
     assert runs("record") == Counter(range(12))
     info = target.broker().info()
     assert (info.length, info.processing) == (0, {})
+
+
+@pytest.mark.parametrize("queues", [["solo"], ["high", "low"]])
+def test_the_cluster_key_layout_prefetches_too(real_backend: Backend, queues: list[str]) -> None:
+    """One queue: the batch script in the queue's slot; several: the one-task calls (no call spans slots)."""
+    app = real_backend.app(key_layout="cluster", imports=[MODULE], dequeue_timeout=0.2, prefetch=4)
+    for queue in queues:
+        app.queue(queue).enqueue_many([PyTask(f"{MODULE}:record", [f"{queue}{n}"]) for n in range(6)])
+    app.worker(queues).run(burst=True, install_signals=False)
+    assert [call[1][0] for call in worker_tasks.calls] == [f"{queue}{n}" for queue in queues for n in range(6)]
+    assert all(app.broker(queue).info().processing == {} for queue in queues)

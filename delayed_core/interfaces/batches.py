@@ -41,6 +41,10 @@ class Finished:
 class Batches(abc.ABC):
     """Settling and taking several tasks of one slot in one atomic broker call."""
 
+    #: False when one call cannot span several queues (Redis Cluster: each queue in its own hash slot);
+    #: a worker of several queues then goes through :func:`default_batch`
+    batch_spans_queues: bool = True
+
     @abc.abstractmethod
     def release_take_batch(self, done: Sequence[Finished], unstarted: Sequence[Held], take_ids: Sequence[str],
                            queues: Sequence[str]) -> list[Held]:

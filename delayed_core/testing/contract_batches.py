@@ -30,6 +30,8 @@ class _Slot:
         self.first = self.brokers[self.queues[0]]
         if native and not isinstance(self.first, Batches):
             pytest.skip(f"{type(self.first).__name__} does not implement Batches")
+        if native and len(queues) > 1 and not getattr(self.first, "batch_spans_queues", True):
+            pytest.skip(f"{type(self.first).__name__} batches one queue at a time")
         self.native = native
         self.ids = [fresh_id() for _ in range(size)]
         for worker_id in self.ids:
