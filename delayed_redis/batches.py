@@ -22,7 +22,7 @@ from .connection import unavailable_as_broker_error
 from .keys import QueueKeys, record_key
 from .monitoring import this_minute
 
-RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch")
+RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch", helpers=("_record",))
 
 
 @lru_cache(maxsize=64)

@@ -8,8 +8,8 @@
 --   N_processing  hash worker_id -> task bytes (HGET, HDEL, HSET)
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
 --   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' per task released; see count_minute)
---   then         delayed_task:ID, the record of each tracked task released (HDEL, HSET, PEXPIRE; PUBLISH on
---                the channel of the same name, as track_finish_write.lua does)
+--   then         delayed_task:ID, the record of each tracked task released (finish_record in _record.lua:
+--                HDEL, HSET, PEXPIRE, PUBLISH on the channel of the same name)
 -- ARGV[1]  the current unix minute, for the counters
 -- ARGV[2]  Q, the number of queues
 -- then     D, then D entries, for the tasks that ran to their end, to release: worker id, queue index j,
@@ -28,19 +28,6 @@
 -- written after its task's release with pcall: at maxmemory only the record is lost, never a task.
 local minute = ARGV[1]
 local queues = tonumber(ARGV[2])
-local finished_at = nil
-
--- The record write of a tracked task, as track_finish_write.lua does it after a single release.
-local function write_record(key, ttl, fields)
-    finished_at = finished_at or server_ms()
-    redis.pcall('hdel', key, 't', 'm', 'due')
-    local written = redis.pcall('hset', key, 'fi', finished_at, unpack(fields))
-    if type(written) ~= 'table' then
-        redis.pcall('pexpire', key, ttl)
-        redis.pcall('publish', key, 'done')
-    end
-end
-
 local at = 3
 for _ = 1, tonumber(ARGV[at]) do
     local id, j, r = ARGV[at + 1], 5 * tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
@@ -50,7 +37,7 @@ for _ = 1, tonumber(ARGV[at]) do
     end
     if r > 0 then
         local ttl, count = ARGV[at + 1], tonumber(ARGV[at + 2])
-        write_record(KEYS[5 * queues + r], ttl, {unpack(ARGV, at + 3, at + 2 + 2 * count)})
+        finish_record(KEYS[5 * queues + r], ttl, {unpack(ARGV, at + 3, at + 2 + 2 * count)})
         at = at + 2 + 2 * count
     end
 end
