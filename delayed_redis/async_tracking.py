@@ -22,6 +22,7 @@ from delayed_core.interfaces.tracking import Submission, TaskRecord
 
 from .connection import async_client_from_url, unavailable_as_broker_error
 from .keys import record_key
+from .replicas import ReplicaWait
 from .tracking import READ, SUBMIT, record_from, submit_answers, submit_call
 from .waiting import POLL_INTERVAL, settled
 
@@ -32,10 +33,12 @@ class AsyncRecords:
     """The records of one Redis database, reached from any event loop.
 
     :param url: the broker URL (each loop's client is made from it).
+    :param replica_wait: the broker's ``wait_replicas``: WAIT pipelined behind each submit when on.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, replica_wait: ReplicaWait | None = None) -> None:
         self.url = url
+        self.replica_wait = replica_wait or ReplicaWait()
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = \
             weakref.WeakKeyDictionary()
         self._warned = False
@@ -52,7 +55,11 @@ class AsyncRecords:
         """One script call for the batch (see ``track_submit.lua``)."""
         keys, args = submit_call(submissions)
         with unavailable_as_broker_error():
-            return submit_answers(submissions, await SUBMIT.call_async(self.client(), keys, args))
+            if self.replica_wait:
+                reply = await self.replica_wait.script_async(self.client(), SUBMIT, keys, args)
+            else:
+                reply = await SUBMIT.call_async(self.client(), keys, args)
+            return submit_answers(submissions, reply)
 
     async def read(self, task_id: str) -> TaskRecord:
         """One script call."""

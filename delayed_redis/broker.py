@@ -43,7 +43,7 @@ from .liveness import RedisLiveness
 from .monitoring import RedisMonitoring
 from .periodic import RedisPeriodicStore
 from .producer import RedisProducer
-from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
+from .replicas import ReplicaWait
 from .several_queues import SeveralQueues
 from .sweeper import RedisSweeper
 from .tracking import RedisTracker
@@ -84,9 +84,7 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisBatches, RedisLiveness, Red
         assert isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
         broker = cls.for_layout(layout_for(url, shared.get("config")))(name, client)  # type: ignore[arg-type]
         broker.url = url
-        config = shared.get("config")
-        if config is not None:
-            broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
+        broker.replica_wait = ReplicaWait.configured(shared)
         return broker
 
     def close(self) -> None:

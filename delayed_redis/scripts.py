@@ -30,10 +30,14 @@ class Script:
             :class:`~delayed_redis.direct.DirectCaller`).
         """
         try:
-            return call("EVALSHA", self.sha, len(keys), *keys, *args)
+            return call(*self.command(keys, args))
         except redis.exceptions.NoScriptError:
             call("SCRIPT", "LOAD", self.source)
-            return call("EVALSHA", self.sha, len(keys), *keys, *args)
+            return call(*self.command(keys, args))
+
+    def command(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The EVALSHA command, for a pipeline."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def call_async(self, client: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
         """The same with a redis.asyncio client."""

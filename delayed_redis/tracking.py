@@ -142,7 +142,10 @@ class RedisTracker(TaskTracker):
         """One script call for the whole batch (they share a queue, a delay and a uniqueness rule)."""
         keys, args = submit_call(submissions)
         with unavailable_as_broker_error():
-            return submit_answers(submissions, SUBMIT(self.broker._call, keys, args))
+            reply = SUBMIT(self.broker._call, keys, args)
+            if self.broker.replica_wait:
+                self.broker.replica_wait.after(self.broker._call)  # +1 round trip, as a plain enqueue
+        return submit_answers(submissions, reply)
 
     def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
                          finish: Finish) -> tuple[str, bytes] | None:
@@ -211,7 +214,7 @@ class RedisTracker(TaskTracker):
         if self._async is None and self.broker.url is not None:
             from .async_tracking import AsyncRecords  # imports this module
 
-            self._async = AsyncRecords(self.broker.url)
+            self._async = AsyncRecords(self.broker.url, self.broker.replica_wait)
         return self._async
 
     def cancel(self, task_id: str, ttl: float) -> int:

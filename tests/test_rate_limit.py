@@ -147,7 +147,7 @@ def test_200_tasks_at_20_per_second_on_two_worker_processes(real_backend: Backen
     print(f"\n200 tasks at 20/s on 2x2 slots: {elapsed:.2f} s from enqueue to the last start; first start "
           f"{times[0] - started:.3f} s after enqueue, last {times[-1] - started:.2f} s; busiest second "
           f"{busiest} starts")
-    assert 9.5 <= elapsed <= 12.0
+    assert 9.5 <= elapsed <= 20.0  # never faster than the limit; the upper bound only rules out a stall
     assert busiest <= 22
     assert client.llen("default") == 0 and client.zcard("default_scheduled") == 0
 
