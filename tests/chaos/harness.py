@@ -47,6 +47,10 @@ class ChaosSettings:
     tasks: int = 2000
     workers: int = 3
     slots: int = 2
+    prefetch: int = 1  # tasks each slot takes per call (--prefetch)
+    # kill only workers that came online, and start the clock once the first ones are (a short run on a
+    # loaded machine, where starting a worker may take seconds)
+    kill_online_only: bool = False
     seconds: float = 20.0
     kill_gap_ms: tuple[float, float] = (5.0, 300.0)
     task_sleep_ms: tuple[float, float] = (1.0, 15.0)
@@ -121,7 +125,7 @@ class ChaosRun:
     def _start_worker(self) -> CliProcess:
         s = self.settings
         args = worker_args(self.url, QUEUE, slots=s.slots, keep_alive_timeout=s.keep_alive_timeout,
-                           keep_alive_interval=s.keep_alive_interval)
+                           keep_alive_interval=s.keep_alive_interval, extra=["--prefetch", str(s.prefetch)])
         return CliProcess(args, self.log_dir, self.env)
 
     def _start_sweeper(self) -> CliProcess:
@@ -138,7 +142,8 @@ class ChaosRun:
         # Only workers older than a random age qualify: a mix of kills during start-up and id claims,
         # and kills of workers in full swing.
         min_age = self.random.uniform(0.0, 1.5)
-        candidates = [i for i, worker in enumerate(self.workers) if worker.age >= min_age]
+        candidates = [i for i, worker in enumerate(self.workers) if worker.age >= min_age
+                      and (not self.settings.kill_online_only or worker_ids_in(worker.log()))]
         if not candidates:
             return
         index = self.random.choice(candidates)
@@ -217,7 +222,11 @@ class ChaosRun:
         return self.report
 
     def _await_serving(self) -> None:
-        """Return once the workers serve (here at once: this run kills workers while they start, too)."""
+        """With ``kill_online_only``, return once the first workers came online (a loaded machine may take
+        seconds to start them: the kill window counts from there); else at once (kills while they start)."""
+        if self.settings.kill_online_only:
+            for worker in self.workers:
+                worker.wait_for_log(", ids ", 60)
 
     def _window_over(self, elapsed: float) -> bool:
         """Whether the kill window is over: ``seconds`` passed and ``min_kills`` kills landed (or the
