@@ -14,7 +14,7 @@ from tests.support.redis_server import RedisServer
 @pytest.mark.timeout(120)
 def test_no_task_is_lost_on_ten_queues_over_three_shards(redis_cluster: LocalCluster, real_redis: RedisServer) -> None:
     queues = queues_on_every_node(redis_cluster, 10, prefix="chaos")
-    settings = cluster_settings(tasks=600, seconds=6.0)
+    settings = cluster_settings(tasks=600, seconds=4.0)
     run = ClusterChaosRun(redis_cluster.url, real_redis.url, queues, settings)
     report = run.run()
     print(report.summary())
@@ -45,7 +45,7 @@ def test_no_task_is_lost_while_a_queue_moves_to_a_new_shard(real_redis: RedisSer
             # A few keys at a time, with pauses: the workers meet ASK while the slot is split
             moved.append(cluster.move_slot(slot_of(queues[0]), target, batch=1, pause=0.05))
 
-        run = ClusterChaosRun(cluster.url, real_redis.url, queues, cluster_settings(seconds=8.0), during=reshard)
+        run = ClusterChaosRun(cluster.url, real_redis.url, queues, cluster_settings(seconds=6.0), during=reshard)
         report = run.run()
         print(report.summary(), f"\nkeys moved with the slot of {queues[0]}: {moved}")
         assert moved, "the slot must have moved during the run"
