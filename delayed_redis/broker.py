@@ -14,7 +14,8 @@ Round trips per operation (the hot paths):
   round trip per task;
 - a worker serving several queues: the same counts (one BLPOP over every queue's ``N_noti``, one
   release-and-take script over every queue's keys);
-- ``keep_alive``: 1 for all the slots of a process.
+- ``keep_alive``: 1 for all the slots of a process;
+- a prefetching slot (``--prefetch K``, ``batches.py``): 1 call settles up to K tasks and takes up to K.
 
 In the cluster layout (``redis+cluster://`` URLs, see cluster.py and keys.py) the same scripts run on
 the node of the queue's slot, through the cluster client rather than a per-thread connection; a worker
@@ -33,6 +34,7 @@ from delayed_core.interfaces import Broker
 
 from .admin import RedisAdmin
 from .async_broker import AsyncRedisBroker
+from .batches import RedisBatches
 from .connection import client_from_url, is_cluster_client
 from .direct import DirectCaller
 from .flow import RedisFlowControl
@@ -47,8 +49,8 @@ from .sweeper import RedisSweeper
 from .tracking import RedisTracker
 
 
-class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, RedisAdmin, RedisMonitoring,
-                  RedisFlowControl, RedisPeriodicStore, Broker):
+class RedisBroker(RedisProducer, SeveralQueues, RedisBatches, RedisLiveness, RedisSweeper, RedisAdmin,
+                  RedisMonitoring, RedisFlowControl, RedisPeriodicStore, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker

@@ -57,9 +57,9 @@ def _read(name: str) -> str:
     return (resources.files("delayed_redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
-def load_script(name: str) -> Script:
-    """Read ``lua/<name>.lua``, with the prelude in front."""
-    source = _read("_prelude") + _read(name)
+def load_script(name: str, helpers: tuple[str, ...] = ()) -> Script:
+    """Read ``lua/<name>.lua``, with the prelude in front, then the ``helpers`` (``lua/_record.lua`` ...)."""
+    source = _read("_prelude") + "".join(_read(helper) for helper in helpers) + _read(name)
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 

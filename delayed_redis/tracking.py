@@ -42,8 +42,8 @@ logger = logging.getLogger("delayed.worker")
 
 def _composed(name: str) -> scripts.Script:
     """The consumer script ``name`` with the record write composed around it (one EVALSHA)."""
-    source = scripts._read("_prelude") + scripts._read("track_finish_args") + scripts._read(name) + \
-        scripts._read("track_finish_write")
+    source = scripts._read("_prelude") + scripts._read("_record") + scripts._read("track_finish_args") + \
+        scripts._read(name) + scripts._read("track_finish_write")
     return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
 
 

@@ -51,3 +51,13 @@ def test_quick_run_prints_every_figure(tmp_path: Path) -> None:
     assert "p99_ms" in out
     assert "targets (pydelayed, medians):" in out
     assert '"peer": "pydelayed"' in out_json.read_text() and '"peer": "pydelayed-features"' in out_json.read_text()
+
+
+def test_prefetch_figure_runs() -> None:
+    require_redis_server()
+    done = subprocess.run([sys.executable, "bench/prefetch.py", "--tasks", "300", "--reps", "1", "--prefetch", "1,4"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=80, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for k in (1, 4):
+        assert re.search(rf"--prefetch +{k}: +\d+ tasks/s .* round trips per task [\d.]+", done.stdout), done.stdout
+    assert "ratio --prefetch 4 / 1:" in done.stdout

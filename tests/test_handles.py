@@ -120,7 +120,7 @@ def test_timeout(app: Delayed) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutError, match="queued"):
         handle.result(timeout=0.3)
-    assert 0.3 <= time.monotonic() - started < 2
+    assert 0.3 <= time.monotonic() - started < 10  # waited its timeout; the upper bound only rules out a hang
 
 
 def test_two_waiters_both_get_the_result(app: Delayed) -> None:

@@ -47,6 +47,10 @@ class ChaosSettings:
     tasks: int = 2000
     workers: int = 3
     slots: int = 2
+    prefetch: int = 1  # tasks each slot takes per call (--prefetch)
+    # kill only workers that came online, and start the clock once the first ones are (a short run on a
+    # loaded machine, where starting a worker may take seconds)
+    kill_online_only: bool = False
     seconds: float = 20.0
     kill_gap_ms: tuple[float, float] = (5.0, 300.0)
     task_sleep_ms: tuple[float, float] = (1.0, 15.0)
@@ -56,6 +60,9 @@ class ChaosSettings:
     sweeper_kill_chance: float = 0.02
     drain_timeout: float = 60.0
     seed: int | None = None
+    #: the kill window goes on past ``seconds`` until this many kills landed, for at most ``overtime`` s
+    min_kills: int = 0
+    overtime: float = 20.0
 
 
 @dataclass
@@ -118,7 +125,7 @@ class ChaosRun:
     def _start_worker(self) -> CliProcess:
         s = self.settings
         args = worker_args(self.url, QUEUE, slots=s.slots, keep_alive_timeout=s.keep_alive_timeout,
-                           keep_alive_interval=s.keep_alive_interval)
+                           keep_alive_interval=s.keep_alive_interval, extra=["--prefetch", str(s.prefetch)])
         return CliProcess(args, self.log_dir, self.env)
 
     def _start_sweeper(self) -> CliProcess:
@@ -135,7 +142,8 @@ class ChaosRun:
         # Only workers older than a random age qualify: a mix of kills during start-up and id claims,
         # and kills of workers in full swing.
         min_age = self.random.uniform(0.0, 1.5)
-        candidates = [i for i, worker in enumerate(self.workers) if worker.age >= min_age]
+        candidates = [i for i, worker in enumerate(self.workers) if worker.age >= min_age
+                      and (not self.settings.kill_online_only or worker_ids_in(worker.log()))]
         if not candidates:
             return
         index = self.random.choice(candidates)
@@ -192,9 +200,10 @@ class ChaosRun:
         try:
             self.sweeper = self._start_sweeper()
             self.workers = [self._start_worker() for _ in range(s.workers)]
+            self._await_serving()
             producer.start()
             started = time.monotonic()
-            while time.monotonic() - started < s.seconds:
+            while not self._window_over(time.monotonic() - started):
                 time.sleep(self.random.uniform(*s.kill_gap_ms) / 1000)
                 self._chaos_step(time.monotonic() - started)
             self._end_chaos()
@@ -211,6 +220,19 @@ class ChaosRun:
                 process.kill()
         self._collect()
         return self.report
+
+    def _await_serving(self) -> None:
+        """With ``kill_online_only``, return once the first workers came online (a loaded machine may take
+        seconds to start them: the kill window counts from there); else at once (kills while they start)."""
+        if self.settings.kill_online_only:
+            for worker in self.workers:
+                worker.wait_for_log(", ids ", 60)
+
+    def _window_over(self, elapsed: float) -> bool:
+        """Whether the kill window is over: ``seconds`` passed and ``min_kills`` kills landed (or the
+        overtime is spent too: the test's own assertion then says what is missing)."""
+        s = self.settings
+        return elapsed >= s.seconds and (self.report.kills >= s.min_kills or elapsed >= s.seconds + s.overtime)
 
     def _chaos_step(self, elapsed: float) -> None:
         """One step of the kill window, ``elapsed`` seconds into it: kill a worker, maybe the sweeper."""
