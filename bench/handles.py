@@ -17,17 +17,21 @@ clients on CPU 1. Rounds alternate tracked and untracked so that a noisy neighbo
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness
 from delayed_core import Delayed
+from delayed_core.results import tracker_for
 from delayed_core.task_function import TaskFunction
 
 MODULE = "bench.handles"
@@ -81,22 +85,71 @@ def drain_rate(url: str, func: TaskFunction[..., int], n: int) -> tuple[float, f
     return n / (ended - started), client_sent / n
 
 
-def latencies(url: str, func: TaskFunction[..., int], n: int) -> list[float]:
-    """Seconds from ``delay`` to the value in hand, ``n`` times in a row, with an idle worker waiting."""
-    worker = subprocess.Popen(harness.pinned([sys.executable, "-m", "delayed_core.cli.main", "worker", "--broker", url,
-                                              "--import", MODULE, "--dequeue-timeout", "5"], harness.CLIENT_CPU),
-                              cwd=harness.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+_worker: list[subprocess.Popen[bytes]] = []
+
+
+def stop_worker() -> None:
+    """Stop the latency benchmark's worker, if it runs."""
+    while _worker:
+        process = _worker.pop()
+        process.terminate()
+        process.wait(10)
+
+
+def latencies(url: str, func: TaskFunction[..., int], n: int, after: Callable[[], None] | None = None,
+              worker: bool = True) -> list[float]:
+    """Seconds from ``delay`` to the value in hand, ``n`` times in a row, with an idle worker waiting (a
+    new one when ``worker``; else the one started before); ``after`` runs after each, untimed."""
+    if worker or not _worker:
+        stop_worker()
+        _worker.append(subprocess.Popen(
+            harness.pinned([sys.executable, "-m", "delayed_core.cli.main", "worker", "--broker", url, "--import",
+                            MODULE, "--dequeue-timeout", "5"], harness.CLIENT_CPU),
+            cwd=harness.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         func.delay(0, 0).result(timeout=30)  # the worker is up, scripts are loaded
-        samples = []
-        for i in range(n):
-            started = time.perf_counter()
-            assert func.delay(i, 1).result(timeout=10) == i + 1
-            samples.append(time.perf_counter() - started)
-        return samples
+    samples = []
+    for i in range(n):
+        started = time.perf_counter()
+        assert func.delay(i, 1).result(timeout=10) == i + 1
+        samples.append(time.perf_counter() - started)
+        if after is not None:
+            after()
+    return samples
+
+
+def print_latency(samples: list[float]) -> None:
+    """p50 and p99 of sorted ``samples``, in ms."""
+    p50 = samples[len(samples) // 2] * 1000
+    p99 = samples[int(len(samples) * 0.99) - 1] * 1000
+    print(f"enqueue-to-result    p50 {p50:.2f} ms  p99 {p99:.2f} ms  ({len(samples)} in a row, idle worker)")
+
+
+def latency_only(n: int, rounds: int) -> None:
+    """Enqueue-to-result alone, ``rounds`` times, with the load average (a shared machine), for three
+    waiters in alternating blocks of 100 (so that all see the same noise): SUBSCRIBE and read pipelined
+    on a RESP3 connection (the default), pub/sub with a kept connection (the fallback), and pub/sub with
+    a new connection per wait (as before)."""
+    server = harness.PinnedRedisServer().start()
+    try:
+        tracked, _ = functions(Delayed(server.url, load_entry_points=False))
+        tracker: Any = tracker_for(tracked.app.queue("default").broker)
+        pipelined, pubsub = tracker._waiter, tracker._waiter.fallback
+        variants: dict[str, tuple[Any, Callable[[], None] | None]] = {
+            "pipelined (RESP3)": (pipelined, None), "pub/sub, kept": (pubsub, None),
+            "pub/sub, new conn": (pubsub, pubsub._drop)}
+        for _ in range(rounds):
+            print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+            samples: dict[str, list[float]] = {name: [] for name in variants}
+            for block in range(max(1, n // 100)):
+                name = list(variants)[block % len(variants)]
+                tracker._waiter, after = variants[name]
+                samples[name] += latencies(server.url, tracked, 100, after, worker=block == 0)
+            for name, values in samples.items():
+                print(f"  {name:<18} ", end="")
+                print_latency(sorted(values))
     finally:
-        worker.terminate()
-        worker.wait(10)
+        stop_worker()
+        server.stop()
 
 
 def main() -> None:
@@ -104,7 +157,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5000, help="tasks per enqueue/drain round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-n", type=int, default=1000)
+    parser.add_argument("--latency-only", action="store_true", help="measure enqueue-to-result only")
     options = parser.parse_args()
+    if options.latency_only:
+        latency_only(options.latency_n, options.rounds)
+        return
     server = harness.PinnedRedisServer().start()
     try:
         url = server.url
@@ -129,15 +186,14 @@ def main() -> None:
             burst=True, install_signals=False)
         sizes = [client.memory_usage(key) for key in client.scan_iter("delayed_task:*", count=1000)]
         samples = sorted(latencies(url, tracked, options.latency_n))
+        stop_worker()
         for label, table in (("single enqueue /s", enqueue), ("1-slot drain /s", drain)):
             best = {name: statistics.median(values) for name, values in table.items()}
             print(f"{label:<20} untracked {best['untracked']:>8.0f}  tracked {best['tracked']:>8.0f}  "
                   f"ratio {best['tracked'] / best['untracked']:.2f}  (median of {options.rounds})")
         print(f"{'commands per task':<20} untracked {per_task['untracked']:.2f}  tracked {per_task['tracked']:.2f} "
               "(drain, client-sent EVALSHA/BLPOP)")
-        p50 = samples[len(samples) // 2] * 1000
-        p99 = samples[int(len(samples) * 0.99) - 1] * 1000
-        print(f"enqueue-to-result    p50 {p50:.2f} ms  p99 {p99:.2f} ms  ({len(samples)} in a row, idle worker)")
+        print_latency(samples)
         print(f"memory per finished tracked task: {statistics.mean(sizes):.0f} bytes (MEMORY USAGE, mean of "
               f"{len(sizes)}; result: a small int)")
     finally:

@@ -31,6 +31,19 @@ RATIO_TARGETS = {
     "drain:2": ("rq", "drain:0", 4.0),
     "drain:3": ("celery", "drain:0", 2.0),
 }
+#: the peer whose rows are pydelayed with tracking and retries on (bench/peers/pydelayed_features_peer.py)
+FEATURES = "pydelayed-features"
+#: headline rows, measured with features on and off -> (label, factor): with features on, pydelayed must
+#: reach factor x the best peer's figure (issue 16: keep the lead while features land)
+HEADLINES = {
+    "enqueue": ("enqueue (single calls)", 1.3),
+    "drain:0": ("drain: thread, 1 slot", 2.5),
+}
+
+
+def is_pydelayed(peer: str) -> bool:
+    """pydelayed itself, with its features off (``pydelayed``) or on (``pydelayed-features``)."""
+    return peer in ("pydelayed", FEATURES)
 
 
 def environment(client: redis.Redis) -> dict[str, str]:
@@ -64,7 +77,7 @@ def spread(values: list[float]) -> str:
 
 def line(row: Measurement) -> str:
     """One measurement as a line of text."""
-    head = f"{row.peer:<10} {row.label:<50}"
+    head = f"{row.peer:<18} {row.label:<50}"
     if row.missing:
         return f"{head} {row.missing}"
     text = f"{head} {spread(row.values):>28} {row.unit}"
@@ -106,16 +119,55 @@ def summary(rows: list[Measurement]) -> str:
         ratio = ours / theirs
         out.append(f"  {key:<22} {ratio:>9.1f}x {peer} {peer_key}  target >= {factor:g}x "
                    f"{'met' if ratio >= factor else 'MISSED'}")
+    out += headlines(rows)
     out.append("ratios pydelayed / peer (medians):")
     labels = {row.label: row.key for row in rows if row.peer == "pydelayed"}
     for row in rows:
-        if row.peer == "pydelayed" or not row.values:
+        if is_pydelayed(row.peer) or not row.values:
             continue
         ours_key = labels.get(f"drain: {row.versus}", "") if row.versus else row.key
         ours, theirs = _median(rows, "pydelayed", ours_key), statistics.median(row.values)
         if ours is not None and theirs:
             out.append(f"  {row.peer:<10} {row.label:<45} {ours / theirs:>7.1f}x  (pydelayed {ours_key})")
     return "\n".join(out)
+
+
+def _best_peer(rows: list[Measurement], key: str, label: str) -> tuple[str, float] | None:
+    """The fastest peer's (name, median) for a headline: its row of that key, or its drain compared with
+    the pydelayed drain ``label``."""
+    best: tuple[str, float] | None = None
+    for row in rows:
+        if is_pydelayed(row.peer) or not row.values or row.missing:
+            continue
+        # A drain is compared with the pydelayed drain it names as its counterpart.
+        compared = f"drain: {row.versus}" == label if key.startswith("drain") else row.key == key
+        if compared:
+            value = statistics.median(row.values)
+            if best is None or value > best[1]:
+                best = (f"{row.peer} {row.label}", value)
+    return best
+
+
+def headlines(rows: list[Measurement]) -> list[str]:
+    """Single enqueue and 1-slot drain with features off and on, each against the best peer."""
+    out = [f"features off (pydelayed) and on ({FEATURES}: tracking, retry=3) against the best peer (medians):"]
+    for key, (label, factor) in HEADLINES.items():
+        off, on = _median(rows, "pydelayed", key), _median(rows, FEATURES, key)
+        best = _best_peer(rows, key, label)
+        text = f"  {label:<24} off {_fmt(off) if off else 'not measured'}, on {_fmt(on) if on else 'not measured'}"
+        if off and on:
+            text += f" ({on / off:.2f}x off)"
+        if best is None:
+            out.append(f"{text}; no peer measured")
+            continue
+        text += f"; best peer {best[0]} {_fmt(best[1])}:"
+        if off:
+            text += f" off {off / best[1]:.1f}x"
+        if on:
+            verdict = "met" if on / best[1] >= factor else "MISSED"
+            text += f" on {on / best[1]:.1f}x  target on >= {factor:g}x {verdict}"
+        out.append(text)
+    return out
 
 
 def as_dict(row: Measurement) -> dict[str, Any]:

@@ -2,6 +2,9 @@
 
 Usage: ``.venv/bin/python bench/run.py [--quick] [--only NAME[,NAME]] [--reps N] [--json out.json]``.
 
+``pydelayed-features`` measures pydelayed with task tracking and retries on (``@app.task(retry=3)``,
+``.delay()``) beside the plain rows, which are the features-off figures.
+
 Each measurement runs in a fresh process (``bench/measure.py``) pinned to CPU 1 while redis-server is
 pinned to CPU 0; the database is flushed before each one. Peers run under ``bench/.venv-peers`` when it
 exists (see ``docs/benchmarks.md``), else under this interpreter, and are skipped when not installed.
@@ -54,8 +57,8 @@ class Measurement:
 
 
 def interpreter(peer: str) -> str:
-    """pydelayed runs under this venv; the peers under their own venv when it exists."""
-    if peer != "pydelayed" and PEERS_VENV_PYTHON.exists():
+    """pydelayed (features off and on) runs under this venv; the peers under their own venv when it exists."""
+    if not report.is_pydelayed(peer) and PEERS_VENV_PYTHON.exists():
         return str(PEERS_VENV_PYTHON)
     return sys.executable
 
@@ -74,7 +77,7 @@ def run_measure(server: harness.PinnedRedisServer, peer: str, metric: str, n: in
 def schedule(peer: str, plan: dict[str, Any], quick: bool) -> list[Measurement]:
     """The measurements a peer's plan allows, each with its task count."""
     size = 1 if quick else 0
-    single_n = ENQUEUE_N[size] if peer == "pydelayed" else PEER_ENQUEUE_N[size]
+    single_n = ENQUEUE_N[size] if report.is_pydelayed(peer) else PEER_ENQUEUE_N[size]
     rows = [Measurement(peer, "enqueue", "enqueue (single calls)", "calls/s", single_n)]
     # The peers' batch APIs run at a few thousand tasks/s: a smaller N keeps their rows to seconds.
     many_n = ENQUEUE_MANY_N[size] if peer == "pydelayed" else PEER_ENQUEUE_MANY_N[size]

@@ -160,8 +160,10 @@ class Delayed:
         broker_cls = self.registry.get("broker", self.broker_name)
         if broker_cls.async_broker is None:
             raise ConfigError(f"broker {self.broker_name!r} has no asyncio support")
-        async_broker = broker_cls.async_broker.from_url(self.config.broker_url, name, {})
-        return AsyncQueue(name, async_broker, self.serializer, self.notifier)
+        async_broker = broker_cls.async_broker.from_url(self.config.broker_url, name, {"config": self.config})
+        from .results import tracker_for
+
+        return AsyncQueue(name, async_broker, self.serializer, self.notifier, tracker_for(self.broker(name)))
 
     @overload
     def task(self, func: Callable[P, R]) -> TaskFunction[P, R]: ...

@@ -3,8 +3,9 @@
 ``handle.cancel()`` on a running task makes the broker announce ``(slot id, task id)`` to the workers of
 the task's queue (:meth:`~delayed_core.interfaces.tracking.TaskTracker.watch_cancels`). The worker whose
 slot runs that task marks the slot and calls ``executor.interrupt(slot)``: the fork and subprocess
-executors kill the child, the asyncio executor (and the thread executor for coroutines) cancels the
-coroutine. The runner then settles the task as ``cancelled``: never retried, never dead-lettered.
+executors kill the child; the thread and asyncio executors cancel a coroutine and raise into a plain
+function (as their soft time limit does). The runner then settles the task as ``cancelled``: never
+retried, never dead-lettered.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from .interfaces import Executor
 from .interfaces.tracking import TaskTracker
 from .maintenance import TICK, one_line
+from .prefetch import PrefetchState
 from .runner import SlotState
 
 logger = logging.getLogger("delayed.worker")
@@ -52,6 +54,10 @@ class CancelListener:
     def stop(self, slot_id: str, task_id: str) -> None:
         """Interrupt the slot ``slot_id`` if it still runs ``task_id``."""
         for slot in self.slots():
+            # a prefetching slot may hold the task unstarted: it then settles it as cancelled, unrun
+            if isinstance(slot, PrefetchState) and slot.cancel_unstarted(slot_id, task_id):
+                logger.info("slot %d: task %s cancelled before it started", slot.index, task_id)
+                return
             if slot.slot_id != slot_id:
                 continue
             with slot.lock:  # the slot sets task_id under it: no later task of the slot is interrupted

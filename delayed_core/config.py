@@ -45,6 +45,14 @@ def _log_level(value: Any) -> str | None:
     return None if str(value).upper() in levels else f"must be one of {', '.join(levels)}"
 
 
+#: the most tasks one slot may prefetch: every one of them needs its own worker id and keep-alive
+MAX_PREFETCH = 1000
+
+
+def _prefetch(value: Any) -> str | None:
+    return None if 1 <= value <= MAX_PREFETCH else f"must be between 1 and {MAX_PREFETCH}"
+
+
 def _log_format(value: Any) -> str | None:
     return None if value in ("text", "json") else "must be text or json"
 
@@ -62,6 +70,8 @@ CORE_SETTINGS: tuple[Setting[Any], ...] = (
     Setting("executor", str, "thread", "where tasks run: thread, fork, subprocess or asyncio", per_queue=True),
     Setting("queue", str, "default", "queue a worker serves by default"),
     Setting("slots", int, 1, "tasks a worker process runs at once", positive, per_queue=True),
+    Setting("prefetch", int, 1, "tasks a slot takes and settles per broker call (docs/scaling.md#prefetch)",
+            _prefetch, per_queue=True),
     Setting("imports", list, [], "modules whose functions workers may run"),
     Setting("allow_any_import", bool, False, "UNSAFE: let tasks name any importable function"),
     Setting("timeout", float, 0.0, "seconds a task may run; 0 means no limit", not_negative, per_queue=True),

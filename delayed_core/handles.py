@@ -8,7 +8,6 @@ beside the queue, written by the broker calls that move the task (see
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import secrets
@@ -110,15 +109,26 @@ class TaskHandle:
         record = self.tracker.wait(self.id, timeout)
         return self._value(record, timeout)
 
+    async def record_async(self) -> TaskRecord:
+        """:meth:`record` for asyncio code."""
+        return await self.tracker.read_async(self.id)
+
+    async def status_async(self) -> str:
+        """:meth:`status` for asyncio code."""
+        return (await self.record_async()).status
+
     async def result_async(self, timeout: float = 10.0) -> Any:
-        """:meth:`result` for asyncio code (the wait runs in a thread, so the event loop keeps running)."""
-        return await asyncio.to_thread(self.result, timeout)
+        """:meth:`result` for asyncio code: the wait happens on the event loop (the Redis broker awaits
+        its pub/sub channel; no thread, no polling)."""
+        record = await self.tracker.wait_async(self.id, timeout)
+        return self._value(record, timeout)
 
     def cancel(self, wait: float = 5.0) -> bool:
         """True if the task will not run, or was stopped: a queued or scheduled task is removed; a running
         one is stopped by its worker (waiting up to ``wait`` seconds for it to confirm). False when it has
-        finished (nothing changes), is unknown, or could not be stopped in time (a plain function under
-        the thread executor cannot be interrupted: it runs to its end)."""
+        finished (nothing changes), is unknown, or was not stopped in time (under the thread and asyncio
+        executors a plain function blocked in one C call, such as a long ``time.sleep``, stops only when
+        that call returns; it still ends ``cancelled``)."""
         done = self.tracker.cancel(self.id, self._ttl)
         if done == STOPPING:
             return self.tracker.wait(self.id, wait).status == CANCELLED

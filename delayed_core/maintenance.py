@@ -37,7 +37,7 @@ class Maintenance:
 
     :param brokers: the brokers of the worker's queues, in priority order; ids are kept alive (and the
         worker listed) on each, and every queue's due tasks are promoted. The first one's watcher hears
-        announcements of newly scheduled tasks.
+        announcements of newly scheduled tasks of every queue.
     :param worker_ids: returns the ids to keep alive.
     :param interval: seconds between keep-alives.
     :param ttl: seconds each keep-alive keeps the ids alive.
@@ -61,7 +61,7 @@ class Maintenance:
     def listen(self) -> None:
         """Start hearing announcements of scheduled tasks before the slots start, so that a retry a slot
         schedules at once is not missed. Call it before :meth:`run`, from the worker's main thread."""
-        self._watcher = self.brokers[0].watch_schedule()
+        self._watcher = self._watch()
         try:
             self._watcher.start()
         except Exception as exc:  # the loop's wait reports and recovers
@@ -69,7 +69,7 @@ class Maintenance:
 
     def run(self) -> None:
         """Loop until stopped; never raises."""
-        watcher = self._watcher or self.brokers[0].watch_schedule()
+        watcher = self._watcher or self._watch()
         try:
             while not self.stopping.is_set():
                 if time.monotonic() >= self._next_keep_alive:
@@ -80,6 +80,12 @@ class Maintenance:
                 self._wait(watcher)
         finally:
             watcher.close()
+
+    def _watch(self) -> ScheduleWatcher:
+        """One watcher for every queue: the first broker's, told the other queues' names (a worker of one
+        queue calls ``watch_schedule()`` without them, as a broker that serves one queue expects)."""
+        others = [broker.name for broker in self.brokers[1:]]
+        return self.brokers[0].watch_schedule(others) if others else self.brokers[0].watch_schedule()
 
     def _keep_alive(self) -> None:
         try:

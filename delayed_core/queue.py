@@ -58,19 +58,26 @@ class Queue:
         for room.
         """
         if isinstance(task, PyTask) and (track or task_id is not None or unique_for):
-            from .submit import submit  # handles are a plugin-like layer over the queue
-
-            return submit(self, task, due_time(delay, eta), task_id, unique_for, result_ttl)
+            return self._tracked([task], delay, eta, None if task_id is None else [task_id], unique_for,
+                                 result_ttl)[0]
         self.enqueue_many((task,), delay=delay, eta=eta, block=block)
         return None
 
     def enqueue_many(
         self, tasks: Iterable[Task], *, delay: float | None = None, eta: dt.datetime | None = None,
-        block: float | None = None,
-    ) -> None:
+        block: float | None = None, track: bool = False, task_ids: Sequence[str | None] | None = None,
+        unique_for: float = 0, result_ttl: int | None = None,
+    ) -> list[TaskHandle] | None:
         """Add many tasks in one round trip, atomically: the default plugin (Redis) writes the whole batch
         in one MULTI/EXEC, so either every task is enqueued or none is. On a bounded queue the whole batch
-        must fit (else QueueFull, and none is enqueued); ``block`` waits up to that many seconds for room."""
+        must fit (else QueueFull, and none is enqueued); ``block`` waits up to that many seconds for room.
+
+        With ``track`` (or ``task_ids``, one per task, None for a random one) every task must be a PyTask;
+        the batch is still one round trip (one script), and a handle per task is returned, in order
+        (see :meth:`enqueue` for ``unique_for`` and ``result_ttl``). Otherwise None is returned.
+        """
+        if track or task_ids is not None or unique_for:
+            return self._tracked(list(tasks), delay, eta, task_ids, unique_for, result_ttl)
         batch = Batch(self._notifier, self.name, self.serializer, tasks, delay, eta)
         if batch.tasks:
             with batch.reported():
@@ -78,6 +85,16 @@ class Queue:
                     push_bounded(*self._bound, self.name, [self.serializer.dumps(t) for t in batch.tasks], block)
                 else:
                     batch.send(self.broker)
+        return None
+
+    def _tracked(self, tasks: list[Task], delay: float | None, eta: dt.datetime | None,
+                 task_ids: Sequence[str | None] | None, unique_for: float, result_ttl: int | None) -> list[TaskHandle]:
+        from .submit import Tracked, only_py_tasks, tracker_or_error  # handles: a plugin-like layer over the queue
+
+        if not tasks:
+            return []
+        return Tracked(tracker_or_error(self.broker), self._notifier, self.name, self.serializer,
+                       only_py_tasks(tasks), due_time(delay, eta), task_ids, unique_for, result_ttl).write()
 
     def __len__(self) -> int:
         """Tasks waiting to be taken (not counting scheduled or running ones)."""

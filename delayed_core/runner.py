@@ -109,16 +109,22 @@ class TaskRunner:
     def process(self, slot: SlotState, queue: str, raw: bytes) -> tuple[str, bytes] | None:
         """Run one task of ``queue`` end to end. Returns the next task when settling it took one."""
         with TaskScope(queue, slot.slot_id):  # the task context of log lines (--log-format json)
-            slot.outcome, slot.started, slot.cancel_id = None, now(), None
-            disposition = self.decide(slot, queue, raw)
-            if disposition is None:
-                return None
-            config = self.settings[disposition.queue].config
-            if self.trackers.get(disposition.queue) is not None and config is not None:  # a tracked task?
-                finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id, self.serializer, config,
-                                    cancelled=slot.cancel_id is not None)
-                disposition = disposition if finish is None else replace(disposition, finish=finish)
-            return self.commit(slot, disposition)
+            disposition = self.prepare(slot, queue, raw)
+            return None if disposition is None else self.commit(slot, disposition)
+
+    def prepare(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
+        """Run the task and decide its disposition, with the record write of a tracked task; None when
+        nothing is left to settle (handed back at shutdown, or put aside by a rate limit)."""
+        slot.outcome, slot.started, slot.cancel_id = None, now(), None
+        disposition = self.decide(slot, queue, raw)
+        if disposition is None:
+            return None
+        config = self.settings[disposition.queue].config
+        if self.trackers.get(disposition.queue) is not None and config is not None:  # a tracked task?
+            finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id, self.serializer, config,
+                                cancelled=slot.cancel_id is not None)
+            disposition = disposition if finish is None else replace(disposition, finish=finish)
+        return disposition
 
     # -- deciding ----------------------------------------------------------------------------------
     def decide(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
@@ -228,10 +234,10 @@ class TaskRunner:
                 if retrying:
                     held = self.consumer.held_in(slot.slot_id, self.queues)
                     if held != (current.queue, current.raw):
-                        self._announce(slot, current)
+                        self.announce(slot, current)
                         return held
                 taken = self._send(slot, current)
-                self._announce(slot, current)
+                self.announce(slot, current)
                 return taken
             except BrokerUnavailable as exc:
                 retrying = True
@@ -271,7 +277,7 @@ class TaskRunner:
             broker.dead_letter(slot_id, d.letter.to_json(), keep)
         return None
 
-    def _announce(self, slot: SlotState, d: Disposition) -> None:
+    def announce(self, slot: SlotState, d: Disposition) -> None:
         """Log and fire the hook of a committed disposition."""
         notifier, slot_id = self.notifier, slot.slot_id
         if d.kind == RELEASE:

@@ -49,6 +49,14 @@ class Slot(threading.Thread):
         return self.state.slot_id
 
     @property
+    def ids(self) -> tuple[str, ...]:
+        """Every id this slot holds tasks under (a prefetching slot has several: prefetch.py)."""
+        return (self.state.slot_id,)
+
+    def hand_back_unstarted(self) -> None:
+        """Hand back tasks taken but not started (only a prefetching slot has any)."""
+
+    @property
     def tasks_done(self) -> int:
         """Tasks this slot ran to the end."""
         return self.state.tasks_done

@@ -17,7 +17,7 @@ logger = logging.getLogger("delayed.worker")
 
 #: settings of the whole process: every queue one worker serves must agree on them (and on every setting
 #: an executor declared: ``Setting.executor``)
-PROCESS_SETTINGS = ("executor", "slots")
+PROCESS_SETTINGS = ("executor", "slots", "prefetch")
 
 
 def queue_configs(config: Config, queues: Sequence[str]) -> dict[str, Config]:
@@ -55,8 +55,10 @@ def log_banner(worker: Worker) -> None:
     queues = worker.queues
     served = (f"queue {queues[0]!r}" if len(queues) == 1
               else "queues " + ", ".join(repr(queue) for queue in queues) + " (highest priority first)")
-    logger.info("worker serving %s with %d slot(s), executor %s, ids %s", served, len(worker.slots),
-                worker.config["executor"], ", ".join(worker.worker_ids))
+    prefetch = worker.config["prefetch"]
+    logger.info("worker serving %s with %d slot(s)%s, executor %s, ids %s", served, len(worker.slots),
+                f" prefetching {prefetch} task(s) each" if prefetch > 1 else "", worker.config["executor"],
+                ", ".join(worker.worker_ids))
     allowed = allowed_lines(worker)
     if allowed:
         logger.info("[tasks]\n%s", "\n".join(f"  . {line}" for line in allowed))

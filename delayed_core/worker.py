@@ -31,6 +31,7 @@ from .config import Config
 from .errors import BrokerUnavailable, ConfigError, WorkerIdTaken
 from .interfaces import ExecutorContext
 from .maintenance import Maintenance
+from .prefetch import PrefetchSlot, PrefetchState
 from .runner import QueueSettings, SlotState, TaskRunner
 from .slot import Slot
 from .startup import log_banner, queue_configs
@@ -98,8 +99,9 @@ class Worker:
 
     @property
     def worker_ids(self) -> list[str]:
-        """The ids of this worker's slots (each one is a "worker id" to the broker and to go-delayed)."""
-        return [slot.slot_id for slot in self.slots]
+        """The ids of this worker's slots (each one is a "worker id" to the broker and to go-delayed; a
+        prefetching slot has one per task it may hold)."""
+        return [worker_id for slot in self.slots for worker_id in slot.ids]
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, burst: bool = False, install_signals: bool = True) -> None:
@@ -158,11 +160,13 @@ class Worker:
         )
 
     def _go_online(self) -> bool:
-        """Claim one id per slot, waiting (with capped backoff) while the broker is unavailable."""
+        """Claim one id per slot (``prefetch`` per slot), waiting (with capped backoff) while the broker is
+        unavailable."""
         backoff = Backoff()
         ttl = self.config["keep_alive_timeout"]
+        per_slot = self.config["prefetch"]
         ids: list[str] = []
-        while len(ids) < self.config["slots"]:
+        while len(ids) < self.config["slots"] * per_slot:
             if self.stopping.is_set():
                 return False
             try:
@@ -175,8 +179,13 @@ class Worker:
                              self.config.redacted_broker_url, exc)
                 continue
             ids.append(slot_id)
-        self.slots = [Slot(self.runner, SlotState(index, slot_id), self.stopping, self.config["dequeue_timeout"],
-                           self.burst) for index, slot_id in enumerate(ids)]
+        if per_slot == 1:
+            self.slots = [Slot(self.runner, SlotState(index, slot_id), self.stopping,
+                               self.config["dequeue_timeout"], self.burst) for index, slot_id in enumerate(ids)]
+        else:
+            self.slots = [PrefetchSlot(self.runner, PrefetchState(index, ids[index * per_slot:(index + 1) * per_slot]),
+                                       self.stopping, self.config["dequeue_timeout"], self.burst)
+                          for index in range(self.config["slots"])]
         return True
 
     def _claim_one(self, ttl: float) -> str:
@@ -222,6 +231,7 @@ class Worker:
                 return
             queue, raw = state.running
             state.abandoned = True
+        slot.hand_back_unstarted()  # before the running task, which so goes back first in line
         self.executor.interrupt(slot.index)
         crashpoints.reached("before_hand_back")
         try:
@@ -241,7 +251,8 @@ class Worker:
         if ids:
             # A slot still busy (its task neither finished nor handed back) keeps its id alive until the TTL
             # runs out, so the sweeper recovers that task only once this process is really gone.
-            still_busy = {slot.slot_id for slot in self.slots if slot.is_alive() and not slot.state.abandoned}
+            still_busy = {worker_id for slot in self.slots if slot.is_alive() and not slot.state.abandoned
+                          for worker_id in slot.ids}
             try:
                 for broker in self.brokers.values():
                     broker.go_offline([worker_id for worker_id in ids if worker_id not in still_busy])

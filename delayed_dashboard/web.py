@@ -26,10 +26,11 @@ from delayed_core.deadletter import MalformedDeadLetter, Reason
 from delayed_core.errors import DelayedError
 from delayed_core.redact import redact
 
-from . import dead
+from . import dead, tasks
 from .chart import chart
 from .reader import Reader
 from .security import COOKIE, Guard, SecurityHeaders, same_origin
+from .tasks import valid_id
 from .timefmt import ago, when
 
 HERE = Path(__file__).parent
@@ -45,7 +46,12 @@ NOTICES = {
     "signed-in": "Signed in: actions are enabled in this browser.",
     "bad-token": "That is not the token.",
     "malformed": "That entry is not a dead letter pydelayed can read: it holds no task to requeue (purge it).",
+    "cancelled": "Cancelled: the task will not run (or its worker stopped it).",
+    "not-cancelled": "Not cancelled: the task has finished already, is unknown, or its worker did not confirm "
+                     "the stop in time (the status below says which).",
 }
+#: seconds the cancel action waits for a worker to confirm it stopped a running task
+CANCEL_WAIT = 3.0
 REASONS = sorted(value for name, value in vars(Reason).items() if name.isupper())
 
 
@@ -138,6 +144,17 @@ class Dashboard:
 
         return self.page(request, "dead_show.html", read)
 
+    def task(self, request: Request) -> Response:
+        """A tracked task by id (the search box): status, times, attempts, worker, result or error."""
+        task_id = request.query_params.get("id", "").strip()
+
+        def read() -> dict[str, Any]:
+            problem = valid_id(task_id) if task_id else None
+            data = tasks.look_up(self.app, task_id) if task_id and problem is None else None
+            return {"data": data, "task_id": task_id, "problem": problem}
+
+        return self.page(request, "task.html", read)
+
     # -- signing in ------------------------------------------------------------------------------
     def sign_in_page(self, request: Request) -> Response:
         """The form where a browser gives the token once."""
@@ -169,12 +186,9 @@ class Dashboard:
     # -- actions ---------------------------------------------------------------------------------
     async def act(self, request: Request) -> Response:
         """POST /actions/{requeue,purge,purge-all}: refused with 403 unless allowed (see security.py)."""
-        form = await read_form(request)
-        if form is None:
-            return PlainTextResponse("form too large", status_code=413)
-        refusal = self.guard.refusal(request, form)
-        if refusal is not None:
-            return PlainTextResponse(f"forbidden: {refusal}", status_code=403)
+        form = await self.allowed_form(request)
+        if isinstance(form, Response):
+            return form
         action, queue = request.path_params["action"], form.get("queue", "")
         if not self.reader.has(queue):
             return PlainTextResponse("no such queue", status_code=404)
@@ -186,6 +200,31 @@ class Dashboard:
             return PlainTextResponse("unknown action", status_code=404)
         query = urllib.parse.urlencode({"queue": queue, "done": outcome})
         return RedirectResponse(f"/dead?{query}", status_code=303)
+
+    async def allowed_form(self, request: Request) -> dict[str, str] | Response:
+        """An action's form, or the response refusing it (too large: 413; not allowed: 403)."""
+        form = await read_form(request)
+        if form is None:
+            return PlainTextResponse("form too large", status_code=413)
+        refusal = self.guard.refusal(request, form)
+        if refusal is not None:
+            return PlainTextResponse(f"forbidden: {refusal}", status_code=403)
+        return form
+
+    async def cancel_task(self, request: Request) -> Response:
+        """POST /tasks/cancel: ``handle.cancel()``, guarded as the dead-letter actions are."""
+        form = await self.allowed_form(request)
+        if isinstance(form, Response):
+            return form
+        task_id = form.get("id", "")
+        if valid_id(task_id) is not None:
+            return PlainTextResponse("not a task id", status_code=400)
+        try:
+            done = await run_in_threadpool(tasks.cancel, self.app, task_id, CANCEL_WAIT)
+        except DelayedError as exc:
+            return PlainTextResponse(f"cannot reach the broker: {redact(str(exc))}", status_code=503)
+        query = urllib.parse.urlencode({"id": task_id, "done": "cancelled" if done else "not-cancelled"})
+        return RedirectResponse(f"/tasks?{query}", status_code=303)
 
     def apply(self, action: str, queue: str, form: dict[str, str]) -> str | None:
         """Do one action; return the notice to show (None: no such action)."""
@@ -213,7 +252,8 @@ class Dashboard:
         """The Starlette app, wrapped in the security headers."""
         routes = [
             Route("/", self.overview), Route("/workers", self.workers), Route("/scheduled", self.scheduled),
-            Route("/dead", self.dead_letters), Route("/dead/show", self.dead_letter),
+            Route("/dead", self.dead_letters), Route("/dead/show", self.dead_letter), Route("/tasks", self.task),
+            Route("/tasks/cancel", self.cancel_task, methods=["POST"]),
             Route("/login", self.sign_in_page), Route("/login", self.sign_in, methods=["POST"]),
             Route("/logout", self.sign_out, methods=["POST"]),
             Route("/actions/{action}", self.act, methods=["POST"]),

@@ -20,6 +20,7 @@ from delayed_core import hookimpl
 from delayed_core.interfaces import Broker, Poisoned, QueueInfo, SweepReport
 from delayed_core.registry import ComponentRegistry
 
+from .memory_batches import MemoryBatches
 from .memory_flow import MemoryFlowControl
 from .memory_periodic import MemoryPeriodicStore
 from .memory_tracking import MemoryTracker
@@ -59,7 +60,7 @@ class _Store:
         return self.alive_until.get(worker_id, 0.0) > time.monotonic()
 
 
-class MemoryBroker(MemoryFlowControl, MemoryPeriodicStore, Broker):
+class MemoryBroker(MemoryFlowControl, MemoryPeriodicStore, MemoryBatches, Broker):
     """One queue in process memory."""
 
     process_local = True

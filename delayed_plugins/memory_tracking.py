@@ -65,6 +65,11 @@ class MemoryTracker(TaskTracker):
                 "expires": time.monotonic() + submission.pending_ttl}
             return True, status
 
+    def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
+        """The batch under one hold of the store's lock: atomic, as the Redis script is."""
+        with self.store.cond:
+            return [self.submit(submission) for submission in submissions]
+
     def _finish(self, finish: Finish, task: bytes | None = None) -> None:
         record = self._records.setdefault(finish.task_id, {})
         record.pop("t", None)

@@ -14,7 +14,8 @@ Round trips per operation (the hot paths):
   round trip per task;
 - a worker serving several queues: the same counts (one BLPOP over every queue's ``N_noti``, one
   release-and-take script over every queue's keys);
-- ``keep_alive``: 1 for all the slots of a process.
+- ``keep_alive``: 1 for all the slots of a process;
+- a prefetching slot (``--prefetch K``, ``batches.py``): 1 call settles up to K tasks and takes up to K.
 
 In the cluster layout (``redis+cluster://`` URLs, see cluster.py and keys.py) the same scripts run on
 the node of the queue's slot, through the cluster client rather than a per-thread connection; a worker
@@ -33,6 +34,7 @@ from delayed_core.interfaces import Broker
 
 from .admin import RedisAdmin
 from .async_broker import AsyncRedisBroker
+from .batches import RedisBatches
 from .connection import client_from_url, is_cluster_client
 from .direct import DirectCaller
 from .flow import RedisFlowControl
@@ -41,14 +43,14 @@ from .liveness import RedisLiveness
 from .monitoring import RedisMonitoring
 from .periodic import RedisPeriodicStore
 from .producer import RedisProducer
-from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS, ReplicaWait
+from .replicas import ReplicaWait
 from .several_queues import SeveralQueues
 from .sweeper import RedisSweeper
 from .tracking import RedisTracker
 
 
-class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, RedisAdmin, RedisMonitoring,
-                  RedisFlowControl, RedisPeriodicStore, Broker):
+class RedisBroker(RedisProducer, SeveralQueues, RedisBatches, RedisLiveness, RedisSweeper, RedisAdmin,
+                  RedisMonitoring, RedisFlowControl, RedisPeriodicStore, Broker):
     """One queue on Redis. Brokers built by one app for one URL share a connection pool."""
 
     async_broker = AsyncRedisBroker
@@ -69,6 +71,8 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
         self.clock_offset = 0.0
         #: WAIT for this many replicas after an enqueue (off unless the wait_replicas setting asks)
         self.replica_wait = ReplicaWait()
+        #: the URL it was built from (asyncio callers open their own clients from it), if any
+        self.url: str | None = None
 
     @classmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> RedisBroker:
@@ -79,9 +83,8 @@ class RedisBroker(RedisProducer, SeveralQueues, RedisLiveness, RedisSweeper, Red
             client = shared[key] = client_from_url(url)
         assert isinstance(client, (redis.Redis, redis.cluster.RedisCluster))
         broker = cls.for_layout(layout_for(url, shared.get("config")))(name, client)  # type: ignore[arg-type]
-        config = shared.get("config")
-        if config is not None:
-            broker.replica_wait = ReplicaWait(config.get(WAIT_REPLICAS), config.get(REPLICA_WAIT_TIMEOUT))
+        broker.url = url
+        broker.replica_wait = ReplicaWait.configured(shared)
         return broker
 
     def close(self) -> None:

@@ -9,6 +9,8 @@ slot. What differs is what spans queues, since no command may touch two slots:
   own queue in one script call if none does, or from the first that does (the take script), instead of
   one release_take_first over all queues: 1 round trip per task while the first queue has work, 2 for
   a lower queue, 3 when the released queue runs dry (a worker of one queue keeps 1 round trip per task);
+- a prefetching slot (``--prefetch K``) batches in one call per queue's slot only: a worker of several
+  queues prefetches through the one-task calls (delayed_core/interfaces/batches.py, default_batch);
 - task handles (tracked tasks) are not offered: a record is reached by its id alone, and could not be in
   the slot of the queue whose scripts write it (docs/scaling.md).
 
@@ -47,6 +49,7 @@ class ClusterBroker(RedisBroker):
     """:class:`RedisBroker` on a Redis Cluster (see the module docstring)."""
 
     tracker_class = None  # type: ignore[assignment]
+    batch_spans_queues = False  # a --prefetch batch is one script call, in one queue's slot (batches.py)
     client: Any  # a redis.cluster.RedisCluster (ClusterClient)
 
     def __init__(self, name: str, client: Any, direct: bool = False, layout: str = CLUSTER) -> None:

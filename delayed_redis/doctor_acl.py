@@ -14,7 +14,7 @@ import redis
 
 from delayed_core.doctor import Finding, Severity
 
-from .keys import GO_DELAYED, PERIODIC, QueueKeys, periodic_key
+from .keys import GO_DELAYED, PERIODIC, QueueKeys, cancel_channel, periodic_key, record_key
 
 #: a worker id for the checks: the 32 hex chars of ours and go-delayed's
 SAMPLE_ID = "0" * 32
@@ -92,6 +92,19 @@ USES: tuple[Use, ...] = (
     Use(("HDEL", "{worker_info}", SAMPLE_ID), "worker details: forgetting gone workers", required=False),
     Use(("ZSCORE", "{workers}", SAMPLE_ID), "worker details: forgetting gone workers", required=False),
     Use(("HGETALL", "{worker_info}"), "delayed dashboard: workers page", required=False),
+    # Task records (handles, ``~delayed_task:*``): every tracked enqueue, settle, read and cancel; on by
+    # default for @app.task functions (result_ttl > 0). Their channels are optional: waiters then poll.
+    Use(("HSET", "{record}", "s", "queued"), "tracked tasks: writing the record"),
+    Use(("HGET", "{record}", "s"), "tracked tasks: unique ids, cancel"),
+    Use(("HGETALL", "{record}"), "tracked tasks: status and result"),
+    Use(("HDEL", "{record}", "t"), "tracked tasks: settling the record"),
+    Use(("DEL", "{record}"), "tracked tasks: a new run of a caller's id"),
+    Use(("PEXPIRE", "{record}", "1000"), "tracked tasks: result_ttl"),
+    Use(("LREM", "{queue}", "1", "t"), "cancelling a queued task"),
+    Use(("PUBLISH", "{record}", "done"), "waking result() waiters", required=False),
+    Use(("SUBSCRIBE", "{record}"), "result() waiting without polling", required=False),
+    Use(("PUBLISH", "{cancel}", "w t"), "cancelling a running task", required=False),
+    Use(("SUBSCRIBE", "{cancel}"), "workers hearing cancelled running tasks", required=False),
     # Rate limits and periodic tasks: keys shared by every queue (``~delayed:*``), needed only by apps that
     # use these features.
     Use(("SET", "{bound}", "1"), "bounded queues: recording the bound for delayed info"),
@@ -108,16 +121,18 @@ USES: tuple[Use, ...] = (
 )
 
 
-def commands_listed() -> set[str]:
-    """Lower-case names of the commands in :data:`USES` (the test compares them with the scripts)."""
-    return {use.argv[0].lower() for use in USES}
+def commands_listed(key: str | None = None) -> set[str]:
+    """Lower-case names of the commands in :data:`USES`, or of those sent to the ``{key}`` placeholder
+    (the tests compare them with the scripts)."""
+    return {use.argv[0].lower() for use in USES if key is None or use.argv[1:2] == ("{" + key + "}",)}
 
 
 def _argv(use: Use, keys: QueueKeys) -> list[str]:
     names = {"queue": keys.queue, "notifications": keys.notifications, "processing": keys.processing,
              "dead": keys.dead, "recoveries": keys.recoveries, "scheduled": keys.scheduled,
              "workers": keys.workers, "poison": keys.poison, "worker_info": keys.worker_info,
-             "throughput": keys.throughput, "bound": keys.bound, "worker_id": SAMPLE_ID}
+             "throughput": keys.throughput, "bound": keys.bound, "worker_id": SAMPLE_ID,
+             "record": record_key(SAMPLE_ID), "cancel": cancel_channel(keys.queue)}
     return [part.format(**names) if part.startswith("{") else part for part in use.argv]
 
 

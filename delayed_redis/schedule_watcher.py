@@ -1,7 +1,8 @@
 """RedisScheduleWatcher: learn about newly scheduled tasks from pub/sub instead of polling for them.
 
 Producers (and retries) PUBLISH the due time, in unix ms, on the channel named like the queue's
-``N_scheduled`` sorted set. A worker's keep-alive thread waits on the subscription: an idle worker then
+``N_scheduled`` sorted set. A worker's keep-alive thread waits on one subscription to the channel of
+every queue it serves (one connection, whatever the number of queues): an idle worker then
 sends no command for scheduled tasks at all between keep-alives, and still promotes each one at its due
 time. Announcements missed while disconnected are caught by the poll every keep-alive interval.
 
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import redis
 
@@ -26,12 +27,14 @@ logger = logging.getLogger("delayed.worker")
 
 
 class RedisScheduleWatcher(ScheduleWatcher):
-    """Waits on the ``N_scheduled`` channel; the subscription is made lazily, on the first wait."""
+    """Waits on the ``N_scheduled`` channels of one or more queues (of one server, so one clock offset);
+    the subscription is made by :meth:`start`, or lazily on the first wait."""
 
-    def __init__(self, client: redis.Redis, channel: str, clock_offset: Callable[[], float] = lambda: 0.0) -> None:
+    def __init__(self, client: redis.Redis, channels: Sequence[str],
+                 clock_offset: Callable[[], float] = lambda: 0.0) -> None:
         super().__init__()
         self._client = client
-        self._channel = channel
+        self._channels = list(channels)
         self._clock_offset = clock_offset
         self._pubsub: redis.client.PubSub | None = None
         self._polling = False  # SUBSCRIBE refused (an ACL): fall back to the base class's polling
@@ -44,12 +47,13 @@ class RedisScheduleWatcher(ScheduleWatcher):
             return
         pubsub = self._client.pubsub()
         deadline = time.monotonic() + timeout
+        confirmed = 0
         try:
-            pubsub.subscribe(self._channel)
-            while time.monotonic() < deadline:
+            pubsub.subscribe(*self._channels)
+            while confirmed < len(self._channels) and time.monotonic() < deadline:
                 message = pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
                 if message is not None and message["type"] == "subscribe":
-                    break
+                    confirmed += 1
         except redis.exceptions.RedisError:
             with contextlib.suppress(redis.exceptions.RedisError):
                 pubsub.close()
@@ -64,13 +68,13 @@ class RedisScheduleWatcher(ScheduleWatcher):
         try:
             if self._pubsub is None:
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-                self._pubsub.subscribe(self._channel)
+                self._pubsub.subscribe(*self._channels)
             message = self._pubsub.get_message(timeout=max(0.0, timeout))
         except redis.exceptions.ResponseError as exc:
             # SUBSCRIBE refused (an ACL without pub/sub rights; the error reply arrives with the next
             # read): poll like the base class instead, and say so once.
             logger.warning("cannot subscribe to %s (%s); polling for scheduled tasks every second instead",
-                           self._channel, " ".join(str(exc).split()))
+                           ", ".join(self._channels), " ".join(str(exc).split()))
             self.close()
             self._polling = True
             return super().wait(timeout)

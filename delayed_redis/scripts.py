@@ -30,10 +30,14 @@ class Script:
             :class:`~delayed_redis.direct.DirectCaller`).
         """
         try:
-            return call("EVALSHA", self.sha, len(keys), *keys, *args)
+            return call(*self.command(keys, args))
         except redis.exceptions.NoScriptError:
             call("SCRIPT", "LOAD", self.source)
-            return call("EVALSHA", self.sha, len(keys), *keys, *args)
+            return call(*self.command(keys, args))
+
+    def command(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The EVALSHA command, for a pipeline."""
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
     async def call_async(self, client: Any, keys: tuple[str, ...], args: tuple[Any, ...]) -> Any:
         """The same with a redis.asyncio client."""
@@ -53,9 +57,9 @@ def _read(name: str) -> str:
     return (resources.files("delayed_redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 
 
-def load_script(name: str) -> Script:
-    """Read ``lua/<name>.lua``, with the prelude in front."""
-    source = _read("_prelude") + _read(name)
+def load_script(name: str, helpers: tuple[str, ...] = ()) -> Script:
+    """Read ``lua/<name>.lua``, with the prelude in front, then the ``helpers`` (``lua/_record.lua`` ...)."""
+    source = _read("_prelude") + "".join(_read(helper) for helper in helpers) + _read(name)
     return Script(name, source, hashlib.sha1(source.encode()).hexdigest())
 
 

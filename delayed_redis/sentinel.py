@@ -100,6 +100,29 @@ def parse_sentinel_url(url: str) -> SentinelURL:
     return SentinelURL(sentinels, path[0], node_options, sentinel_options)
 
 
+def _where(sentinel: Any) -> str:
+    kwargs = sentinel.connection_pool.connection_kwargs
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"
+
+
+def _unreachable(sentinel: Any, exc: BaseException) -> str:
+    return f"{_where(sentinel)} unreachable ({' '.join(str(exc).split()) or type(exc).__name__})"
+
+
+def _refusal(manager: Any, sentinel: Any, masters: dict[str, Any], service: str) -> str | None:
+    """Why this sentinel names no master for ``service``, or None when it names a healthy one."""
+    state = masters.get(service)
+    if state is None:
+        return f"{_where(sentinel)} does not monitor it"
+    if not manager.check_master_state(state, service):
+        return f"{_where(sentinel)} sees it down (a failover may be under way)"
+    return None
+
+
+def _not_found(service: str, reasons: list[str]) -> str:
+    return f"No master found for {service!r}: {'; '.join(reasons)}"
+
+
 class Sentinel(redis.sentinel.Sentinel):
     """redis-py's Sentinel manager, with a readable "no master" error: one short reason per sentinel
     instead of the repr of every client (which runs to hundreds of characters per sentinel)."""
@@ -108,23 +131,39 @@ class Sentinel(redis.sentinel.Sentinel):
         """The master's (host, port) as the first sentinel that knows a healthy one names it."""
         reasons = []
         for number, sentinel in enumerate(self.sentinels):
-            kwargs = sentinel.connection_pool.connection_kwargs
-            where = f"{kwargs.get('host')}:{kwargs.get('port')}"
             try:
                 masters = sentinel.sentinel_masters()
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                reasons.append(f"{where} unreachable ({' '.join(str(exc).split()) or type(exc).__name__})")
+                reasons.append(_unreachable(sentinel, exc))
                 continue
-            state = masters.get(service_name)
-            if state is None:
-                reasons.append(f"{where} does not monitor it")
-            elif not self.check_master_state(state, service_name):
-                reasons.append(f"{where} sees it down (a failover may be under way)")
-            else:
+            reason = _refusal(self, sentinel, masters, service_name)
+            if reason is None:
                 # Ask this sentinel first next time, as redis-py does.
                 self.sentinels[0], self.sentinels[number] = sentinel, self.sentinels[0]
-                return state["ip"], state["port"]
-        raise redis.sentinel.MasterNotFoundError(f"No master found for {service_name!r}: {'; '.join(reasons)}")
+                return masters[service_name]["ip"], masters[service_name]["port"]
+            reasons.append(reason)
+        raise redis.sentinel.MasterNotFoundError(_not_found(service_name, reasons))
+
+
+class AsyncSentinel(redis.asyncio.sentinel.Sentinel):
+    """The asyncio counterpart of :class:`Sentinel`, with the same one-line "no master" error."""
+
+    async def discover_master(self, service_name: str) -> tuple[str, int]:
+        """The master's (host, port) as the first sentinel that knows a healthy one names it."""
+        reasons = []
+        for number, sentinel in enumerate(self.sentinels):
+            try:
+                masters = await sentinel.sentinel_masters()
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                reasons.append(_unreachable(sentinel, exc))
+                continue
+            reason = _refusal(self, sentinel, masters, service_name)
+            if reason is None:
+                self.sentinels[0], self.sentinels[number] = sentinel, self.sentinels[0]
+                return masters[service_name]["ip"], masters[service_name]["port"]
+            reasons.append(reason)
+        # redis.asyncio has a class of its own (its slave rotation catches that one).
+        raise redis.asyncio.sentinel.MasterNotFoundError(_not_found(service_name, reasons))
 
 
 def _parsed(url: str) -> SentinelURL:
@@ -147,6 +186,5 @@ def sentinel_client(url: str, options: dict[str, Any]) -> redis.Redis:
 def async_sentinel_client(url: str, options: dict[str, Any]) -> redis.asyncio.Redis:
     """The asyncio counterpart of :func:`sentinel_client`."""
     parsed = _parsed(url)
-    manager = redis.asyncio.sentinel.Sentinel(parsed.sentinels,
-                                              sentinel_kwargs={**SENTINEL_TIMEOUTS, **parsed.sentinel_options})
+    manager = AsyncSentinel(parsed.sentinels, sentinel_kwargs={**SENTINEL_TIMEOUTS, **parsed.sentinel_options})
     return manager.master_for(parsed.service, **{**options, **parsed.node_options})

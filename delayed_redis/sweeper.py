@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import redis
 
@@ -132,10 +133,12 @@ class RedisSweeper(Sweeper):
                 if int(count) < PROMOTE_LIMIT:
                     return moved, (local + int(wait_ms) / 1000 if int(wait_ms) >= 0 else None)
 
-    def watch_schedule(self) -> RedisScheduleWatcher:
-        """A pub/sub watcher on this queue's announcements of scheduled tasks (due times in the server's
-        clock, read in ours with the offset the last promotion saw)."""
-        return RedisScheduleWatcher(self.client, self.keys.scheduled, lambda: self.clock_offset)
+    def watch_schedule(self, also: Sequence[str] = ()) -> RedisScheduleWatcher:
+        """A pub/sub watcher on the announcements of scheduled tasks of this queue and the queues ``also``
+        named, on one connection (due times in the server's clock, read in ours with the offset the last
+        promotion saw: the queues share this broker's server)."""
+        channels = [self.keys.scheduled, *(QueueKeys.for_queue(name, self.keys.layout).scheduled for name in also)]
+        return RedisScheduleWatcher(self.client, channels, lambda: self.clock_offset)
 
     def watch_lost_workers(self, enable: bool = True) -> RedisExpiryWatcher:
         """Keyspace expiry events of this database (delayed_redis/expiry_events.py)."""

@@ -30,19 +30,20 @@ from .connection import unavailable_as_broker_error
 from .errors import UNAVAILABLE, translate
 from .keys import QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
+from .pipelined_wait import PipelinedWaiter
 from .several_queues import _group_keys
+from .waiting import RecordWaiter
 
 if TYPE_CHECKING:
+    from .async_tracking import AsyncRecords
     from .broker import RedisBroker
 
 logger = logging.getLogger("delayed.worker")
 
-#: seconds between two reads of a waiter that may not subscribe (a restrictive ACL)
-POLL_INTERVAL = 0.5
 def _composed(name: str) -> scripts.Script:
     """The consumer script ``name`` with the record write composed around it (one EVALSHA)."""
-    source = scripts._read("_prelude") + scripts._read("track_finish_args") + scripts._read(name) + \
-        scripts._read("track_finish_write")
+    source = scripts._read("_prelude") + scripts._read("_record") + scripts._read("track_finish_args") + \
+        scripts._read(name) + scripts._read("track_finish_write")
     return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
@@ -101,29 +102,50 @@ def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
         message=_text(raw.get("em")), traceback=_text(raw.get("tb")))
 
 
+def submit_call(submissions: Sequence[Submission]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """KEYS and ARGV of ``track_submit`` for a batch sharing a queue, a delay and a uniqueness rule."""
+    first = submissions[0]
+    keys = _keys(first.queue)
+    scheduled = first.due_in is not None
+    delay = max(0, int(first.due_in * 1000)) if first.due_in is not None else ""
+    unique = -1 if first.unique_window < 0 else int(first.unique_window * 1000)
+    args: list[Any] = [delay, unique, int(time.time() * 1000)]
+    for submission in submissions:
+        args += (submission.data, submission.func, _ms(submission.pending_ttl),
+                 secrets.token_hex(8) if scheduled else "")
+    records = [record_key(submission.task_id) for submission in submissions]
+    return (keys.queue, keys.notifications, keys.scheduled, *records), tuple(args)
+
+
+def submit_answers(submissions: Sequence[Submission], replies: list[Any]) -> list[tuple[bool, str]]:
+    """``track_submit``'s replies as :meth:`TaskTracker.submit_many` answers."""
+    added = st.QUEUED if submissions[0].due_in is None else st.SCHEDULED
+    return [(True, added) if reply == 1 else (False, reply.decode() if isinstance(reply, bytes) else str(reply))
+            for reply in replies]
+
+
 class RedisTracker(TaskTracker):
     """Task records for the queues of one Redis database (see the module docstring)."""
 
     def __init__(self, broker: RedisBroker) -> None:
         super().__init__(broker)
         self.broker: RedisBroker = broker
-        self._warned = False
         self.client: redis.Redis = broker.client
+        self._waiter = PipelinedWaiter(self.client, READ, record_from, RecordWaiter(self.client, self.read))
+        self._async: AsyncRecords | None = None
 
     def submit(self, submission: Submission) -> tuple[bool, str]:
         """One script call: the enqueue (or schedule) and the record."""
-        keys = _keys(submission.queue)
-        scheduled = submission.due_in is not None
-        delay = max(0, int(submission.due_in * 1000)) if submission.due_in is not None else ""
-        unique = -1 if submission.unique_window < 0 else int(submission.unique_window * 1000)
-        args = (submission.data, "", submission.func, _ms(submission.pending_ttl), delay,
-                secrets.token_hex(8) if scheduled else "", unique, int(time.time() * 1000))
+        return self.submit_many((submission,))[0]
+
+    def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
+        """One script call for the whole batch (they share a queue, a delay and a uniqueness rule)."""
+        keys, args = submit_call(submissions)
         with unavailable_as_broker_error():
-            reply = SUBMIT(self.broker._call, (keys.queue, keys.notifications, keys.scheduled,
-                                               record_key(submission.task_id)), args)
-        if reply == 1:
-            return True, st.SCHEDULED if scheduled else st.QUEUED
-        return False, reply.decode() if isinstance(reply, bytes) else str(reply)
+            reply = SUBMIT(self.broker._call, keys, args)
+            if self.broker.replica_wait:
+                self.broker.replica_wait.after(self.broker._call)  # +1 round trip, as a plain enqueue
+        return submit_answers(submissions, reply)
 
     def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
                          finish: Finish) -> tuple[str, bytes] | None:
@@ -167,41 +189,33 @@ class RedisTracker(TaskTracker):
             return record_from(task_id, READ(self.client.execute_command, (record_key(task_id),), ()))
 
     def wait(self, task_id: str, timeout: float) -> TaskRecord:
-        """Read; if not finished, SUBSCRIBE to the record's channel, read again (it may have finished in
-        between), then sleep on the channel until an announcement or the deadline. A handful of commands
-        whatever the timeout; every waiter gets the announcement (pub/sub, unlike a list pop)."""
-        record = self.read(task_id)
-        if record.done or record.status == st.UNKNOWN or timeout <= 0:
-            return record
-        deadline = time.monotonic() + timeout
-        with unavailable_as_broker_error():
-            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-            try:
-                pubsub.subscribe(record_key(task_id))
-                record = self.read(task_id)
-                while not record.done and record.status != st.UNKNOWN:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    if pubsub.get_message(timeout=remaining) is not None:
-                        record = self.read(task_id)  # a retry announces too: keep waiting then
-            except redis.exceptions.ResponseError as exc:
-                return self._wait_polling(task_id, deadline, exc)
-            finally:
-                pubsub.close()
-        return record
+        """Read; if not finished, sleep on the record's channel (see :mod:`.waiting`): a handful of
+        commands whatever the timeout."""
+        return self._waiter.wait(task_id, timeout)
 
-    def _wait_polling(self, task_id: str, deadline: float, exc: Exception) -> TaskRecord:
-        """SUBSCRIBE refused (an ACL without pub/sub rights): read twice a second instead, said once."""
-        if not self._warned:
-            self._warned = True
-            logger.warning("cannot subscribe to %s (%s); result() reads the record twice a second instead",
-                           record_key(task_id), " ".join(str(exc).split()))
-        record = self.read(task_id)
-        while not record.done and record.status != st.UNKNOWN and time.monotonic() < deadline:
-            time.sleep(max(0.0, min(POLL_INTERVAL, deadline - time.monotonic())))
-            record = self.read(task_id)
-        return record
+    async def submit_many_async(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
+        """One script call on this event loop's asyncio client."""
+        records = self._async_records()
+        return await (super().submit_many_async(submissions) if records is None else records.submit_many(submissions))
+
+    async def read_async(self, task_id: str) -> TaskRecord:
+        """One script call on this event loop's asyncio client."""
+        records = self._async_records()
+        return await (super().read_async(task_id) if records is None else records.read(task_id))
+
+    async def wait_async(self, task_id: str, timeout: float) -> TaskRecord:
+        """As :meth:`wait`, on the event loop: redis.asyncio pub/sub, no thread."""
+        records = self._async_records()
+        return await (super().wait_async(task_id, timeout) if records is None else records.wait(task_id, timeout))
+
+    def _async_records(self) -> AsyncRecords | None:
+        """The asyncio side, made on first use; None for a broker built without a URL (a test's client):
+        the base class's thread-based calls serve then."""
+        if self._async is None and self.broker.url is not None:
+            from .async_tracking import AsyncRecords  # imports this module
+
+            self._async = AsyncRecords(self.broker.url, self.broker.replica_wait)
+        return self._async
 
     def cancel(self, task_id: str, ttl: float) -> int:
         """One script call: remove the task from the queue or the schedule and mark it cancelled, or

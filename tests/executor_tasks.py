@@ -70,6 +70,23 @@ def sleep_then_touch(seconds: float, path: str) -> None:
     Path(path).write_text("started done")
 
 
+def _all_started(path: str, parties: int) -> bool:
+    """Whether ``parties`` files beside ``path`` (its siblings included) say they started."""
+    return sum(1 for sibling in Path(path).parent.iterdir() if sibling.read_text().startswith("started")) >= parties
+
+
+def meet_then_touch(parties: int, timeout: float, path: str) -> None:
+    """Write "started" to ``path``, wait until ``parties`` such files beside it started too (raise after
+    ``timeout``), then write "started done": succeeds only when the parties run at the same time."""
+    Path(path).write_text("started")
+    deadline = time.monotonic() + timeout
+    while not _all_started(path, parties):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the other {parties - 1} did not run at the same time")
+        time.sleep(0.01)
+    Path(path).write_text("started done")
+
+
 def exit_process(code: int) -> None:
     """End the process at once, as a crashing extension would."""
     os._exit(code)
@@ -115,6 +132,17 @@ async def async_sleep_then_touch(seconds: float, path: str) -> None:
     """Write "started", sleep on the loop, then write "started done"."""
     Path(path).write_text("started")
     await asyncio.sleep(seconds)
+    Path(path).write_text("started done")
+
+
+async def async_meet_then_touch(parties: int, timeout: float, path: str) -> None:
+    """:func:`meet_then_touch`, waiting on the loop."""
+    Path(path).write_text("started")
+    deadline = time.monotonic() + timeout
+    while not _all_started(path, parties):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the other {parties - 1} did not run at the same time")
+        await asyncio.sleep(0.01)
     Path(path).write_text("started done")
 
 

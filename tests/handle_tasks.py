@@ -54,3 +54,16 @@ async def nap(seconds: float, value: str) -> str:
 
     await asyncio.sleep(seconds)
     return value
+
+
+@app.task
+def spin(seconds: float, value: str) -> str:
+    """Works in Python for ``seconds``, then returns ``value``; its broad ``except Exception`` must not
+    swallow the thread executor's stop."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            sum(range(1000))
+        except Exception:  # the point: a stop is not an Exception, so this does not catch it
+            continue
+    return value

@@ -71,12 +71,12 @@ def test_async_timeout(any_executor: Executor) -> None:
     outcome = run(any_executor, "async_sleep", 30, timeout=0.5)
     assert outcome.status is Status.TIMEOUT, outcome.describe()
     assert outcome.error_type == "Timeout" and "0.5s" in outcome.error
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 15  # cut short: the sleep was 30 s (generous for a loaded machine)
     assert run(any_executor, "noop").ok
 
 
 def test_async_tasks_in_slots_run_concurrently(any_executor: Executor, tmp_path: Path) -> None:
-    assert run_in_every_slot(any_executor, "async_sleep_then_touch", 1.0, tmp_path) < 2.5  # serially: 3 s
+    run_in_every_slot(any_executor, "async_meet_then_touch", tmp_path)  # serially, the first gives up
 
 
 def loop_identities(executor: Executor, tmp_path: Path, slots: list[int]) -> list[tuple[str, str, str]]:
@@ -171,7 +171,7 @@ def test_interrupt_cancels_a_running_coroutine(name: str, tmp_path: Path) -> Non
         thread = run_in_thread(lambda: result.append(run(executor, "async_sleep_then_touch", 30, str(marker))))
         wait_for(marker.exists, what="the task to start")
         executor.interrupt(0)
-        thread.join(3)
+        thread.join(30)  # a deadline, not a wait: returns as soon as the run ends (slow under load)
         assert result and not result[0].ok
         assert "interrupted" in result[0].error
         assert marker.read_text() == "started"

@@ -26,7 +26,7 @@ def test_backoff_wait_returns_at_once_when_stopped() -> None:
     stop.set()
     started = time.monotonic()
     assert Backoff(initial=5.0).wait(stop) is True
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 4.0  # did not sit out the 5 s pause
 
 
 def test_handlers_are_installed_for_the_block_and_restored_after() -> None:

@@ -270,4 +270,33 @@ def test_dashboard_in_a_real_browser(site: Site, browser: Browser, tmp_path: Pat
     wait_for(marker.exists, "the requeued task to run")
     assert site.client.llen("work_dead") == 3
 
+    # Tasks: look tracked tasks up through the search box; results and errors shown as text; cancel one
+    # the worker runs (the thread executor raises into its Python loop).
+    work = site.app.queue("work")
+    done = work.enqueue(PyTask("dash_tasks:ok", [XSS]), track=True)
+    failed = work.enqueue(PyTask("dash_tasks:fail", [XSS]), track=True)
+    assert done is not None and failed is not None and done.result(timeout=15) == XSS
+    wait_for(lambda: failed.status() == "dead", "the tracked failing task to be dead")
+    page.goto(site.url + "/")
+    page.click("nav >> text=Tasks")
+    page.fill("#task-id", done.id)
+    page.click("#look-up")
+    assert page.locator("#status").inner_text() == "succeeded"
+    assert page.locator("#result").inner_text() == repr(XSS)
+    page.fill("#task-id", failed.id)
+    page.click("#look-up")
+    assert (page.locator("#status").inner_text(), page.locator("#error").inner_text()) == \
+        ("dead", f"ValueError: bad input {XSS}")
+    assert "raise ValueError" in page.locator("#traceback").inner_text()
+    assert page.locator("img").count() == 0 and page.locator("#cancel").count() == 0
+    running = work.enqueue(PyTask("dash_tasks:block", ["cancel me", str(tmp_path / "never")]), track=True)
+    assert running is not None
+    wait_for(lambda: running.status() == "running", "the tracked blocking task to run")
+    page.fill("#task-id", running.id)
+    page.click("#look-up")
+    assert page.locator("#status").inner_text() == "running"
+    page.click("#cancel")
+    assert page.locator("#notice").inner_text().startswith("Cancelled")
+    assert page.locator("#status").inner_text() == "cancelled" and running.status() == "cancelled"
+
     assert site.problems == []

@@ -189,7 +189,8 @@ def test_dead_letter_growth_and_a_full_list(start: Any, tmp_path: Path) -> None:
 
 #: the documented minimal rule (docs/reliability.md) with what newer scripts need, but no EVALSHA
 MINIMAL_WITHOUT_EVALSHA = [
-    "on", ">workerpass", "resetkeys", f"~{QUEUE}", f"~{QUEUE}_*", "~" + "[0-9a-f]" * 32, "-@all", "+@list",
+    "on", ">workerpass", "resetkeys", f"~{QUEUE}", f"~{QUEUE}_*", "~" + "[0-9a-f]" * 32, "~delayed_task:*",
+    "~delayed:*", "-@all", "+@list",
     "+@hash", "+@sortedset", "+@string", "+del", "+exists", "+expire", "+pexpire", "+time", "+script|load",
     "+multi", "+exec",
 ]
@@ -227,6 +228,22 @@ def test_every_command_the_scripts_send_is_in_the_acl_table() -> None:
     called = {name.lower() for path in sources
               for name in re.findall(r"redis\.p?call\(\s*'(\w+)'", path.read_text())}
     assert called and called <= doctor_acl.commands_listed(), called - doctor_acl.commands_listed()
+
+
+def test_every_command_the_tracking_scripts_send_to_a_record_is_in_the_acl_table() -> None:
+    """The task records are keys of their own (``~delayed_task:*``): each command the tracking scripts send
+    to one is listed on a record, so that `delayed doctor` checks the user may send it there."""
+    # the record is `rec` or `track_key` in the scripts, and KEYS[1] in those taking no other key
+    record = re.compile(r"redis\.p?call\(\s*'(\w+)',\s*(?:rec|track_key)\b")
+    only_key = re.compile(r"redis\.p?call\(\s*'(\w+)',\s*KEYS\[1\]")
+    called: set[str] = set()
+    for path in (ROOT / "delayed_redis" / "lua").glob("track_*.lua"):
+        text = path.read_text()
+        called |= {name.lower() for name in record.findall(text)}
+        if "KEYS[2]" not in text and "track_submit" not in path.name:
+            called |= {name.lower() for name in only_key.findall(text)}
+    assert {"hset", "hget", "hgetall", "pexpire", "publish"} <= called, called
+    assert called <= doctor_acl.commands_listed("record"), called - doctor_acl.commands_listed("record")
 
 
 def test_text_output_is_one_line_per_finding_with_severity(start: Any, tmp_path: Path) -> None:

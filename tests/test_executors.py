@@ -161,7 +161,8 @@ def test_timeout_stops_the_task_and_the_slot_serves_on(executor: Executor, execu
     elapsed = time.monotonic() - started
     assert outcome.status is Status.TIMEOUT, outcome.describe()
     assert outcome.error_type == "Timeout" and "1s" in outcome.error
-    assert elapsed < 2.0
+    # Cut short: the task was 30 s (generous: a subprocess child's start counts too, slow under load).
+    assert elapsed < 15
     assert run(executor, "noop").ok
 
 
@@ -181,27 +182,27 @@ def test_child_started_hook_fires_in_the_child(executor: Executor, executor_name
         assert os.listdir(hook_dir) == []  # no child, no hook
 
 
-def run_in_every_slot(executor: Executor, name: str, seconds: float, tmp_path: Path, slots: int = 3) -> float:
-    """Run ``<name>(seconds, path)`` in every slot at once; assert each succeeded; return the wall time."""
+def run_in_every_slot(executor: Executor, name: str, tmp_path: Path, slots: int = 3) -> None:
+    """Run ``<name>(slots, timeout, path)`` (a ``meet_then_touch`` task) in every slot at once; assert each
+    succeeded, which it does only when every slot runs at the same time as the others."""
     for slot in range(slots):  # warm up: subprocess children start on their first task
         assert run(executor, "noop", slot=slot).ok
     outcomes: dict[int, Outcome] = {}
+    folder = tmp_path / "meet"
+    folder.mkdir()
 
     def slot_thread(slot: int) -> None:
-        outcomes[slot] = run(executor, name, seconds, str(tmp_path / f"slot-{slot}"), slot=slot)
+        outcomes[slot] = run(executor, name, slots, 30, str(folder / f"slot-{slot}"), slot=slot)
 
-    started = time.monotonic()
     threads = [run_in_thread(lambda slot=slot: slot_thread(slot)) for slot in range(slots)]
     for thread in threads:
-        thread.join(10 + seconds)
-    elapsed = time.monotonic() - started
+        thread.join(60)
     assert [outcomes[slot].status for slot in range(slots)] == [Status.SUCCEEDED] * slots, outcomes
-    assert all((tmp_path / f"slot-{slot}").read_text() == "started done" for slot in range(slots))
-    return elapsed
+    assert all((folder / f"slot-{slot}").read_text() == "started done" for slot in range(slots))
 
 
 def test_slots_run_concurrently(executor: Executor, tmp_path: Path) -> None:
-    assert run_in_every_slot(executor, "sleep_then_touch", 1.0, tmp_path) < 2.5  # one after another: 3 s
+    run_in_every_slot(executor, "meet_then_touch", tmp_path)  # one after another, the first gives up
 
 
 # ---------------------------------------------------------------------------------------------------

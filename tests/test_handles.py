@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -119,7 +120,7 @@ def test_timeout(app: Delayed) -> None:
     started = time.monotonic()
     with pytest.raises(TimeoutError, match="queued"):
         handle.result(timeout=0.3)
-    assert 0.3 <= time.monotonic() - started < 2
+    assert 0.3 <= time.monotonic() - started < 10  # waited its timeout; the upper bound only rules out a hang
 
 
 def test_two_waiters_both_get_the_result(app: Delayed) -> None:
@@ -209,8 +210,10 @@ def test_a_blocked_waiter_sends_a_handful_of_commands(real_redis: Any) -> None:
     inside_scripts = {"cmdstat_hgetall", "cmdstat_exists", "cmdstat_time"}
     ours = {"cmdstat_info", "cmdstat_config|resetstat"}
     sent = {name: calls for name, calls in stats.items() if name not in inside_scripts | ours}
-    # HELLO on its two new connections, a read (EVALSHA; on a fresh server NOSCRIPT, SCRIPT LOAD,
-    # EVALSHA), SUBSCRIBE, a second read (EVALSHA)
+    # HELLO on its new connection, SUBSCRIBE and a read (EVALSHA) in one round trip (pipelined_wait.py);
+    # on this fresh server the read script is missing: a read through the client (HELLO on a new pool
+    # connection) loads it (EVALSHA, SCRIPT LOAD, EVALSHA)
+    print("commands sent by a result() waiter:", sent)
     assert sum(sent.values()) <= 7, sent
     assert sent.get("cmdstat_subscribe") == 1, sent
     time.sleep(1.5)
@@ -243,7 +246,8 @@ def test_retention(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize(("executor", "func"), [("fork", handle_tasks.slow), ("asyncio", handle_tasks.nap),
-                                                ("thread", handle_tasks.nap)])
+                                                ("thread", handle_tasks.nap), ("thread", handle_tasks.spin),
+                                                ("asyncio", handle_tasks.spin)])
 def test_cancel_a_running_task(app: Delayed, executor: str, func: TaskFunction[Any, Any]) -> None:
     """The worker hears the request and interrupts the slot; the task ends cancelled, is not retried nor
     dead-lettered, and the slot goes on with the next task."""
@@ -269,13 +273,17 @@ def test_cancel_a_running_task(app: Delayed, executor: str, func: TaskFunction[A
         thread.join(15)
 
 
-def test_a_plain_function_in_a_thread_cannot_be_stopped(app: Delayed, running: Any) -> None:
+def test_a_thread_blocked_in_a_c_call_stops_when_it_returns(app: Delayed, running: Any) -> None:
+    """time.sleep in one piece does not see the stop raised into its thread until it returns: cancel()
+    gives up after ``wait``, yet the task still ends cancelled, with no result."""
     handle = bound(app, handle_tasks.slow).delay(1.0, "finished")
     started = time.monotonic()
     while handle.status() != "running" and time.monotonic() - started < 10:
         time.sleep(0.05)
     assert handle.cancel(wait=0.2) is False
-    assert handle.result(timeout=10) == "finished"
+    with pytest.raises(NoResult, match="cancelled"):
+        handle.result(timeout=10)
+    assert bound(app, handle_tasks.add).delay(1, 2).result(timeout=10) == 3
 
 
 @pytest.mark.parametrize("executor", ["fork", "subprocess", "asyncio"])
@@ -325,10 +333,12 @@ def test_an_acl_without_pub_sub(real_redis: Any, caplog: pytest.LogCaptureFixtur
     try:
         assert handle.result(timeout=10) == 11
         assert bound(app, handle_tasks.add).delay(1, 1).result(timeout=10) == 2
+        assert asyncio.run(bound(app, handle_tasks.slow).delay(0.3, "late").result_async(timeout=10)) == "late"
     finally:
         worker.stop()
         thread.join(10)
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert sum("result() reads the record twice a second" in w for w in warnings) == 1, warnings
+    assert sum("result_async() reads the record twice a second" in w for w in warnings) == 1, warnings
     assert sum("running tasks of this worker cannot be cancelled" in w for w in warnings) == 1, warnings
     assert not [r for r in caplog.records if r.levelname == "ERROR"]

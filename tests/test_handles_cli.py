@@ -41,6 +41,14 @@ TASKS = textwrap.dedent('''
 
 
     @app.task
+    def spin():
+        """A minute of Python work, in short steps (the thread executor's stop lands between two)."""
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            time.sleep(0.01)
+
+
+    @app.task
     def slow_once(marker):
         """The first run hangs (to be killed); later runs take a second."""
         if not Path(marker).exists():
@@ -133,12 +141,13 @@ def test_worker_killed_mid_task(real_redis: RedisServer, folder: Path) -> None:
         assert second.stop() == 0
 
 
-def test_cancel_a_running_task(real_redis: RedisServer, folder: Path) -> None:
-    """``delayed task cancel`` on a task a fork-executor worker runs: the child is killed, the task ends
-    cancelled and the worker runs the next one."""
+@pytest.mark.parametrize(("executor", "call"), [("fork", "hang.delay()"), ("thread", "spin.delay()")])
+def test_cancel_a_running_task(real_redis: RedisServer, folder: Path, executor: str, call: str) -> None:
+    """``delayed task cancel`` on a task a worker runs: the fork executor kills the child, the thread
+    executor raises into the function; the task ends cancelled and the worker runs the next one."""
     url, env = real_redis.url, {"DELAYED_BROKER_URL": real_redis.url}
-    task_id = enqueue(folder, url, "hang.delay()")
-    worker = Process("worker", ["worker", "--broker", url, "--import", "tasks", "--executor", "fork",
+    task_id = enqueue(folder, url, call)
+    worker = Process("worker", ["worker", "--broker", url, "--import", "tasks", "--executor", executor,
                                 "--dequeue-timeout", "0.2"], folder, env)
     try:
         app = Delayed(url, load_entry_points=False)

@@ -76,9 +76,12 @@ def test_put_aside_task_starts_on_its_reservation(real_backend: Backend) -> None
     assert 0.1 <= broker.throttle("late", raw, limit_key("m:f"), 0.3) <= 0.25  # type: ignore[attr-defined]
 
 
-def test_runner_puts_early_tasks_aside_in_process() -> None:
-    """The memory broker through a real worker: 6 tasks at 10/s take at least 0.5 s, each runs once."""
-    app = Delayed("memory://rl-worker", load_entry_points=False, dequeue_timeout=0.1)
+@pytest.mark.parametrize("prefetch", [1, 4])
+def test_runner_puts_early_tasks_aside_in_process(prefetch: int) -> None:
+    """The memory broker through a real worker: 6 tasks at 10/s take at least 0.5 s, each runs once (also
+    through a slot that prefetches them)."""
+    app = Delayed(f"memory://rl-worker-{prefetch}", load_entry_points=False, dequeue_timeout=0.1,
+                  prefetch=prefetch)
     starts: list[float] = []
 
     @app.task(rate_limit="10/s", queue="rl", name="rl:hit")
@@ -96,7 +99,8 @@ def test_runner_puts_early_tasks_aside_in_process() -> None:
     worker.stop()
     thread.join(10)
     assert starts[-1] - starts[0] >= 0.45
-    assert not app.broker("rl").info().scheduled
+    info = app.broker("rl").info()
+    assert (info.scheduled, info.length, info.processing) == (0, 0, {})
 
 
 TASKS = textwrap.dedent("""
@@ -143,7 +147,7 @@ def test_200_tasks_at_20_per_second_on_two_worker_processes(real_backend: Backen
     print(f"\n200 tasks at 20/s on 2x2 slots: {elapsed:.2f} s from enqueue to the last start; first start "
           f"{times[0] - started:.3f} s after enqueue, last {times[-1] - started:.2f} s; busiest second "
           f"{busiest} starts")
-    assert 9.5 <= elapsed <= 12.0
+    assert 9.5 <= elapsed <= 20.0  # never faster than the limit; the upper bound only rules out a stall
     assert busiest <= 22
     assert client.llen("default") == 0 and client.zcard("default_scheduled") == 0
 

@@ -37,8 +37,11 @@ def _reset_calls() -> None:
 
 @pytest.fixture(params=["memory", "fake", "real"])
 def app(request: pytest.FixtureRequest) -> Delayed:
-    """An app on the memory broker, on fakeredis and on a real redis-server."""
-    settings: dict[str, Any] = {"imports": [MODULE], "dequeue_timeout": 0.2, "load_entry_points": False}
+    """An app on the memory broker, on fakeredis and on a real redis-server, with a queue of its own: a
+    worker thread another test left behind on the shared server (slow to stop under load) serves
+    ``default`` and would take this test's tasks."""
+    settings: dict[str, Any] = {"imports": [MODULE], "dequeue_timeout": 0.2, "load_entry_points": False,
+                                "queue": f"release-{next(_ids)}"}
     if request.param == "memory":
         return Delayed(f"memory://release-{next(_ids)}", **settings)
     if request.param == "fake":
@@ -82,7 +85,7 @@ def test_a_release_that_never_reached_the_broker_is_sent_again_not_the_task(app:
     log = drain(app, lambda n: "before" if n <= 2 else None)
     assert worker_tasks.calls == [("record", ("first",), {}), ("record", ("second",), {})]
     assert len(log) == 4  # two refused, the release of "first" (taking "second"), the release of "second"
-    assert len(queue) == 0 and app.broker("default").info().processing == {}
+    assert len(queue) == 0 and app.broker(queue.name).info().processing == {}
 
 
 def test_a_lost_reply_of_release_and_take_runs_the_task_it_took(app: Delayed) -> None:
@@ -93,15 +96,16 @@ def test_a_lost_reply_of_release_and_take_runs_the_task_it_took(app: Delayed) ->
     # The lost call released "first" and took "second": "second" runs (once), "first" never again.
     assert worker_tasks.calls == [("record", ("first",), {}), ("record", ("second",), {})]
     assert len(log) == 2
-    assert len(queue) == 0 and app.broker("default").info().processing == {}
+    assert len(queue) == 0 and app.broker(queue.name).info().processing == {}
 
 
 def test_a_lost_reply_of_a_release_with_nothing_next_is_not_sent_again(app: Delayed) -> None:
-    app.queue().enqueue(PyTask(f"{MODULE}:record", ["only"]))
+    queue = app.queue()
+    queue.enqueue(PyTask(f"{MODULE}:record", ["only"]))
     log = drain(app, lambda n: "after" if n == 1 else None)
     assert worker_tasks.calls == [("record", ("only",), {})]
     assert len(log) == 1  # the id held nothing afterwards: the release had happened
-    assert app.broker("default").info().processing == {}
+    assert app.broker(queue.name).info().processing == {}
 
 
 def test_residual_corner_identical_bytes_taken_by_a_lost_reply(app: Delayed) -> None:
@@ -114,7 +118,7 @@ def test_residual_corner_identical_bytes_taken_by_a_lost_reply(app: Delayed) -> 
     log = drain(app, lambda n: "after" if n == 1 else None)
     assert worker_tasks.calls == [("record", ("same",), {})]
     assert len(log) == 2
-    assert len(queue) == 0 and app.broker("default").info().processing == {}
+    assert len(queue) == 0 and app.broker(queue.name).info().processing == {}
 
 
 # -- a real write outage ---------------------------------------------------------------------------------

@@ -90,6 +90,11 @@ COMMANDS: list[tuple[list[str], bool]] = [
 ]
 
 
+#: run with the URL in the environment: every broker command reads it through the same Config as a flag, so
+#: one of them (info) proves the environment path; config and demo read the URL from the environment only
+ENV_COMMANDS = [["info"], ["config"], ["config", "--json"], ["demo"]]
+
+
 def assert_no_secret(result: subprocess.CompletedProcess[str], what: str) -> None:
     output = result.stdout + result.stderr
     assert PASSWORD not in output and WRONG not in output, f"{what} printed a password:\n{output}"
@@ -139,6 +144,8 @@ def test_no_command_prints_the_password(secured: RedisServer, tmp_path: Path, ki
     for args, uses_broker in COMMANDS:
         if given_as == "flag" and not uses_broker:
             continue  # config and demo read the URL from the environment only: the "env" run covers them
+        if given_as == "env" and args not in ENV_COMMANDS:
+            continue  # the "flag" run covers the other broker commands with the same URL
         result = run(*args)
         assert_no_secret(result, " ".join(args))
         if reachable or not uses_broker:

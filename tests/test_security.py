@@ -23,7 +23,8 @@ ALLOWED = "tests.chaos.allowed_tasks"
 #: worker ids are 32 hex chars in the root keyspace; this glob matches them and nothing else
 WORKER_ID_PATTERN = "[0-9a-f]" * 32
 #: the least-privilege ACL rule for a pydelayed user on queue "sec" (documented in docs/reliability.md)
-ACL_RULE = ["on", ">workerpass", "resetkeys", f"~{QUEUE}", f"~{QUEUE}_*", f"~{WORKER_ID_PATTERN}", "-@all",
+ACL_RULE = ["on", ">workerpass", "resetkeys", f"~{QUEUE}", f"~{QUEUE}_*", f"~{WORKER_ID_PATTERN}",
+            "~delayed_task:*", "~delayed:*", "-@all",
             "+@list", "+@hash", "+@sortedset", "+@string", "+del", "+exists", "+expire", "+pexpire", "+time",
             "+evalsha", "+multi", "+exec",
             "+script|load"]
@@ -123,7 +124,9 @@ def test_least_privilege_acl_user_can_enqueue_work_and_sweep(server_factory: lis
     url = f"redis://qworker:workerpass@{server.host}:{server.port}/0"
     app = Delayed(url, load_entry_points=False)
     app.queue(QUEUE).enqueue(PyTask(f"{TASKS_MODULE}:record", [1]))
-    app.queue(QUEUE).enqueue_many([PyTask(f"{TASKS_MODULE}:record", [3]), PyTask(f"{TASKS_MODULE}:record", [4])])
+    tracked = app.queue(QUEUE).enqueue_many([PyTask(f"{TASKS_MODULE}:record", [3]),
+                                             PyTask(f"{TASKS_MODULE}:record", [4])], track=True)
+    assert tracked is not None and [h.status() for h in tracked] == ["queued", "queued"]
     # A task held by a dead worker (no liveness key): the sweeper, as the ACL user, recovers it.
     admin.hset(f"{QUEUE}_processing", "a" * 32, app.serializer.dumps(PyTask(f"{TASKS_MODULE}:record", [2])))
     info = CliProcess(["info", "--broker", url, "--queue", QUEUE], tmp_path)
@@ -132,6 +135,8 @@ def test_least_privilege_acl_user_can_enqueue_work_and_sweep(server_factory: lis
     assert sweeper.wait(20) == 0 and "requeued 1" in sweeper.log(), sweeper.log()
     run_burst_worker(url, tmp_path, server.url)
     assert admin.smembers("ran_set") == {b"1", b"2", b"3", b"4"}
+    # task records under the rule: the worker wrote them, the user reads them (a waiter polls: no &channels)
+    assert [h.status() for h in tracked] == ["succeeded", "succeeded"] and tracked[0].result(timeout=1) is None
     # The user really is limited: other keys and admin commands are refused.
     user = app.broker(QUEUE).client  # type: ignore[attr-defined]
     with pytest.raises(redis.exceptions.NoPermissionError):
@@ -150,33 +155,37 @@ ACL_EXTRAS = ["+publish", "+subscribe", f"&{QUEUE}_scheduled", "+client|id", "+c
 def test_scheduled_tasks_and_stops_work_under_both_acls(rule: str, server_factory: list[RedisServer],
                                                          caplog: pytest.LogCaptureFixture) -> None:
     """Without pub/sub and CLIENT rights a worker falls back to polling (one warning) and to stopping at
-    its next BLPOP timeout; with them it is woken at once. Nothing fails either way."""
+    its next BLPOP timeout; with them it is woken at once (CLIENT UNBLOCK). Nothing fails either way."""
     import threading
     import time
 
     server = RedisServer()
     server_factory.append(server.start())
-    server.client().execute_command("ACL", "SETUSER", "qworker", *ACL_RULE,
-                                    *(ACL_EXTRAS if rule == "recommended" else []))
+    admin = server.client()
+    admin.execute_command("ACL", "SETUSER", "qworker", *ACL_RULE, *(ACL_EXTRAS if rule == "recommended" else []))
     url = f"redis://qworker:workerpass@{server.host}:{server.port}/0"
-    app = Delayed(url, imports=[ALLOWED], load_entry_points=False, dequeue_timeout=2)
+    # With CLIENT UNBLOCK a stop cannot wait for a 60 s BLPOP; without, a short one keeps the test short.
+    dequeue_timeout = 60 if rule == "recommended" else 1
+    app = Delayed(url, imports=[ALLOWED], load_entry_points=False, dequeue_timeout=dequeue_timeout)
     worker = app.worker(QUEUE, slots=2)
     thread = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
     thread.start()
     app.queue(QUEUE).enqueue(PyTask(f"{ALLOWED}:add", [2, 3]), delay=0.3)
-    poll(lambda: server.client().zcard(f"{QUEUE}_scheduled") == 0 and not server.client().llen(QUEUE)
-         and not server.client().hlen(f"{QUEUE}_processing"), 5, message="the scheduled task ran")
-    assert server.client().llen(f"{QUEUE}_dead") == 0
-    time.sleep(0.3)  # let both slots block again
+    poll(lambda: admin.zcard(f"{QUEUE}_scheduled") == 0 and not admin.llen(QUEUE)
+         and not admin.hlen(f"{QUEUE}_processing"), 20, message="the scheduled task ran")
+    assert admin.llen(f"{QUEUE}_dead") == 0
+    poll(lambda: admin.info("clients")["blocked_clients"] == 2, 20, message="both slots blocked again")
     started = time.monotonic()
     worker.stop()
-    thread.join(5)
-    stop_took = time.monotonic() - started
+    thread.join(30)
+    assert not thread.is_alive()
+    unblocks = admin.info("commandstats").get("cmdstat_client|unblock", {}).get("calls", 0)
     fell_back = "polling for scheduled tasks" in caplog.text
     if rule == "recommended":
-        assert not fell_back and stop_took < 1.0
+        # Both slots woken by the stop, not by their BLPOP's end (generous: it is 60 s away).
+        assert not fell_back and unblocks >= 2 and time.monotonic() - started < 30
     else:
-        assert fell_back and stop_took < 2 + 1.0
+        assert fell_back and unblocks == 0
 
 
 # -- TLS ------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from delayed_core.errors import ConfigError
 from tests import priority_tasks, worker_tasks
 from tests.chaos.inproc import start_worker_thread, stop_worker_thread
 from tests.conftest import Backend
+from tests.support.blocking import wait_until_blocked
 from tests.support.fake_broker import FakeBrokerPlugin
 
 REPO = Path(__file__).resolve().parent.parent
@@ -175,12 +176,14 @@ def test_cli_worker_that_may_run_nothing_warns(real_backend: Backend, tmp_path: 
 def test_stop_unblocks_slots_idle_on_several_queues_at_once(app: Delayed) -> None:
     if app.broker_name == "fakeredis":
         pytest.skip("fakeredis has no CLIENT UNBLOCK (as in test_worker.py's one-queue test)")
-    worker = app.worker(list(QUEUES), slots=2, dequeue_timeout=5.0)
+    # Blocks of 25 s (the longest one BLPOP waits), so that a stop that waited for them shows at any load.
+    worker = app.worker(list(QUEUES), slots=2, dequeue_timeout=60)
     thread = start_worker_thread(worker)
-    time.sleep(0.3)  # let both slots reach their blocking take
+    if app.broker_name != "memory":
+        wait_until_blocked(app.broker("high").client, worker, 2)
     started = time.monotonic()
-    stop_worker_thread(worker, thread)
-    assert time.monotonic() - started < 1.5
+    stop_worker_thread(worker, thread, timeout=30)
+    assert time.monotonic() - started < 12
 
 
 def test_a_broker_without_several_queues_is_refused_with_one_line() -> None:
@@ -195,3 +198,27 @@ def test_a_broker_without_several_queues_is_refused_with_one_line() -> None:
     with pytest.raises(ConfigError, match="cannot serve several queues in one worker"):
         app.worker(["high", "low"])
     app.worker("high")  # one queue is fine
+
+
+def test_scheduled_tasks_of_every_queue_start_at_their_due_time(real_backend: Backend) -> None:
+    """Every queue's announcements wake the worker, not only the first queue's: with polling every 60 s,
+    a task scheduled on the second queue still starts about when it falls due."""
+    app = real_backend.app(imports=["tests.priority_tasks"], dequeue_timeout=0.2, keep_alive_interval=60,
+                           keep_alive_timeout=180)
+    worker = app.worker(["high", "low"])
+    thread = start_worker_thread(worker)
+    try:
+        channels = ("high_scheduled", "low_scheduled")
+        deadline = time.monotonic() + 10
+        while any(count == 0 for _, count in real_backend.client.pubsub_numsub(*channels)):
+            assert time.monotonic() < deadline, "the worker did not subscribe to every queue's channel"
+            time.sleep(0.01)
+        scheduled = time.monotonic()
+        app.queue("low").enqueue(PyTask("tests.priority_tasks:mark", ["low:late"]), delay=0.5)
+        while not priority_tasks.started:
+            # Generous: a lost announcement shows as a start at the next poll, 60 s away.
+            assert time.monotonic() - scheduled < 20, "the scheduled task waited for the poll"
+            time.sleep(0.01)
+    finally:
+        stop_worker_thread(worker, thread)
+    assert priority_tasks.started == ["low:late"]

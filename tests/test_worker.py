@@ -12,6 +12,7 @@ from delayed_core import DeadLetter, Delayed, GoTask, PyTask, hookimpl
 from delayed_plugins.msgpack_serializer import MsgpackSerializer
 from tests import worker_tasks
 from tests.support.any_broker import MODULE, Target, _reset_calls, broker_target, drain, start_idle  # noqa: F401 - fixtures
+from tests.support.blocking import wait_until_blocked
 
 
 def letters(app: Delayed, queue: str = "default") -> list[DeadLetter]:
@@ -62,12 +63,13 @@ def test_worker_runs_tasks_and_leaves_nothing_behind(target: Target) -> None:
 
 
 def test_several_slots_run_tasks_concurrently(target: Target) -> None:
+    """Four tasks that each wait for the four to run at once: they meet only if the slots run them
+    concurrently (one by one, the first gives up after its timeout and is dead-lettered)."""
     app = target.app()
-    app.queue().enqueue_many([PyTask(f"{MODULE}:sleep", [0.3]) for _ in range(4)])
-    started = time.monotonic()
+    app.queue().enqueue_many([PyTask(f"{MODULE}:meet", [4, 30]) for _ in range(4)])
     drain(target, slots=4)
-    assert len(worker_tasks.calls) == 4
-    assert time.monotonic() - started < 1.0 + 0.2 + 0.5  # serial would take 1.2 s of sleeping alone
+    assert worker_tasks.calls == [("record", ("met", 4), {})] * 4
+    assert letters(app) == []
 
 
 def test_failed_task_is_dead_lettered_with_reason_and_traceback(target: Target) -> None:
@@ -203,14 +205,16 @@ def test_stop_unblocks_idle_slots_at_once(where: str, request: pytest.FixtureReq
     else:
         app = Delayed("memory://stop", imports=[MODULE], load_entry_points=False)
     assert app.config["dequeue_timeout"] == 5.0
-    worker = app.worker(slots=3)
+    # Blocks of 25 s (the longest one BLPOP waits), so that a stop that waited for them shows at any load.
+    worker = app.worker(slots=3, dequeue_timeout=60)
     thread = start_idle(worker, slots=3)
-    time.sleep(0.3)  # let every slot reach its blocking dequeue
+    if where == "real":
+        wait_until_blocked(request.getfixturevalue("real_backend").client, worker, 3)
     started = time.monotonic()
     worker.stop()
-    thread.join(4)
+    thread.join(30)
     assert not thread.is_alive()
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 12
 
 
 def test_modules_given_to_one_worker_are_allowed_for_it(target: Target) -> None:

@@ -39,6 +39,18 @@ def sleep(seconds: float) -> None:
     record("slept", seconds)
 
 
+_barriers: dict[int, threading.Barrier] = {}
+
+
+def meet(parties: int, timeout: float) -> None:
+    """Wait until ``parties`` tasks run at the same time (or fail after ``timeout``), then record: proves
+    that slots run concurrently without timing them."""
+    with _lock:
+        barrier = _barriers.setdefault(parties, threading.Barrier(parties))
+    barrier.wait(timeout)
+    record("met", parties)
+
+
 def hold(seconds: float) -> None:
     """Sleep without recording: for a task a test abandons (a thread task handed back at shutdown keeps
     running, and must not record into whichever test runs when it ends)."""
@@ -50,3 +62,4 @@ def reset() -> None:
     with _lock:
         calls.clear()
         _failures.clear()
+        _barriers.clear()

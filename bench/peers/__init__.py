@@ -2,6 +2,8 @@
 
 PEER_MODULES = {
     "pydelayed": "bench.peers.pydelayed_peer",
+    # tracking and retries on (the rows above are the features-off figures)
+    "pydelayed-features": "bench.peers.pydelayed_features_peer",
     "rq": "bench.peers.rq_peer",
     "huey": "bench.peers.huey_peer",
     "dramatiq": "bench.peers.dramatiq_peer",

@@ -35,9 +35,24 @@ def record_start() -> None:
     client.rpush(LATENCY_KEY, repr(started))
 
 
-def make_app(**settings: object) -> Delayed:
-    """An app on the benchmark server whose workers may run this module's tasks."""
-    return Delayed(base.redis_url(), imports=[MODULE], queue=QUEUE, **settings)
+def make_app(module: str = MODULE, **settings: object) -> Delayed:
+    """An app on the benchmark server whose workers may run the tasks of ``module`` (this one's)."""
+    return Delayed(base.redis_url(), imports=[module], queue=QUEUE, **settings)
+
+
+def pending(client: redis.Redis, queue: object) -> int:
+    """Length of the queue plus entries of its processing hash (one pipelined round trip)."""
+    keys = queue.broker.keys  # type: ignore[attr-defined]
+    with client.pipeline(transaction=False) as pipe:
+        length, held = pipe.llen(keys.queue).hlen(keys.processing).execute()
+    return int(length) + int(held)
+
+
+def run_worker(module: str, argv: list[str]) -> None:
+    """Run a worker for the tasks of ``module``: ``EXECUTOR SLOTS``."""
+    executor, slots = argv[0], int(argv[1])
+    app = make_app(module, executor=executor, slots=slots, log_level="WARNING")
+    app.worker(QUEUE).run()
 
 
 class PydelayedPeer(Peer):
@@ -80,10 +95,7 @@ class PydelayedPeer(Peer):
 
     def pending(self) -> int:
         """Length of the queue plus entries of its processing hash."""
-        keys = self.queue.broker.keys  # type: ignore[attr-defined]
-        with self.client.pipeline(transaction=False) as pipe:
-            length, held = pipe.llen(keys.queue).hlen(keys.processing).execute()
-        return int(length) + int(held)
+        return pending(self.client, self.queue)
 
     def worker_argv(self, variant: str) -> list[str]:
         """``python -m bench.peers.pydelayed_peer EXECUTOR SLOTS``."""
@@ -149,12 +161,5 @@ def _wait_idle(peer: PydelayedPeer) -> None:
 PEER = PydelayedPeer
 
 
-def main(argv: list[str]) -> None:
-    """Run a worker: ``EXECUTOR SLOTS``."""
-    executor, slots = argv[0], int(argv[1])
-    app = make_app(executor=executor, slots=slots, log_level="WARNING")
-    app.worker(QUEUE).run()
-
-
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_worker(MODULE, sys.argv[1:])

@@ -1,4 +1,4 @@
-"""``delayed sweeper``: recover lost tasks across queues."""
+"""``delayed sweeper``: recover lost tasks across queues (and schedule the periodic tasks it knows)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="sweep as soon as a worker's liveness expires: auto = listen, and turn the "
                              "broker's expiry events on where allowed; listen = never change the broker's "
                              "settings; off = every --interval only (default auto)")
+    parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                        help="take part in scheduling the periodic tasks of this module, as workers that "
+                             "import it do (repeatable; default: the imports setting)")
     parser.add_argument("--once", action="store_true", help="sweep once and exit")
     parser.set_defaults(run=run)
 
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     """Sweep once or forever."""
     from ..sweeper import describe_extra  # the sweeper's modules, for this command only
 
-    config = build_config(args, ("sweeper_interval", "max_recoveries"))
+    config = build_config(args, ("sweeper_interval", "max_recoveries", "imports"))
     app = build_app(config)
     loop = app.sweeper(args.queues or [config["queue"]])
     if args.once:

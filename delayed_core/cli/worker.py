@@ -15,7 +15,7 @@ from .common import (
 )
 
 SETTINGS = (
-    "queue", "slots", "imports", "executor", "timeout", "keep_alive_timeout", "keep_alive_interval",
+    "queue", "slots", "prefetch", "imports", "executor", "timeout", "keep_alive_timeout", "keep_alive_interval",
     "dequeue_timeout", "shutdown_timeout", "allow_any_import", "max_recoveries", "dead_letter_max",
     "max_tasks_per_child", "max_memory_per_child",
 )
@@ -28,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                queues="queue to serve (default: 'default'); repeat it to serve several "
                                       "queues, highest priority first")
     parser.add_argument("--slots", type=positive_int, metavar="N", help="tasks run at once (default 1)")
+    parser.add_argument("--prefetch", type=positive_int, metavar="K",
+                        help="tasks each slot takes and settles per broker call (default 1; more pays for "
+                             "short tasks, costs latency and fairness for long ones: docs/scaling.md)")
     parser.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                         help="allow the functions of this module (repeatable)")
     parser.add_argument("--executor", metavar="NAME", help="thread (default), fork, subprocess or asyncio")

@@ -35,7 +35,11 @@ class AsyncBroker(abc.ABC):
     @classmethod
     @abc.abstractmethod
     def from_url(cls, url: str, name: str, shared: dict[str, object]) -> AsyncBroker:
-        """Build the async broker for queue ``name`` at ``url``."""
+        """Build the async broker for queue ``name`` at ``url``.
+
+        :param shared: ``{"config": the app's Config}`` for broker-level settings; asyncio brokers share
+            no connections (asyncio clients are bound to one event loop).
+        """
 
     @abc.abstractmethod
     async def enqueue(self, tasks: Sequence[bytes]) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import abc
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .lost_workers import LostWorkerWatcher
@@ -112,8 +113,12 @@ class Sweeper(abc.ABC):
         """Move scheduled tasks whose time has come into the queue; return how many moved and the unix
         time the next scheduled task falls due (None: none, or unknown)."""
 
-    def watch_schedule(self) -> ScheduleWatcher:
-        """A watcher announcing newly scheduled tasks (the default polls once a second)."""
+    def watch_schedule(self, also: Sequence[str] = ()) -> ScheduleWatcher:
+        """A watcher announcing newly scheduled tasks (the default polls once a second).
+
+        :param also: names of other queues of the same broker whose announcements the one watcher hears
+            too (a worker serving several queues waits on one watcher). Passed only when not empty.
+        """
         return ScheduleWatcher()
 
     def watch_lost_workers(self, enable: bool = True) -> LostWorkerWatcher | None:

@@ -8,6 +8,7 @@ tracking adds no round trip to those paths; reading a record is one round trip.
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,12 @@ class TaskTracker(abc.ABC):
         Returns ``(True, status)`` when enqueued, ``(False, status)`` when an equal pending task exists
         (see :attr:`Submission.unique_window`); nothing is written then."""
 
+    def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
+        """:meth:`submit` for a batch that shares a queue, ``due_in`` and ``unique_window``; one answer
+        per submission, in order. Override to write the batch in one round trip (the default makes one
+        per task)."""
+        return [self.submit(submission) for submission in submissions]
+
     @abc.abstractmethod
     def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
                          finish: Finish) -> tuple[str, bytes] | None:
@@ -144,6 +151,20 @@ class TaskTracker(abc.ABC):
         """Remove a queued or scheduled task atomically (:data:`REMOVED`); for a task a live worker runs,
         ask that worker to stop it (:data:`STOPPING`, announced to :meth:`watch_cancels`); else
         :data:`NOT_CANCELLED`."""
+
+    # -- from asyncio code: the defaults run the calls above in a thread; a broker with an asyncio client
+    # overrides them to wait natively (no thread per waiter)
+    async def submit_many_async(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
+        """:meth:`submit_many` from asyncio code."""
+        return await asyncio.to_thread(self.submit_many, submissions)
+
+    async def read_async(self, task_id: str) -> TaskRecord:
+        """:meth:`read` from asyncio code."""
+        return await asyncio.to_thread(self.read, task_id)
+
+    async def wait_async(self, task_id: str, timeout: float) -> TaskRecord:
+        """:meth:`wait` from asyncio code (never polling either)."""
+        return await asyncio.to_thread(self.wait, task_id, timeout)
 
     def watch_cancels(self, queues: Sequence[str]) -> CancelWatcher:
         """What a worker of ``queues`` listens to for requests to stop running tasks. The default hears

@@ -17,7 +17,8 @@ poison-task cap), ``"expiry"`` (liveness that runs out by itself). The tests cov
 consumer (one queue and several in priority order), liveness, sweeper (at-least-once recovery after a
 simulated death, poison tasks, scheduled promotion), admin (info, discovery, dead-letter round trips) and,
 when the broker has them, the task-tracking role (``contract_tracking.py``) and the FlowControl role
-(bounded enqueue, rate-limit throttling: ``contract_flow.py``).
+(bounded enqueue, rate-limit throttling: ``contract_flow.py``), and the batches of a prefetching slot
+(``contract_batches.py``), natively or through the default every broker gets.
 """
 
 from __future__ import annotations
@@ -29,6 +30,14 @@ from collections.abc import Callable
 import pytest
 
 from ..interfaces import Broker
+from .contract_batches import (
+    test_a_batch_takes_from_the_highest_queue_first,
+    test_a_batch_takes_up_to_k_in_order_each_under_its_own_id,
+    test_a_batch_writes_the_records_of_tracked_tasks,
+    test_an_id_still_holding_a_task_is_skipped,
+    test_every_prefetched_task_of_a_dead_slot_is_recovered,
+    test_unstarted_tasks_go_back_to_the_front_in_order,
+)
 from .contract_flow import (
     test_enqueue_bounded_refuses_a_batch_that_does_not_fit,
     test_throttle_spaces_starts_and_parks_early_tasks,
@@ -48,8 +57,10 @@ from .contract_sweeper import (
     test_tasks_of_a_dead_worker_are_recovered_at_least_once,
 )
 from .contract_tracking import (
+    test_a_batch_is_submitted_in_order,
     test_a_dead_holder_means_queued,
     test_a_pending_id_is_not_enqueued_twice,
+    test_asyncio_calls,
     test_cancel,
     test_cancel_a_running_task_asks_its_worker,
     test_every_waiter_wakes,
@@ -61,12 +72,18 @@ from .contract_tracking import (
 
 __all__ = [
     "lacks",
+    "test_a_batch_is_submitted_in_order",
+    "test_a_batch_takes_from_the_highest_queue_first",
+    "test_a_batch_takes_up_to_k_in_order_each_under_its_own_id",
+    "test_a_batch_writes_the_records_of_tracked_tasks",
     "test_a_dead_holder_means_queued",
     "test_a_killed_sweeper_leaves_poison_tasks_for_the_next_sweep",
     "test_a_live_workers_task_is_left_alone",
     "test_a_pending_id_is_not_enqueued_twice",
     "test_a_poison_task_becomes_a_dead_letter_the_core_built",
     "test_an_expired_id_counts_as_dead",
+    "test_an_id_still_holding_a_task_is_skipped",
+    "test_asyncio_calls",
     "test_cancel",
     "test_cancel_a_running_task_asks_its_worker",
     "test_claimed_ids_are_exclusive_until_offline",
@@ -77,6 +94,7 @@ __all__ = [
     "test_discover_queues_finds_queues_with_data",
     "test_enqueue_bounded_refuses_a_batch_that_does_not_fit",
     "test_enqueue_counts_waiting_tasks",
+    "test_every_prefetched_task_of_a_dead_slot_is_recovered",
     "test_every_waiter_wakes",
     "test_info_reports_lengths_holders_and_live_workers",
     "test_keep_alive_extends_liveness",
@@ -92,6 +110,7 @@ __all__ = [
     "test_throttle_spaces_starts_and_parks_early_tasks",
     "test_tracked_task_lifecycle",
     "test_unknown_id",
+    "test_unstarted_tasks_go_back_to_the_front_in_order",
     "test_wake_interrupts_a_blocked_dequeue",
 ]
 

@@ -127,6 +127,36 @@ def test_a_pending_id_is_not_enqueued_twice(broker_factory: Factory) -> None:
     assert len(broker) == 1
 
 
+def test_a_batch_is_submitted_in_order(broker_factory: Factory) -> None:
+    """submit_many: one answer per task, in order; a repeated id within the batch is refused."""
+    broker = broker_factory(Q)
+    tracker = tracker_of(broker)
+    batch = [Submission(task_id, Q, "mod:f", data, 60.0, None, -1)
+             for task_id, data in (("b1", b"one"), ("b2", b"two"), ("b1", b"again"))]
+    assert tracker.submit_many(batch) == [(True, "queued"), (True, "queued"), (False, "queued")]
+    assert len(broker) == 2 and tracker.read("b2").status == "queued"
+    later = [Submission("b3", Q, "mod:f", b"three", 60.0, 60.0, 0)]
+    assert tracker.submit_many(later) == [(True, "scheduled")] and len(broker) == 2
+
+
+def test_asyncio_calls(broker_factory: Factory) -> None:
+    """submit_many_async, read_async and wait_async answer as their blocking twins."""
+    import asyncio
+
+    broker = broker_factory(Q)
+    tracker = tracker_of(broker)
+
+    async def main() -> tuple[list[tuple[bool, str]], str, str, str]:
+        added = await tracker.submit_many_async([Submission("a1", Q, "mod:f", b"async", 60.0)])
+        queued = (await tracker.read_async("a1")).status
+        waited = (await tracker.wait_async("a1", 0.2)).status  # nobody runs it: the record as it is
+        unknown = (await tracker.wait_async("never-seen", 5.0)).status
+        return added, queued, waited, unknown
+
+    assert asyncio.run(main()) == ([(True, "queued")], "queued", "queued", "unknown")
+    assert len(broker) == 1
+
+
 def test_every_waiter_wakes(broker_factory: Factory) -> None:
     broker = broker_factory(Q)
     tracker = tracker_of(broker)

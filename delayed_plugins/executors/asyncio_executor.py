@@ -9,14 +9,15 @@ Time limits cancel the coroutine (its ``finally`` blocks run); a coroutine that 
 is left behind after a grace period so its slot can serve on (see :mod:`.awaiting`).
 
 A plain (non-async) function runs in the calling slot's thread, as under the thread executor, with the
-same soft limit: running it on the loop would stall every other slot's coroutine, and the slot thread is
-idle anyway. docs/executors.md gives the reasoning.
+same soft limit and the same stop on cancel: running it on the loop would stall every other slot's
+coroutine, and the slot thread is idle anyway. docs/executors.md gives the reasoning.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,7 +29,7 @@ from delayed_core.task import PyTask
 
 from .awaiting import CANCEL_GRACE, Interrupted, shut_down_loop, until_deadline
 from .calling import call_task
-from .watchdog import Watchdog
+from .watchdog import Stopper, Watchdog
 
 #: Seconds ``stop`` waits for the loop thread to finish.
 STOP_WAIT = 5.0
@@ -41,6 +42,7 @@ class AsyncioExecutor(Executor):
 
     def __init__(self) -> None:
         self._watchdog = Watchdog()
+        self._stopper = Stopper()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._running: dict[int, concurrent.futures.Future[Any]] = {}
@@ -60,7 +62,8 @@ class AsyncioExecutor(Executor):
             raise RuntimeError("AsyncioExecutor.execute called before start")
         return call_task(self._resolve, task.func_path, task.args, task.kwargs,
                          run_awaitable=lambda awaitable, remaining: self._await(slot, awaitable, remaining),
-                         executor=self.name, timeout=timeout, limit=self._watchdog.limit)
+                         executor=self.name, timeout=timeout, limit=self._watchdog.limit,
+                         guard=functools.partial(self._stopper.guard, slot))
 
     def _await(self, slot: int, awaitable: Awaitable[Any], timeout: float | None) -> Any:
         assert self._loop is not None
@@ -84,7 +87,9 @@ class AsyncioExecutor(Executor):
             self._running.pop(slot, None)
 
     def interrupt(self, slot: int) -> None:
-        """Cancel the slot's coroutine (a plain function running in the slot thread cannot be stopped)."""
+        """Cancel the slot's coroutine, or raise into the plain function it runs in the slot thread."""
+        if self._stopper.interrupt(slot):
+            return
         future = self._running.get(slot)
         if future is not None:
             self._interrupted.add(slot)

@@ -29,8 +29,11 @@ logger = logging.getLogger("delayed.executor")
 CANCEL_GRACE = 0.5
 
 
-class Interrupted(Exception):
-    """The worker interrupted the task (shutdown past its timeout); the slot hands it back anyway."""
+class Interrupted(BaseException):
+    """The worker interrupted the task (cancelled, or shutdown past its timeout).
+
+    A BaseException, like asyncio's CancelledError: a task's ``except Exception`` must not swallow the
+    stop the thread executor raises into it (see :class:`~.watchdog.Stopper`)."""
 
 
 async def until_deadline(awaitable: Awaitable[Any], timeout: float | None) -> Any:

@@ -35,9 +35,15 @@ class Limit(Protocol):
     def __call__(self, seconds: float) -> AbstractContextManager[None]: ...
 
 
+class Guard(Protocol):
+    """A context manager factory around the synchronous call that another thread may stop (a cancel)."""
+
+    def __call__(self) -> AbstractContextManager[None]: ...
+
+
 def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Sequence[Any],
               kwargs: Mapping[str, Any], *, run_awaitable: Await, executor: str, timeout: float | None = None,
-              limit: Limit | None = None) -> Outcome:
+              limit: Limit | None = None, guard: Guard | None = None) -> Outcome:
     """Resolve ``path``, call the function with ``args`` and ``kwargs``, await its result if awaitable, and
     report how it went; never raises.
 
@@ -49,6 +55,8 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
         processes pass none: their limit is hard, enforced by the supervisor killing them.
     :param limit: a soft limit for the synchronous part; for the awaitable it is only a backstop,
         :data:`~.awaiting.CANCEL_GRACE` seconds after the deadline, for a coroutine that blocks its loop.
+    :param guard: entered around the synchronous call only, where the executor may raise
+        :class:`~.awaiting.Interrupted` from another thread (in-process executors; see ``watchdog.Stopper``).
     """
     try:
         func = resolve(path)
@@ -59,7 +67,8 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
     value: Any = None
     how = f"soft limit: {executor} executor"
     try:
-        with limit(timeout) if limit and timeout else contextlib.nullcontext():
+        with limit(timeout) if limit and timeout else contextlib.nullcontext(), \
+                guard() if guard else contextlib.nullcontext():
             result = func(*args, **kwargs)
         if inspect.isawaitable(result):
             how = f"cancelled by the {executor} executor"
@@ -74,7 +83,7 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
                        f"ran past its time limit of {timeout or 0:g}s ({how})")
     except Interrupted:
         return Outcome(Status.CRASHED, time.perf_counter() - started, "Crashed",
-                       f"the task was interrupted at shutdown ({executor} executor)")
+                       f"the task was interrupted: cancelled, or still running at shutdown ({executor} executor)")
     except BaseException as exc:  # a task's SystemExit or KeyboardInterrupt is its failure, not ours
         tb = exc.__traceback__
         return failure_outcome(exc, time.perf_counter() - started, tb is None or tb.tb_next is None)

@@ -6,10 +6,14 @@ expires (at-least-once). Time limits are soft (see :mod:`.watchdog`).
 
 An ``async def`` task runs on an event loop owned by its slot, made on first use and reused by the slot's
 later tasks; its time limit cancels it (see :mod:`.awaiting`).
+
+Cancelling a running task (``handle.cancel()``) cancels its coroutine, or raises
+:class:`~.awaiting.Interrupted` into a plain function, as the soft time limit does (see :mod:`.watchdog`).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +24,7 @@ from delayed_core.task import PyTask
 
 from .awaiting import LoopRunner
 from .calling import call_task
-from .watchdog import Watchdog
+from .watchdog import Stopper, Watchdog
 
 
 class ThreadExecutor(Executor):
@@ -30,6 +34,7 @@ class ThreadExecutor(Executor):
 
     def __init__(self) -> None:
         self._watchdog = Watchdog()
+        self._stopper = Stopper()
         self._loops: dict[int, LoopRunner] = {}
         self._lock = threading.Lock()
         self._resolve: Callable[[str], Callable[..., Any]] | None = None
@@ -43,10 +48,13 @@ class ThreadExecutor(Executor):
         if self._resolve is None:
             raise RuntimeError("ThreadExecutor.execute called before start")
         return call_task(self._resolve, task.func_path, task.args, task.kwargs, run_awaitable=self._runner(slot).run,
-                         executor=self.name, timeout=timeout, limit=self._watchdog.limit)
+                         executor=self.name, timeout=timeout, limit=self._watchdog.limit,
+                         guard=functools.partial(self._stopper.guard, slot))
 
     def interrupt(self, slot: int) -> None:
-        """Cancel the slot's coroutine, if it is running one (a plain function cannot be stopped)."""
+        """Raise into the slot's plain function, or cancel its coroutine (whichever it is running)."""
+        if self._stopper.interrupt(slot):
+            return
         runner = self._loops.get(slot)
         if runner is not None:
             runner.interrupt()

@@ -1,9 +1,10 @@
-"""A soft time limit for code running in a thread.
+"""Stopping code that runs in a thread: a soft time limit, and a stop on request (a cancelled task).
 
 Python cannot kill a thread. The watchdog instead raises :class:`TaskTimeout` inside it with
-``PyThreadState_SetAsyncExc``: the exception lands at the next bytecode the thread runs, so it stops
-Python code but not a blocking C call (``time.sleep`` in one piece, a socket read, a C extension), which
-only notices once it returns. That is why the thread executor's limit is called *soft*.
+``PyThreadState_SetAsyncExc``, and :class:`Stopper` raises :class:`~.awaiting.Interrupted` the same way:
+the exception lands at the next bytecode the thread runs, so it stops Python code but not a blocking C
+call (``time.sleep`` in one piece, a socket read, a C extension), which only notices once it returns.
+That is why the thread executor's limit is called *soft*.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from delayed_core.errors import TaskTimeout
+
+from .awaiting import Interrupted
 
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
@@ -76,3 +79,39 @@ class Watchdog:
                 heapq.heappop(self._heap)
                 if not deadline.done:
                     _set_async_exc(deadline.thread_id, ctypes.py_object(TaskTimeout))
+
+
+class Stopper:
+    """Lets another thread raise :class:`Interrupted` in a slot thread while it runs a guarded block.
+
+    At most one exception per block, and never after it: the block's exit takes the lock and clears an
+    exception that was raised but not yet delivered, so it cannot land in the worker's own code.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._guarded: dict[int, _Deadline] = {}  # slot -> the thread in its block (done: already raised)
+
+    @contextmanager
+    def guard(self, slot: int) -> Iterator[None]:
+        """The block :meth:`interrupt` may stop (the synchronous part of a task)."""
+        entry = _Deadline(threading.get_ident())
+        with self._lock:
+            self._guarded[slot] = entry
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._guarded.pop(slot, None)
+                if entry.done:  # raised: drop it if it has not landed yet
+                    _set_async_exc(entry.thread_id, ctypes.py_object())
+
+    def interrupt(self, slot: int) -> bool:
+        """Raise Interrupted in the slot's thread if it is inside its block; True if raised."""
+        with self._lock:
+            entry = self._guarded.get(slot)
+            if entry is None or entry.done:
+                return False
+            entry.done = True
+            _set_async_exc(entry.thread_id, ctypes.py_object(Interrupted))
+            return True

@@ -47,6 +47,10 @@ class ChaosSettings:
     tasks: int = 2000
     workers: int = 3
     slots: int = 2
+    prefetch: int = 1  # tasks each slot takes per call (--prefetch)
+    # kill only workers that came online, and start the clock once the first ones are (a short run on a
+    # loaded machine, where starting a worker may take seconds)
+    kill_online_only: bool = False
     seconds: float = 20.0
     kill_gap_ms: tuple[float, float] = (5.0, 300.0)
     task_sleep_ms: tuple[float, float] = (1.0, 15.0)
@@ -118,7 +122,7 @@ class ChaosRun:
     def _start_worker(self) -> CliProcess:
         s = self.settings
         args = worker_args(self.url, QUEUE, slots=s.slots, keep_alive_timeout=s.keep_alive_timeout,
-                           keep_alive_interval=s.keep_alive_interval)
+                           keep_alive_interval=s.keep_alive_interval, extra=["--prefetch", str(s.prefetch)])
         return CliProcess(args, self.log_dir, self.env)
 
     def _start_sweeper(self) -> CliProcess:
@@ -135,7 +139,8 @@ class ChaosRun:
         # Only workers older than a random age qualify: a mix of kills during start-up and id claims,
         # and kills of workers in full swing.
         min_age = self.random.uniform(0.0, 1.5)
-        candidates = [i for i, worker in enumerate(self.workers) if worker.age >= min_age]
+        candidates = [i for i, worker in enumerate(self.workers) if worker.age >= min_age
+                      and (not self.settings.kill_online_only or worker_ids_in(worker.log()))]
         if not candidates:
             return
         index = self.random.choice(candidates)
@@ -192,6 +197,9 @@ class ChaosRun:
         try:
             self.sweeper = self._start_sweeper()
             self.workers = [self._start_worker() for _ in range(s.workers)]
+            if s.kill_online_only:  # a loaded machine may take seconds to start them: count from there
+                for worker in self.workers:
+                    worker.wait_for_log(", ids ", 60)
             producer.start()
             started = time.monotonic()
             while time.monotonic() - started < s.seconds:

@@ -1,0 +1,232 @@
+"""A prefetching slot (``delayed worker --prefetch K``): up to K tasks per broker round trip.
+
+The slot holds K worker ids, claimed and kept alive with the worker's others (one keep-alive call for all
+of them). One batch call (:class:`~delayed_core.interfaces.batches.Batches`) releases the tasks of the
+last batch that ran to their end and takes up to K new ones, each under its own id, so the go-delayed
+rules hold unchanged: every held task sits in its queue's processing record under a live id, and a killed
+worker's tasks, prefetched or running, are all recovered by the sweeper. The slot runs them one after
+another through the same runner as a one-task slot.
+
+- A task that needs its own call (a retry, a dead letter, a rate limit putting it aside) is settled at
+  once by that call; releases, tracked tasks' record writes included, wait for the next batch call (so a
+  waiting ``handle.result()`` hears of a task when its batch is settled).
+- At a stop, one last batch call releases the finished tasks and hands the unstarted ones back to the
+  FRONT of their queues, in order; at the shutdown timeout the worker's main thread does the same
+  (:meth:`PrefetchSlot.hand_back_unstarted`) before handing back the running task.
+- A tracked task cancelled while it waits in the batch is settled as cancelled and never runs (the
+  cancel listener marks it, :meth:`PrefetchState.cancel_unstarted`).
+
+Priority across queues holds when a batch is taken (the highest queue first), not while it runs: a task
+enqueued in a higher queue waits for the batch in hand. docs/scaling.md#prefetch says when K pays.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+
+from . import crashpoints
+from .backoff import Backoff
+from .disposition import RELEASE, Disposition
+from .errors import BrokerUnavailable
+from .interfaces.batches import Batches, Finished, Held, default_batch, default_held_by
+from .logcontext import TaskScope
+from .maintenance import one_line
+from .results import finish_for, now, tracked_id
+from .runner import SlotState
+from .slot import Slot
+
+logger = logging.getLogger("delayed.worker")
+
+
+class PrefetchState(SlotState):
+    """A prefetching slot's state: its ids, and the tasks of the batch in hand (guarded by ``lock``).
+
+    ``slot_id`` follows the task running now, so that hooks, log lines, dead letters and task records name
+    the id the task is held under; between tasks it is the first id (the one an idle slot blocks with).
+    """
+
+    def __init__(self, index: int, ids: Sequence[str]) -> None:
+        super().__init__(index, ids[0])
+        self.ids = tuple(ids)
+        self.unstarted: list[Held] = []  # taken, not started, in the order they run
+        self.done: list[tuple[Held, Disposition]] = []  # ran to their end; released by the next batch call
+        self.cancelled: dict[str, str] = {}  # worker id -> the tracked task id asked to stop before it started
+
+    def cancel_unstarted(self, worker_id: str, task_id: str) -> bool:
+        """Mark the task held under ``worker_id`` as cancelled if it has not started; True if it was."""
+        with self.lock:
+            if any(held.worker_id == worker_id for held in self.unstarted):
+                self.cancelled[worker_id] = task_id
+                return True
+        return False
+
+    def settled_and_unstarted(self) -> tuple[list[tuple[Held, Disposition]], list[Held]]:
+        """Take the finished and the unstarted tasks out of the state (exactly one caller gets them)."""
+        with self.lock:
+            done, unstarted = self.done, self.unstarted
+            self.done, self.unstarted = [], []
+            return done, unstarted
+
+
+class PrefetchSlot(Slot):
+    """The thread loop of one prefetching slot (see the module docstring)."""
+
+    state: PrefetchState
+
+    @property
+    def native(self) -> bool:
+        """True when the broker batches in one call (records included); else the default serves it."""
+        consumer = self.runner.consumer
+        return isinstance(consumer, Batches) and (len(self.runner.queues) == 1 or consumer.batch_spans_queues)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every id this slot holds tasks under."""
+        return self.state.ids
+
+    def run(self) -> None:
+        state, stopping = self.state, self.stopping
+        backoff = Backoff()
+        resync = False
+        while True:
+            try:
+                if stopping.is_set():
+                    if resync:  # what the ids hold is unknown: the sweeper recovers it once they go offline
+                        logger.error("slot %d: stopping with its batch unsettled; the sweeper will recover its "
+                                     "tasks", state.index)
+                    else:
+                        self.hand_back_unstarted()
+                    return
+                if resync:
+                    self._resync()
+                    resync = False
+                with state.lock:
+                    held = state.unstarted.pop(0) if state.unstarted else None
+                if held is not None:
+                    self._run_one(held)
+                elif not self._refill():
+                    return  # burst mode, and every queue is empty
+                backoff.reset()
+            except BrokerUnavailable as exc:
+                resync = True
+                backoff.wait(stopping, logger.error, "broker unavailable (%s); slot %d retries in %.1fs", exc,
+                             state.index)
+            except Exception:
+                # A bug in a plugin or in pydelayed, not an outage: say so loudly and keep the slot alive.
+                # What the ids hold is read again, so no task is lost or run twice for it.
+                logger.exception("slot %d: unexpected error while taking tasks; the slot carries on", state.index)
+                resync = True
+                backoff.wait(stopping)
+
+    # -- one batch ---------------------------------------------------------------------------------
+    def _batch(self, done: Sequence[tuple[Held, Disposition]], unstarted: Sequence[Held],
+               take_ids: Sequence[str]) -> list[Held]:
+        consumer, queues = self.runner.consumer, self.runner.queues
+        finished = [Finished(held, disposition.finish) for held, disposition in done]
+        if self.native:
+            assert isinstance(consumer, Batches)
+            return consumer.release_take_batch(finished, unstarted, take_ids, queues)
+        return default_batch(self.runner.brokers, finished, unstarted, take_ids, queues)
+
+    def _refill(self) -> bool:
+        """Release the finished tasks and take the next batch; block for one task when none is ready.
+        False when the slot should end (burst mode found every queue empty)."""
+        state, runner = self.state, self.runner
+        with state.lock:
+            done = list(state.done)
+        taken = self._batch(done, (), state.ids)
+        with state.lock:
+            state.done.clear()
+            state.unstarted.extend(taken)
+        crashpoints.reached("after_release_take")
+        self._announce(done)
+        if taken:
+            return True
+        state.slot_id = state.ids[0]  # the id wake() unblocks
+        first = runner.consumer.dequeue_first(state.ids[0], runner.queues, self.timeout)
+        if first is None:
+            return not self.burst
+        crashpoints.reached("after_dequeue")
+        with state.lock:
+            state.unstarted.append(Held(state.ids[0], *first))
+        return True
+
+    def _announce(self, done: Sequence[tuple[Held, Disposition]]) -> None:
+        for held, disposition in done:
+            self.state.slot_id = held.worker_id
+            self.runner.announce(self.state, disposition)
+
+    def hand_back_unstarted(self) -> None:
+        """Release the finished tasks and hand the unstarted ones back to the front of their queues (one
+        batch call). Called by the slot at a stop, or by the worker's main thread at the shutdown timeout,
+        before it hands back the running task (which so ends up first)."""
+        done, unstarted = self.state.settled_and_unstarted()
+        if not done and not unstarted:
+            return
+        try:
+            self._batch(done, unstarted, ())
+        except Exception as exc:  # an outage, or a bug: either way the ids go offline and the sweep requeues
+            logger.error("slot %d: could not settle its batch at the stop (%s); the sweeper will recover its %d "
+                         "task(s)", self.state.index, one_line(exc), len(done) + len(unstarted))
+            return
+        self._announce(done)
+        if unstarted:
+            logger.info("slot %d: handed %d unstarted task(s) back to the front of the queue", self.state.index,
+                        len(unstarted))
+
+    def _resync(self) -> None:
+        """After a failed call, read what the ids hold: the truth about a batch whose reply was lost.
+
+        A finished task its id still holds is still to be released (the call did not happen; the batch
+        call is all or nothing); anything else an id holds was taken and has not run. A new task
+        byte-identical to the finished one and taken under the same id reads as "did not happen": the
+        blind spot the one-task loop has too (TaskRunner.commit); tracked tasks, with their ids, have none.
+        """
+        state, runner = self.state, self.runner
+        consumer = runner.consumer
+        if self.native:
+            assert isinstance(consumer, Batches)
+            held = consumer.held_by(state.ids, runner.queues)
+        else:
+            held = default_held_by(consumer, state.ids, runner.queues)
+        with state.lock:
+            finished = dict(state.done)  # Held -> its disposition
+            state.done = [(h, finished[h]) for h in held if h in finished]
+            state.unstarted = [h for h in held if h not in finished]
+
+    # -- one task ----------------------------------------------------------------------------------
+    def _run_one(self, held: Held) -> None:
+        state, runner = self.state, self.runner
+        with state.lock:
+            state.slot_id = held.worker_id
+            cancelled = state.cancelled.pop(held.worker_id, None)
+        with TaskScope(held.queue, held.worker_id):
+            disposition = self._cancelled(held, cancelled) if cancelled else None
+            if disposition is None:
+                disposition = runner.prepare(state, held.queue, held.task)
+            if disposition is None:
+                return  # nothing held any more (handed back at the shutdown timeout, or put aside)
+            # A tracked task's record rides on the batch call too, when the broker batches natively.
+            if disposition.kind == RELEASE and (disposition.finish is None or self.native):
+                with state.lock:
+                    state.done.append((held, disposition))
+            else:
+                runner.commit(state, replace(disposition, take_next=False))
+
+    def _cancelled(self, held: Held, task_id: str) -> Disposition | None:
+        """The release of a tracked task cancelled before it started, recorded as cancelled; None when the
+        task under that id is not the one cancelled."""
+        runner = self.runner
+        try:
+            task = runner.serializer.loads(held.task)
+        except Exception:
+            return None  # undecodable: the runner dead-letters it as usual
+        config = runner.settings[held.queue].config
+        if tracked_id(task) != task_id or config is None:
+            return None
+        logger.info("slot %d: settling task %s without running it (cancelled)", self.state.index, task_id)
+        release = Disposition(RELEASE, held.queue, held.task, task, take_next=False)
+        finish = finish_for(release, None, now(), held.worker_id, runner.serializer, config, cancelled=True)
+        return replace(release, task=None, finish=finish)  # no task: no "released" hook for a task that never ran

@@ -1,0 +1,84 @@
+"""Prefetch on Redis: the :class:`~delayed_core.interfaces.batches.Batches` role, one script call a batch.
+
+Mixed into :class:`~delayed_redis.broker.RedisBroker`. A prefetching slot settles the tasks it ran, hands
+back unstarted ones at a stop, and takes up to K new ones in one ``release_take_batch`` call (see the
+script's header), which also writes the records of the tracked tasks it releases. Each task is held under
+its own worker id in its own queue's ``N_processing``, so the go-delayed layout and the per-queue sweep
+are unchanged. In the cluster layout a batch serves one queue (ClusterBroker.batch_spans_queues).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import redis
+
+from delayed_core.interfaces.batches import Batches, Finished, Held
+
+from . import scripts
+from .connection import unavailable_as_broker_error
+from .keys import QueueKeys, record_key
+from .monitoring import this_minute
+
+RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch", helpers=("_record",))
+
+
+@lru_cache(maxsize=64)
+def _batch_keys(queues: tuple[str, ...], layout: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the script's KEYS for ``queues``, each queue's N_processing), built once per group."""
+    all_keys = [QueueKeys.for_queue(name, layout) for name in queues]
+    keys = tuple(key for k in all_keys for key in (k.queue, k.notifications, k.processing, k.recoveries,
+                                                     k.throughput))
+    return keys, tuple(k.processing for k in all_keys)
+
+
+class RedisBatches(Batches):
+    """:class:`Batches` for Redis (see the module docstring)."""
+
+    # Provided by RedisBroker.
+    client: redis.Redis
+    keys: QueueKeys
+    _call: Callable[..., Any]
+
+    def release_take_batch(self, done: Sequence[Finished], unstarted: Sequence[Held], take_ids: Sequence[str],
+                           queues: Sequence[str]) -> list[Held]:
+        """The release_take_batch script, tracked tasks' records included: 1 round trip for the batch."""
+        group = tuple(queues)
+        queue_keys, _ = _batch_keys(group, self.keys.layout)
+        records: list[str] = []
+        args: list[Any] = [this_minute(), len(group), len(done)]
+        for finished in done:
+            held, finish = finished.held, finished.finish
+            args += (held.worker_id, group.index(held.queue) + 1)
+            if finish is None:
+                args.append(0)
+                continue
+            records.append(record_key(finish.task_id))
+            args += (len(records), scripts.ms(finish.ttl), len(finish.fields))
+            for name, value in finish.fields.items():
+                args += (name, value)
+        args.append(len(unstarted))
+        for held in unstarted:
+            args += (held.worker_id, group.index(held.queue) + 1)
+        args += (len(take_ids), *take_ids)
+        with unavailable_as_broker_error():
+            reply = RELEASE_TAKE_BATCH(self._call, (*queue_keys, *records), tuple(args))
+        return [Held(take_ids[int(reply[n]) - 1], group[int(reply[n + 1]) - 1], reply[n + 2])
+                for n in range(0, len(reply), 3)]
+
+    def held_by(self, worker_ids: Sequence[str], queues: Sequence[str]) -> list[Held]:
+        """One HMGET per queue, pipelined: 1 round trip."""
+        _, processing = _batch_keys(tuple(queues), self.keys.layout)
+        with unavailable_as_broker_error(), self.client.pipeline(transaction=False) as pipe:
+            for key in processing:
+                pipe.hmget(key, list(worker_ids))
+            found = pipe.execute()
+        held: list[Held] = []
+        for index, worker_id in enumerate(worker_ids):
+            for queue, values in zip(queues, found, strict=True):
+                if values[index] is not None:
+                    held.append(Held(worker_id, queue, values[index]))
+                    break
+        return held
