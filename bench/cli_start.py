@@ -5,8 +5,8 @@ queue and on a big one, for one or several source trees measured in turn (before
 
 ``--fill`` first puts 1M waiting tasks and 10k dead letters in queue ``big`` (bench/curves_fill.py).
 Each tree runs with ``PYTHONPATH=DIR`` (default: this checkout). Per tree and command it prints the
-median in-process ``main()`` time (20 warm runs in one process: the command's own work, imports done)
-and the median wall and CPU time of the ``delayed`` subprocess, the trees' runs interleaved so that the
+median in-process ``main()`` wall and CPU time (20 warm runs in one process: the command's own work,
+imports done) and the median wall and CPU time of the ``delayed`` subprocess, the trees' runs interleaved so that the
 load of a shared machine falls on each alike.
 """
 
@@ -30,13 +30,14 @@ import contextlib, io, json, statistics, sys, time
 from delayed_core.cli.main import main
 times = {}
 for label, argv in json.loads(sys.argv[1]).items():
-    runs = []
+    walls, cpus = [], []
     for _ in range(21):
-        with contextlib.redirect_stdout(io.StringIO()):
-            started = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            started, cpu = time.perf_counter(), time.process_time()
             main(argv)
-            runs.append((time.perf_counter() - started) * 1000)
-    times[label] = statistics.median(runs[1:])
+            walls.append((time.perf_counter() - started) * 1000)
+            cpus.append((time.process_time() - cpu) * 1000)
+    times[label] = (statistics.median(walls[1:]), statistics.median(cpus[1:]))
 print(json.dumps(times))
 """
 
@@ -66,8 +67,8 @@ def fill(url: str) -> None:
     curves_fill.fill_dead(client, keys, task, 10_000)
 
 
-def in_process(tree: str, url: str) -> dict[str, float]:
-    """Median ms of each command's ``main()`` in one process of ``tree``."""
+def in_process(tree: str, url: str) -> dict[str, tuple[float, float]]:
+    """Median (wall ms, CPU ms) of each command's ``main()`` in one process of ``tree``."""
     env = {**os.environ, "PYTHONPATH": tree}
     out = subprocess.run([sys.executable, "-c", IN_PROCESS, json.dumps(argvs(url))], env=env, check=True,
                          capture_output=True, text=True).stdout
@@ -107,8 +108,9 @@ def main() -> None:
     main_ms = {tree: in_process(tree, args.url) for tree in trees}
     wall = as_subprocess(trees, args.url, args.runs)
     for (tree, label), (wall_ms, cpu_ms) in wall.items():
-        print(f"{tree}: delayed {label}: main() {main_ms[tree][label]:.1f} ms, subprocess wall {wall_ms:.0f} ms, "
-              f"CPU {cpu_ms:.0f} ms (medians)")
+        main_wall, main_cpu = main_ms[tree][label]
+        print(f"{tree}: delayed {label}: main() {main_wall:.1f} ms (CPU {main_cpu:.1f} ms), subprocess wall "
+              f"{wall_ms:.0f} ms (CPU {cpu_ms:.0f} ms), medians")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
 
 
