@@ -30,7 +30,7 @@ from tests.chaos.processes import CliProcess
 from tests.support.redis_cluster import LocalCluster, queues_on_every_node, slot_of
 
 #: commands a client sends itself (the rest in commandstats ran inside scripts)
-CLIENT_SENT = {"evalsha", "eval", "blpop", "llen", "multi", "exec"}
+CLIENT_SENT = {"evalsha", "eval", "blpop", "llen", "multi", "exec", "client|unblock", "client|id"}
 #: commands a client sends itself that are not per task (start-up, keep-alive, sweeps)
 BACKGROUND = {"cluster|slots", "cluster|nodes", "command", "script|load", "subscribe", "ping"}
 

@@ -141,7 +141,7 @@ class ClusterBroker(RedisBroker):
         return next(((name, raw) for name, raw in zip(queues, found, strict=True) if raw is not None), None)
 
     def wake(self, worker_ids: Iterable[str]) -> None:
-        """End the waits of these slots at once (no CLIENT UNBLOCK: see cluster_wait.py)."""
+        """End the waits of these slots at once (their helpers' BLPOPs are ended as cluster_wait.py says)."""
         self._waits.wake(list(worker_ids))
 
     def go_offline(self, worker_ids: Iterable[str]) -> None:

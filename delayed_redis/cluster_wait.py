@@ -7,28 +7,33 @@ refused (CROSSSLOT). So a waiting slot has one helper thread per queue, each blo
 ``{N}_noti`` alone, on a connection of the node that serves that slot (the cluster client routes each
 BLPOP, and follows MOVED when the slot moves). The first notification popped wakes the slot.
 
-No notification is lost or kept back:
+No notification is lost or kept back, and none is in transit once a wait returned:
 
-- A helper pops only while its slot waits or just after (its BLPOP was sent while the slot waited). A
-  notification that comes when the slot no longer waits (it was woken by another queue, stopped, or
-  timed out) is pushed back at once (RPUSH), for any other worker to take.
+- When the wait ends (a notification, a timeout or a :meth:`SlotWaits.wake`), the helpers still blocked
+  are ended with ``CLIENT UNBLOCK`` (cluster_unblock.py: one round trip per node) and the wait returns
+  only when every helper has answered. A BLPOP left blocked would pop the notification of a task
+  enqueued just after, and the slot, not seeing it in its list until the helper gave it back, would take
+  a lower queue's task first (the contract's priority order, tests/test_cluster_contract.py).
+- A notification popped while the wait ends counts for that wait: the lowest queue's is kept, the others
+  go back (RPUSH) before the wait returns. One that comes later still (a BLPOP that followed a slot
+  move, sent through the cluster client, which cannot be ended early) is given back at once.
 - If the process dies holding a popped notification, the task is still in its list: the sweeper restores
   the notification count (sweep.lua).
 
-:meth:`SlotWaits.wake` wakes the slot at once (a stop), which ``CLIENT UNBLOCK`` cannot do here: the
-BLPOPs run on pooled connections of several nodes. A helper still blocked then gives back what it pops,
-and ends after 30 s without a wait.
+A helper ends after 30 s without a wait.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 
+from .cluster_unblock import Blocker, Redirected, blocking_pop, unblock
 from .connection import longest_block
 from .errors import describe
 
@@ -36,6 +41,8 @@ logger = logging.getLogger("delayed.worker")
 
 #: how long a helper whose BLPOP failed waits for its slot to come back (after the slot's own backoff)
 HELPER_BLOCK = 1.0
+#: how long the end of a wait waits for its helpers to answer CLIENT UNBLOCK (asked again every 50 ms)
+SETTLE_LIMIT = 2.0
 
 
 class SlotWaits:
@@ -44,8 +51,11 @@ class SlotWaits:
     def __init__(self, client: Any) -> None:
         self._client = client
         self._lock = threading.Condition()
-        self._waiting = False
+        self._waiting = False  # from the start of a wait until its helpers settled
+        self._settling = False  # the wait is over: no new BLPOP, the blocked ones are being ended
         self._woken = False
+        self._blocking: dict[str, Blocker] = {}  # key -> where its helper's BLPOP blocks now
+        self._redirected: set[str] = set()  # keys whose next BLPOP goes through the cluster client
         self._popped: list[int] = []  # indexes of the lists whose notification this wait got
         self._keys: tuple[str, ...] = ()
         self._block = HELPER_BLOCK
@@ -64,7 +74,7 @@ class SlotWaits:
             self._popped.clear()
             for gone in set(self._errors) - set(self._keys):
                 del self._errors[gone]
-            self._waiting, self._woken = True, False
+            self._waiting, self._settling, self._woken = True, False, False
             for key in self._keys:
                 helper = self._helpers.get(key)
                 if helper is None or not helper.is_alive():
@@ -74,7 +84,10 @@ class SlotWaits:
             self._lock.notify_all()
             self._lock.wait_for(lambda: self._popped or self._woken or len(self._errors) == len(self._keys),
                                 min(timeout, longest_block()))
-            self._waiting = False
+            self._settling = True
+        self._settle()
+        with self._lock:
+            self._waiting = self._settling = False
             popped, self._popped = sorted(self._popped), []
             errors = list(self._errors.values()) if len(self._errors) == len(self._keys) else []
         for index in popped[1:]:  # came at once as the one we keep: give them back
@@ -91,17 +104,56 @@ class SlotWaits:
             self._woken = True
             self._lock.notify_all()
 
+    def _settle(self) -> None:
+        """End the BLPOPs still blocked and wait for their helpers' answers. Asked again every 50 ms: a
+        helper may send its BLPOP just after an UNBLOCK. Bounded: a helper that does not answer in time
+        gives back what it pops later."""
+        deadline = time.monotonic() + SETTLE_LIMIT
+        while True:
+            with self._lock:
+                blocked = list(self._blocking.values())
+            if not blocked or time.monotonic() > deadline:
+                return
+            unblock(blocked)
+            with self._lock:
+                self._lock.wait_for(lambda: not self._blocking, 0.05)
+
+    def _started(self, key: str, blocker: Blocker) -> bool:
+        """Note where ``key``'s BLPOP is about to block; False when the wait has ended meanwhile (then
+        it is not sent: :meth:`_settle` may have looked at ``_blocking`` already)."""
+        with self._lock:
+            if not (self._waiting and not self._settling and key in self._keys):
+                return False
+            self._blocking[key] = blocker
+            return True
+
+    def _pop(self, key: str, block: float) -> object:
+        """One BLPOP on ``key``: on a connection that :meth:`_settle` can end, unless the last one met a
+        slot move (then through the cluster client, which follows MOVED and ASK; once)."""
+        if key in self._redirected:
+            self._redirected.discard(key)
+            return self._client.execute_command("BLPOP", key, block)
+        try:
+            return blocking_pop(self._client, key, block, lambda blocker: self._started(key, blocker))
+        except Redirected:
+            self._redirected.add(key)
+            return None
+
     def _help(self, key: str) -> None:
         """Block on ``key`` while the slot waits on it; hand over or give back what is popped."""
         while True:
             with self._lock:
-                if not self._lock.wait_for(lambda: self._waiting and key in self._keys, 30.0):
+                if not self._lock.wait_for(lambda: self._waiting and not self._settling and key in self._keys,
+                                           30.0):
                     self._helpers.pop(key, None)
                     return  # the slot no longer waits on this queue: end; the next wait starts a helper
+                block = self._block
             try:
-                popped = self._client.execute_command("BLPOP", key, self._block)
+                popped = self._pop(key, block)
             except redis.exceptions.RedisError as exc:
                 with self._lock:
+                    self._blocking.pop(key, None)
+                    self._redirected.add(key)  # the cluster client reads the slot map again
                     if key not in self._errors:  # one line per outage of this queue's node, not per retry
                         logger.error("waiting for tasks of %s failed (%s); serving the other queues, retrying "
                                      "every %gs", key, describe(exc), HELPER_BLOCK)
@@ -110,17 +162,15 @@ class SlotWaits:
                     # Not in a hot loop: retry after a pause, or once the slot waits again.
                     self._lock.wait_for(lambda: False, HELPER_BLOCK)
                 continue
-            with self._lock:
+            with self._lock:  # one step with leaving _blocking: _settle then sees the pop counted
+                self._blocking.pop(key, None)
                 if self._errors.pop(key, None) is not None:
                     logger.info("waiting for tasks of %s works again", key)
-            if popped is None:
-                continue
-            with self._lock:
-                kept = self._waiting and key in self._keys
+                kept = popped is not None and self._waiting and key in self._keys
                 if kept:
                     self._popped.append(self._keys.index(key))
-                    self._lock.notify_all()
-            if not kept:
+                self._lock.notify_all()
+            if popped is not None and not kept:
                 self._give_back(key)
 
     def _give_back(self, key: str) -> None:

@@ -9,6 +9,7 @@ a busy queue in it: workers meet ASK and MOVED answers while they run.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,10 +51,25 @@ class ClusterChaosRun(ChaosRun):
         args = sweeper_args(self.cluster_url, self.queues[0], self.settings.sweeper_interval, 0)
         return CliProcess([*args, *self._queue_args()], self.log_dir, self.env)
 
+    def _serving(self, worker: CliProcess) -> bool:
+        """Whether ``worker`` named its ids and holds their liveness keys (it claimed them: it serves)."""
+        ids = worker_ids_in(worker.log())
+        keys = QueueKeys.for_queue(self.queues[0], CLUSTER)
+        return bool(ids) and int(self.cluster.exists(*(keys.liveness(worker_id) for worker_id in ids))) == len(ids)
+
+    def _await_serving(self) -> None:
+        """Until every first worker serves: on a busy two-core machine a worker takes seconds to start,
+        and a kill window spent waiting for them would kill nothing."""
+        deadline = time.monotonic() + 60
+        while not all(self._serving(worker) for worker in self.workers):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not come online in 60 s\n{self.diagnose()}")
+            time.sleep(0.05)
+
     def _kill_one(self) -> None:
-        """Kill a worker that is online (it named its ids): on a busy two-core machine a worker takes a
-        second or two to start, and kills during start-up alone would leave the cluster paths untested."""
-        online = [i for i, worker in enumerate(self.workers) if worker_ids_in(worker.log())]
+        """Kill a worker that serves (kills during start-up alone would leave the cluster paths untested;
+        a replacement joins the candidates once it serves)."""
+        online = [i for i, worker in enumerate(self.workers) if self._serving(worker)]
         if not online:
             return
         index = self.random.choice(online)
@@ -128,7 +144,8 @@ class ClusterChaosRun(ChaosRun):
 
 
 def cluster_settings(tasks: int = 800, seconds: float = 8.0) -> ChaosSettings:
-    """A short run for CI: a few seconds of kills on two-slot workers."""
+    """A short run for CI: a few seconds of kills on two-slot workers, and at least three kills of serving
+    workers (the window goes on for them when workers start slowly)."""
     return ChaosSettings(tasks=tasks, workers=3, slots=2, seconds=seconds, drain_timeout=40,
-                         kill_gap_ms=(100.0, 400.0), sweeper_kill_chance=0.0)
+                         kill_gap_ms=(100.0, 400.0), sweeper_kill_chance=0.0, min_kills=3)
 

@@ -60,6 +60,9 @@ class ChaosSettings:
     sweeper_kill_chance: float = 0.02
     drain_timeout: float = 60.0
     seed: int | None = None
+    #: the kill window goes on past ``seconds`` until this many kills landed, for at most ``overtime`` s
+    min_kills: int = 0
+    overtime: float = 20.0
 
 
 @dataclass
@@ -197,12 +200,10 @@ class ChaosRun:
         try:
             self.sweeper = self._start_sweeper()
             self.workers = [self._start_worker() for _ in range(s.workers)]
-            if s.kill_online_only:  # a loaded machine may take seconds to start them: count from there
-                for worker in self.workers:
-                    worker.wait_for_log(", ids ", 60)
+            self._await_serving()
             producer.start()
             started = time.monotonic()
-            while time.monotonic() - started < s.seconds:
+            while not self._window_over(time.monotonic() - started):
                 time.sleep(self.random.uniform(*s.kill_gap_ms) / 1000)
                 self._chaos_step(time.monotonic() - started)
             self._end_chaos()
@@ -219,6 +220,19 @@ class ChaosRun:
                 process.kill()
         self._collect()
         return self.report
+
+    def _await_serving(self) -> None:
+        """With ``kill_online_only``, return once the first workers came online (a loaded machine may take
+        seconds to start them: the kill window counts from there); else at once (kills while they start)."""
+        if self.settings.kill_online_only:
+            for worker in self.workers:
+                worker.wait_for_log(", ids ", 60)
+
+    def _window_over(self, elapsed: float) -> bool:
+        """Whether the kill window is over: ``seconds`` passed and ``min_kills`` kills landed (or the
+        overtime is spent too: the test's own assertion then says what is missing)."""
+        s = self.settings
+        return elapsed >= s.seconds and (self.report.kills >= s.min_kills or elapsed >= s.seconds + s.overtime)
 
     def _chaos_step(self, elapsed: float) -> None:
         """One step of the kill window, ``elapsed`` seconds into it: kill a worker, maybe the sweeper."""
