@@ -61,8 +61,13 @@ class Delayed:
             config = load_config({"broker_url": broker_url, **settings}, plugins=plugins,
                                  load_entry_points=load_entry_points)
         self.config = config
-        self.plugin_manager: pluggy.PluginManager = make_plugin_manager(
-            [*self.config["plugins"], *plugins], load_entry_points
+        wanted = [*self.config["plugins"], *plugins]
+        # The manager that resolved the config, when it was built from the same plugins: one build (and
+        # one entry-point scan) per app rather than two.
+        handoff = self.config.plugins_handoff
+        self.plugin_manager: pluggy.PluginManager = (
+            make_plugin_manager(wanted, load_entry_points) if handoff is None
+            else handoff.take(wanted, load_entry_points)
         )
         self.registry = ComponentRegistry()
         self.plugin_manager.hook.delayed_register_components(registry=self.registry)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config_file import ConfigFile, find_config_file
 from .errors import ConfigError
-from .plugins import OPTIONAL_PLUGINS, make_plugin_manager
+from .plugins import OPTIONAL_PLUGINS, PluginHandoff
 from .redact import redact_url
 from .registry import did_you_mean
 from .settings import Setting, SettingsRegistry, checked, not_negative, positive
@@ -163,6 +163,8 @@ class Config:
     file_label: str = "file"
     #: every setting known when this config was resolved: the core's and the loaded plugins'
     settings: SettingsRegistry = field(default_factory=lambda: SettingsRegistry(CORE_SETTINGS))
+    #: the plugin manager the settings were collected from, for the app built on this config
+    plugins_handoff: PluginHandoff | None = field(default=None, compare=False, repr=False)
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -246,9 +248,11 @@ def load_config(
     env = os.environ if env is None else env
     config_file = find_config_file(env=env) if config_file is None else config_file
     explicit_values = {key: value for key, value in (overrides or {}).items() if value is not None}
+    handoff = None
     if settings is None:
         modules = plugin_modules(explicit_values, env, config_file)
-        settings = settings_of(make_plugin_manager([*modules, *plugins], load_entry_points))
+        handoff = PluginHandoff([*modules, *plugins], load_entry_points)
+        settings = settings_of(handoff.manager)
     values = {setting.name: setting.default for setting in settings}
     sources = {setting.name: DEFAULT for setting in settings}
     for key, value in config_file.values.items():
@@ -264,7 +268,7 @@ def load_config(
     for key, value in explicit_values.items():
         values[key] = _checked(settings, key, value, "argument", key)
         sources[key] = "argument"
-    config = Config(values, sources, queues, frozenset(explicit_values), config_file.label, settings)
+    config = Config(values, sources, queues, frozenset(explicit_values), config_file.label, settings, handoff)
     config.validate()
     return config
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Sequence
 
 import pluggy
 
@@ -88,3 +89,34 @@ def make_plugin_manager(extra_plugins: Iterable[object | str] = (), load_entry_p
         pm.trace.root.setwriter(lambda message: logger.info("hook: %s", message.rstrip()))
         pm.enable_tracing()
     return pm
+
+
+def _key(plugins: Sequence[object | str], load_entry_points: bool) -> tuple[object, ...]:
+    """What a plugin manager was built from: module names by value, plugin objects by identity."""
+    return (load_entry_points, *(plugin if isinstance(plugin, str) else id(plugin) for plugin in plugins))
+
+
+class PluginHandoff:
+    """A plugin manager built to resolve a configuration, kept for the one app made from it.
+
+    Resolving a config needs the plugins (they declare settings) and so does the app; building the
+    manager twice meant importing and registering every plugin and scanning the installed distributions'
+    entry points twice per command. The first app asking with the same plugins takes this one; any later
+    app gets a fresh manager, so two apps never share plugin state.
+    """
+
+    def __init__(self, plugins: Sequence[object | str], load_entry_points: bool) -> None:
+        self._plugins = list(plugins)  # holds the objects, so their ids stay theirs
+        self._key = _key(self._plugins, load_entry_points)
+        self._lock = threading.Lock()
+        self._manager: pluggy.PluginManager | None = make_plugin_manager(self._plugins, load_entry_points)
+        #: the manager, for reading (``delayed_add_settings``); :meth:`take` hands it over
+        self.manager: pluggy.PluginManager = self._manager
+
+    def take(self, plugins: Sequence[object | str], load_entry_points: bool) -> pluggy.PluginManager:
+        """This manager if it was built from the same plugins and nobody took it yet, else a new one."""
+        with self._lock:
+            manager, self._manager = self._manager, None
+        if manager is not None and _key(plugins, load_entry_points) == self._key:
+            return manager
+        return make_plugin_manager(plugins, load_entry_points)

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from delayed_core import hookimpl
 from delayed_core.interfaces import PeriodicStore
 from delayed_core.outcome import Outcome
 from delayed_core.periodic_loop import PeriodicLoop, tick_text
 from delayed_core.task import PyTask
-from delayed_core.worker import Worker
+
+if TYPE_CHECKING:
+    # only in annotations: importing the worker's modules would cost every command (delayed info ...)
+    from delayed_core.worker import Worker
 
 logger = logging.getLogger("delayed.periodic")
 

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, cast
 
 import redis
 
-from delayed_core import hookimpl
 from delayed_core.doctor import DoctorRequest, Finding, Severity
 
 from .broker import RedisBroker
@@ -110,9 +109,8 @@ def check_keyspace_events(config: dict[str, str]) -> Finding:
                    details=details)
 
 
-@hookimpl
-def delayed_doctor_checks(app: Delayed, request: DoctorRequest) -> list[Finding] | None:
-    """The Redis checks, when the app's broker is Redis."""
+def redis_checks(app: Delayed, request: DoctorRequest) -> list[Finding] | None:
+    """The Redis checks, when the app's broker is Redis (the plugin's ``delayed_doctor_checks``)."""
     broker = app.broker(app.config["queue"])
     if not isinstance(broker, RedisBroker):
         return None

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from delayed_core import hookimpl
 from delayed_core.registry import ComponentRegistry
 from delayed_core.settings import SettingsRegistry
 
 from .broker import RedisBroker
-from .doctor import delayed_doctor_checks  # noqa: F401 - a hook of this plugin, kept in its own module
 from .keys import KEY_LAYOUT
 from .replicas import REPLICA_WAIT_TIMEOUT, WAIT_REPLICAS
+
+if TYPE_CHECKING:
+    from delayed_core.app import Delayed
+    from delayed_core.doctor import DoctorRequest, Finding
 
 
 @hookimpl
@@ -26,3 +31,11 @@ def delayed_add_settings(settings: SettingsRegistry) -> None:
     """Declare ``wait_replicas`` and ``replica_wait_timeout`` (Redis ``WAIT`` after an enqueue), and
     ``key_layout`` (keys.py)."""
     settings.add(WAIT_REPLICAS, REPLICA_WAIT_TIMEOUT, KEY_LAYOUT)
+
+
+@hookimpl
+def delayed_doctor_checks(app: Delayed, request: DoctorRequest) -> list[Finding] | None:
+    """The Redis checks of ``delayed doctor``; their module is imported only by that command."""
+    from . import doctor
+
+    return doctor.redis_checks(app, request)

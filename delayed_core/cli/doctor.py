@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..app import Delayed
-from ..doctor import DoctorRequest, Finding, Severity
 from .common import add_queue_command, build_app, build_config
+
+if TYPE_CHECKING:
+    from ..app import Delayed
+    from ..doctor import DoctorRequest, Finding
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -48,6 +50,8 @@ def collect(app: Delayed, request: DoctorRequest) -> list[Finding]:
 
 def repair(app: Delayed, findings: list[Finding]) -> list[Finding]:
     """Sweep each queue with a repairable finding once; one finding per queue saying what was done."""
+    from ..doctor import Finding, Severity
+
     queues = sorted({f.queue for f in findings if f.repairable and f.queue is not None})
     if not queues:
         return []
@@ -70,6 +74,8 @@ def _extra(extra: dict[str, int]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Check, repair if asked, print the findings; exit 1 when any is an error."""
+    from ..doctor import DoctorRequest, Finding, Severity  # imported by the command that uses it only
+
     config = build_config(args, ())
     app = build_app(config)
     request = DoctorRequest(queues_to_check(app, args.queues), args.acl_user)

@@ -4,6 +4,7 @@ and never with a password in it (every message goes through :func:`delayed_core.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
@@ -16,6 +17,8 @@ from . import config_cmd, dashboard, dead, demo, doctor, info, periodic, sweeper
 from .common import ArgumentParser
 
 COMMANDS = (worker, sweeper, info, dead, task, periodic, dashboard, demo, config_cmd, doctor)
+#: command name -> its module (``config_cmd`` is ``delayed config``)
+BY_NAME = {module.__name__.rpartition(".")[2].removesuffix("_cmd"): module for module in COMMANDS}
 
 
 def version() -> str:
@@ -26,15 +29,31 @@ def version() -> str:
         return "unknown"
 
 
-def build_parser() -> ArgumentParser:
-    """The top-level parser with one subparser per command module."""
+class VersionAction(argparse.Action):
+    """``--version``: looks the version up only when asked (a metadata search costs every command)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show program's version number and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(f"delayed (pydelayed) {version()}")  # on stdout, as argparse's own version action
+        parser.exit()
+
+
+def build_parser(command: str | None = None) -> ArgumentParser:
+    """The top-level parser with one subparser per command module, or only ``command``'s.
+
+    Building every command's options costs about as much as a command's own start-up (argparse looks
+    for a translation of its messages for each parser), so a run that names its command first builds that
+    one alone: only the top-level ``--help`` lists the commands, and it builds them all.
+    """
     parser = ArgumentParser(prog="delayed", description="pydelayed: a robust Redis task queue, "
                                                         "wire-compatible with go-delayed and delayed 1.x.")
-    parser.add_argument("--version", action="version", version=f"delayed (pydelayed) {version()}")
+    parser.add_argument("--version", action=VersionAction)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     subparsers.required = True
-    for command in COMMANDS:
-        command.add_parser(subparsers)
+    for module in (BY_NAME[command],) if command in BY_NAME else COMMANDS:
+        module.add_parser(subparsers)
     return parser
 
 
@@ -52,7 +71,8 @@ def put_cwd_on_path() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit status."""
     put_cwd_on_path()
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return args.run(args)
     except ConfigError as exc:

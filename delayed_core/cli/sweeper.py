@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ..interfaces.lost_workers import ExpiryEvents
-from ..sweeper import describe_extra
 from .common import add_queue_command, build_app, build_config, non_negative_int, positive_float
 
 
@@ -33,6 +32,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Sweep once or forever."""
+    from ..sweeper import describe_extra  # the sweeper's modules, for this command only
+
     config = build_config(args, ("sweeper_interval", "max_recoveries", "imports"))
     app = build_app(config)
     loop = app.sweeper(args.queues or [config["queue"]])
