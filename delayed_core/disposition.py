@@ -19,7 +19,10 @@ REQUEUE = "requeue"
 DEAD_LETTER = "dead_letter"
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass sets each of its 11 fields through object.__setattr__, which made building
+# one cost more than the rest of the worker's own Python per task. Treat it as immutable all the same (a
+# changed decision is a new one), but for ``finish``, which the runner fills in before committing it.
+@dataclass(slots=True)
 class Disposition:
     """A decision about the task a slot holds in ``queue`` (its bytes: ``raw``).
 

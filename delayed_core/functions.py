@@ -45,6 +45,18 @@ class TaskOptions:
 NO_OPTIONS = TaskOptions()
 
 
+@dataclass(frozen=True)
+class TaskPlan:
+    """What a worker needs to know per task about an allowed function, worked out once per path.
+
+    :param timeout: the function's own time limit (None: the queue's).
+    :param rate_limit: its rate limit (None: no limit, and no broker call for it).
+    """
+
+    timeout: float | None
+    rate_limit: RateLimit | None
+
+
 class FunctionRegistry:
     """Maps function paths to the callables a worker is allowed to run."""
 
@@ -53,6 +65,10 @@ class FunctionRegistry:
         self._functions: dict[str, Callable[..., Any]] = {}
         self._options: dict[str, TaskOptions] = {}
         self._modules: set[str] = set()
+        #: allowed path -> its :class:`TaskPlan`, filled by :meth:`plan`. The worker reads it once per task
+        #: (one dict lookup where it used to check the path and read its options twice); a path that is not
+        #: allowed never enters it, so it checks again each time, as before.
+        self.plans: dict[str, TaskPlan] = {}
 
     @property
     def modules(self) -> list[str]:
@@ -70,6 +86,7 @@ class FunctionRegistry:
         path = path or function_path(func)
         self._functions[path] = func
         self._options[path] = options or TaskOptions()
+        self.plans.clear()  # a plan may hold the options this replaces
         return path
 
     def locations(self) -> dict[str, str]:
@@ -116,6 +133,16 @@ class FunctionRegistry:
     def options(self, path: str) -> TaskOptions:
         """Options registered for ``path`` (defaults when none were given)."""
         return self._options.get(path) or NO_OPTIONS
+
+    def plan(self, path: str) -> TaskPlan:
+        """The plan of ``path`` (see :attr:`plans`); TaskNotAllowed, as :meth:`check_allowed`, when the
+        path may not run."""
+        plan = self.plans.get(path)
+        if plan is None:
+            self.check_allowed(path)
+            options = self.options(path)
+            plan = self.plans[path] = TaskPlan(options.timeout, options.rate_limit)
+        return plan
 
     def check_allowed(self, path: str) -> None:
         """Raise TaskNotAllowed unless ``path`` may run; cheap, and never imports anything.

@@ -14,7 +14,9 @@ from typing import Any
 from .outcome import Outcome
 from .task import PyTask, Task
 
-_current: ContextVar[TaskScope | None] = ContextVar("delayed_task_scope", default=None)
+#: The scope of the task being handled. The worker sets and resets it itself around each task (a token in a
+#: ``try``/``finally``: half the calls of a ``with`` block, on its hottest path); other code uses ``with``.
+CURRENT_SCOPE: ContextVar[TaskScope | None] = ContextVar("delayed_task_scope", default=None)
 
 
 class TaskScope:
@@ -34,12 +36,12 @@ class TaskScope:
         self._token: Token[TaskScope | None] | None = None
 
     def __enter__(self) -> TaskScope:
-        self._token = _current.set(self)
+        self._token = CURRENT_SCOPE.set(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         if self._token is not None:
-            _current.reset(self._token)
+            CURRENT_SCOPE.reset(self._token)
             self._token = None
 
     def fields(self) -> dict[str, Any]:
@@ -63,19 +65,19 @@ class TaskScope:
 
 def note_task(task: Task) -> None:
     """Record the decoded task in the current scope (no-op outside one)."""
-    scope = _current.get()
+    scope = CURRENT_SCOPE.get()
     if scope is not None:
         scope.task = task
 
 
 def note_outcome(outcome: Outcome) -> None:
     """Record the run's outcome in the current scope (no-op outside one)."""
-    scope = _current.get()
+    scope = CURRENT_SCOPE.get()
     if scope is not None:
         scope.outcome = outcome
 
 
 def current_fields() -> dict[str, Any]:
     """The task fields for a log line written now; empty outside a task."""
-    scope = _current.get()
+    scope = CURRENT_SCOPE.get()
     return scope.fields() if scope is not None else {}

@@ -33,7 +33,7 @@ def tracked_id(task: object) -> str | None:
     """The id of a tracked task, or None."""
     if isinstance(task, PyTask):
         task_id = task.meta.get(ID_FIELD)
-        if isinstance(task_id, str) and task_id:
+        if task_id is not None and isinstance(task_id, str) and task_id:  # asked once per task: None first
             return task_id
     return None
 

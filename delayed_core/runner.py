@@ -21,64 +21,25 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 
 from . import crashpoints
 from .backoff import Backoff
-from .config import Config
 from .deadletter import DeadLetter, Reason
 from .disposition import DEAD_LETTER, RELEASE, REQUEUE, Disposition, describe_error
 from .errors import BrokerUnavailable, TaskDecodeError, TaskNotAllowed
-from .functions import FunctionRegistry
+from .functions import FunctionRegistry, TaskPlan
 from .interfaces import Broker, Executor, Serializer
-from .logcontext import TaskScope, note_outcome, note_task
+from .logcontext import CURRENT_SCOPE, TaskScope, note_outcome, note_task
 from .notify import Notifier
 from .outcome import Outcome, Status, clip_traceback
 from .rate_limit import put_aside
 from .results import finish_for, now, tracked_id, tracker_for
+from .slot_state import QueueSettings, SlotState
 from .task import GoTask, PyTask, Task
 
 logger = logging.getLogger("delayed.worker")
 
 FAILURE_REASONS = {Status.FAILED: Reason.FAILED, Status.TIMEOUT: Reason.TIMEOUT, Status.CRASHED: Reason.CRASHED}
-
-
-@dataclass(frozen=True)
-class QueueSettings:
-    """What the pipeline reads from one queue's settings (a multi-queue worker has one per queue)."""
-
-    timeout: float  # default time limit of a task, 0 for none
-    dead_letter_failed: bool
-    dead_letter_max: int
-    config: Config | None = None  # the queue's whole config, for plugin settings (result_ttl ...)
-
-    @classmethod
-    def from_config(cls, config: Config) -> QueueSettings:
-        """The settings of a queue's effective config."""
-        return cls(config["timeout"], config["dead_letter_failed"], config["dead_letter_max"], config)
-
-
-class SlotState:
-    """One slot's identity and the task it runs, shared with the worker's main thread.
-
-    :param index: the slot number (executors keep per-slot state by it).
-    :param slot_id: the id the slot holds tasks under: go-delayed's "worker id" (the brokers' and hooks'
-        ``worker_id``), since each go-delayed worker is what one slot is here.
-    """
-
-    def __init__(self, index: int, slot_id: str) -> None:
-        self.index = index
-        self.slot_id = slot_id
-        # Guards the hand-over between the slot finishing a task and the main thread handing it back at a
-        # shutdown timeout: exactly one of them may settle the held task.
-        self.lock = threading.Lock()
-        self.running: tuple[str, bytes] | None = None  # (queue, task bytes) while the function runs
-        self.abandoned = False
-        self.tasks_done = 0
-        self.started = 0.0  # unix time the current task started (tracked tasks record it)
-        self.outcome: Outcome | None = None  # the current task's outcome, once it has one
-        self.task_id: str | None = None  # the running task's id, if it is tracked (cancelling.py)
-        self.cancel_id: str | None = None  # set when a stop of that task was asked for
 
 
 class TaskRunner:
@@ -108,44 +69,52 @@ class TaskRunner:
 
     def process(self, slot: SlotState, queue: str, raw: bytes) -> tuple[str, bytes] | None:
         """Run one task of ``queue`` end to end. Returns the next task when settling it took one."""
-        with TaskScope(queue, slot.slot_id):  # the task context of log lines (--log-format json)
+        # The task context of log lines (--log-format json), set and reset by hand: see CURRENT_SCOPE.
+        token = CURRENT_SCOPE.set(TaskScope(queue, slot.slot_id))
+        try:
             disposition = self.prepare(slot, queue, raw)
             return None if disposition is None else self.commit(slot, disposition)
+        finally:
+            CURRENT_SCOPE.reset(token)
 
     def prepare(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
         """Run the task and decide its disposition, with the record write of a tracked task; None when
         nothing is left to settle (handed back at shutdown, or put aside by a rate limit)."""
-        slot.outcome, slot.started, slot.cancel_id = None, now(), None
         disposition = self.decide(slot, queue, raw)
-        if disposition is None:
-            return None
-        config = self.settings[disposition.queue].config
-        if self.trackers.get(disposition.queue) is not None and config is not None:  # a tracked task?
-            finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id, self.serializer, config,
-                                cancelled=slot.cancel_id is not None)
-            disposition = disposition if finish is None else replace(disposition, finish=finish)
+        if disposition is not None and slot.tracked is not None:  # only a tracked task has a record to write
+            config = self.settings[disposition.queue].config
+            if self.trackers.get(disposition.queue) is not None and config is not None:
+                disposition.finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id,
+                                                self.serializer, config, cancelled=slot.cancel_id is not None)
         return disposition
 
     # -- deciding ----------------------------------------------------------------------------------
     def decide(self, slot: SlotState, queue: str, raw: bytes) -> Disposition | None:
         """Run the task and say what becomes of it; None when it was handed back at shutdown."""
+        slot.outcome = slot.tracked = slot.cancel_id = None
         try:
             task = self.serializer.loads(raw)
         except Exception as exc:  # TaskDecodeError, or a third-party serializer failing its own way
             return self._dead(slot, queue, raw, Reason.UNDECODABLE,
                               describe_error(exc, short=isinstance(exc, TaskDecodeError)))
         note_task(task)
-        limit = self.functions.options(task.func_path).rate_limit
-        try:  # a rate limit may put the task aside; an outage propagates: the slot resumes the held task
-            if limit is not None and put_aside(self.brokers[queue], slot.slot_id, raw, task.func_path, limit):
-                return None
-        except BrokerUnavailable:
-            raise
-        except Exception as exc:
-            error = f"checking the rate limit failed: {describe_error(exc)}"
-            return self._dead(slot, queue, raw, Reason.INTERNAL, error, task)
+        slot.tracked = task_id = tracked_id(task)
+        if task_id is not None:
+            slot.started = now()
+        # Worked out once per function (timeout, rate limit): one dict lookup once its first task passed.
+        plan = self.functions.plans.get(task.func_path)
+        limit = plan.rate_limit if plan is not None else self.functions.options(task.func_path).rate_limit
+        if limit is not None:
+            try:  # the limit may put the task aside; an outage propagates: the slot resumes the held task
+                if put_aside(self.brokers[queue], slot.slot_id, raw, task.func_path, limit):
+                    return None
+            except BrokerUnavailable:
+                raise
+            except Exception as exc:
+                error = f"checking the rate limit failed: {describe_error(exc)}"
+                return self._dead(slot, queue, raw, Reason.INTERNAL, error, task)
         try:
-            return self._run(slot, queue, raw, task)
+            return self._run(slot, queue, raw, task, plan)
         except Exception as exc:
             with slot.lock:
                 if slot.abandoned:
@@ -155,23 +124,24 @@ class TaskRunner:
             return self._dead(slot, queue, raw, Reason.INTERNAL, f"handling the task failed: {describe_error(exc)}",
                               task, clip_traceback(traceback.format_exc()))
 
-    def _run(self, slot: SlotState, queue: str, raw: bytes, task: Task) -> Disposition | None:
+    def _run(self, slot: SlotState, queue: str, raw: bytes, task: Task, plan: TaskPlan | None) -> Disposition | None:
         notifier = self.notifier
         notifier.delayed_task_dequeued(queue=queue, task=task, worker_id=slot.slot_id)
         if isinstance(task, GoTask):
             return self._dead(slot, queue, raw, Reason.WRONG_LANGUAGE,
                               f"Go task {task.func_path} cannot run on a Python worker", task)
-        try:
-            # Cheap (a dict lookup, no import); the executor resolves the function where it runs.
-            self.functions.check_allowed(task.func_path)
-        except TaskNotAllowed as exc:
-            return self._dead(slot, queue, raw, Reason.NOT_ALLOWED, str(exc), task)
-        settings = self.settings[queue]
-        timeout = self.functions.options(task.func_path).timeout or settings.timeout or None
+        if plan is None:  # the path's first task, or one that may not run: check it (cheap, imports nothing)
+            try:
+                plan = self.functions.plan(task.func_path)
+            except TaskNotAllowed as exc:
+                return self._dead(slot, queue, raw, Reason.NOT_ALLOWED, str(exc), task)
+        timeout = plan.timeout or self.settings[queue].timeout or None
         notifier.delayed_task_started(queue=queue, task=task, worker_id=slot.slot_id)
-        with slot.lock:
-            slot.running = (queue, raw)
-            slot.task_id = tracked_id(task)
+        # No lock to publish the task: each store is atomic, and the main thread's hand-back and the cancel
+        # listener act only on what they read under the lock below. The id goes first, so a task seen
+        # running always has its id.
+        slot.task_id = slot.tracked
+        slot.running = (queue, raw)
         try:
             outcome = self.executor.execute(slot.index, task, timeout)
         finally:
@@ -226,7 +196,7 @@ class TaskRunner:
         id holds: the task itself means the call did not happen (retry it); anything else means it did
         and its reply was lost (nothing held: done; another task: the call took it, run it next).
         """
-        backoff = Backoff(initial=0.2, cap=5.0)
+        backoff: Backoff | None = None  # made at the first outage only: most calls never need one
         retrying = False
         current: Disposition | None = disposition
         while current is not None:
@@ -241,6 +211,7 @@ class TaskRunner:
                 return taken
             except BrokerUnavailable as exc:
                 retrying = True
+                backoff = backoff or Backoff(initial=0.2, cap=5.0)
                 delay = backoff.next_delay()
                 logger.error("broker unavailable (%s); slot %d sends the %s of its task again in %.1fs "
                              "(the task itself does not run again)", exc, slot.index, current.kind, delay)

@@ -14,6 +14,7 @@ from .task import PATH_SEPARATOR, PyTask
 
 if TYPE_CHECKING:
     from .app import Delayed
+    from .queue import Queue
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -45,6 +46,9 @@ class TaskFunction(Generic[P, R]):
         self.retry = retry
         self.result_ttl = result_ttl
         self.unique_for = unique_for
+        # The queue handle ``delay`` writes through and whether its broker keeps records, kept while the
+        # app hands out the same broker: building them per call cost a producer more than the rest of it.
+        self._target: tuple[Queue, bool] | None = None
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)
@@ -85,9 +89,9 @@ class TaskFunction(Generic[P, R]):
         task_id = kwargs.pop("task_id", None)
         if task_id is not None and not isinstance(task_id, str):
             raise TypeError(f"task_id must be a str, not {type(task_id).__name__}")
-        queue = self.app.queue(self.queue)
+        queue, trackable = self._queue()
         ttl = self.result_ttl if self.result_ttl is not None else self.app.config.get(RESULT_TTL)
-        track = ttl > 0 and tracker_for(queue.broker) is not None
+        track = ttl > 0 and trackable
         task = self.task(*args, **kwargs)  # type: ignore[arg-type]
         if not track:
             queue.enqueue(task, delay=delay, eta=eta)
@@ -95,6 +99,15 @@ class TaskFunction(Generic[P, R]):
         # Only a per-function retention travels with the task; otherwise the worker's setting applies.
         return queue.enqueue(task, delay=delay, eta=eta, track=True, task_id=task_id, unique_for=self.unique_for,
                              result_ttl=self.result_ttl)
+
+    def _queue(self) -> tuple[Queue, bool]:
+        """The queue this function enqueues on, and True when its broker can track tasks."""
+        broker = self.app.broker(self.queue)
+        target = self._target
+        if target is None or target[0].broker is not broker:  # first call, or the app made a new broker
+            queue = self.app.queue(self.queue)
+            target = self._target = (queue, tracker_for(queue.broker) is not None)
+        return target
 
     def __repr__(self) -> str:
         return f"<TaskFunction {self.path} queue={self.queue!r}>"

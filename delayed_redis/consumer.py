@@ -66,10 +66,11 @@ class RedisConsumer(Consumer):
         """The release-and-take script, taking the next task only with ``take_next`` (1 round trip either
         way; a script rather than HDEL so that releasing also forgets the task's poison count)."""
         k = self.keys
+        # The same bytes all minute for a slot: sent through the caller's packed-command cache, if it has one.
+        call = getattr(self._call, "repeated", self._call)
         try:
-            return scripts.RELEASE_TAKE(self._call, (k.queue, k.notifications, k.processing, k.recoveries,
-                                                     k.throughput), (worker_id, "1" if take_next else "0",
-                                                                     this_minute()))
+            return scripts.RELEASE_TAKE(call, (k.queue, k.notifications, k.processing, k.recoveries, k.throughput),
+                                        (worker_id, "1" if take_next else "0", this_minute()))
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
 

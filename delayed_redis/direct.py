@@ -7,6 +7,11 @@ second from a few long-lived threads, so each thread keeps one connection for it
 
 The connection is built from the pool's own class and settings (TLS, auth, db, timeouts) but is not
 tracked by the pool: when its thread ends, the thread-local is collected and the socket closed.
+
+When redis-py packs commands with hiredis (its default when hiredis is installed, a dependency here),
+the caller packs them with the same ``hiredis.pack_command`` itself: redis-py's packer wraps that call in
+a per-argument generator that costs a worker about a tenth of its Python calls per task. Arguments
+hiredis does not take (a ``bytearray``, a ``memoryview``) go through redis-py's packer as before.
 """
 
 from __future__ import annotations
@@ -14,7 +19,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import hiredis
 import redis
+from redis.connection import HiredisRespSerializer
+
+#: packed commands :meth:`DirectCaller.repeated` keeps before it starts again from none
+REPEATED_KEPT = 256
 
 
 class DirectCaller:
@@ -24,22 +34,57 @@ class DirectCaller:
         self._connection_class = pool.connection_class
         self._connection_kwargs = dict(pool.connection_kwargs)
         self._local = threading.local()
+        self._packed: dict[tuple[Any, ...], bytes] = {}
+        # Whether redis-py packs with hiredis here: known at the first connection (the same for every thread).
+        self._packs = False
 
-    def _connection(self) -> redis.connection.AbstractConnection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            connection = self._connection_class(**self._connection_kwargs)
-            # Connect explicitly: a command sent on an unconnected socket connects through a path that
-            # skips ``connect()``, and a Sentinel-managed connection only asks the sentinels for the
-            # master's address in ``connect()`` (it would otherwise dial its default, localhost:6379).
-            connection.connect()
-            self._local.connection = connection
+    def _connect(self) -> redis.connection.AbstractConnection:
+        connection = self._connection_class(**self._connection_kwargs)
+        # Connect explicitly: a command sent on an unconnected socket connects through a path that
+        # skips ``connect()``, and a Sentinel-managed connection only asks the sentinels for the
+        # master's address in ``connect()`` (it would otherwise dial its default, localhost:6379).
+        connection.connect()
+        self._local.connection = connection
+        # Pack here only where redis-py would pack with hiredis itself: the bytes sent stay the same.
+        self._packs = type(getattr(connection, "_command_packer", None)) is HiredisRespSerializer
         return connection
 
     def __call__(self, *args: Any) -> Any:
-        connection = self._connection()
+        return self._send(args, None)
+
+    def repeated(self, *args: Any) -> Any:
+        """The same call, for a command sent again and again with the same arguments: a slot's
+        release-and-take has the same keys, slot id and flag for a whole minute, so its bytes are packed
+        once (hiredis formats each argument with sprintf: a tenth of a worker's instructions per task)."""
+        packed = self._packed.get(args)
+        if packed is None and self._packs:
+            try:
+                packed = hiredis.pack_command(args)
+            except TypeError:
+                return self._send(args, None)
+            if len(self._packed) >= REPEATED_KEPT:  # bounded; minutes and slot ids come and go
+                self._packed.clear()
+            self._packed[args] = packed
+        return self._send(args, packed)
+
+    def _send(self, args: tuple[Any, ...], packed: bytes | None) -> Any:
+        local = self._local
         try:
-            connection.send_command(*args)
+            connection = local.connection
+        except AttributeError:  # this thread's first command
+            connection = None
+        if connection is None:
+            connection = self._connect()
+        try:
+            if packed is None and self._packs:
+                try:
+                    packed = hiredis.pack_command(args)
+                except TypeError:  # an argument type only redis-py converts (or refuses with its DataError)
+                    packed = None
+            if packed is None:
+                connection.send_command(*args)
+            else:
+                connection.send_packed_command((packed,))
             return connection.read_response()
         except redis.exceptions.ResponseError:
             raise  # an error reply: the connection is still in a clean state

@@ -60,13 +60,14 @@ class SeveralQueues(RedisConsumer):
     def release_and_take_first(self, worker_id: str, queue: str, queues: Sequence[str],
                                take_next: bool) -> tuple[str, bytes] | None:
         """The release_take_first script over every queue's keys: 1 round trip."""
-        if queue == self.name and tuple(queues) == (self.name,):
-            return super().release_and_take_first(worker_id, queue, queues, take_next)
+        if queue == self.name and tuple(queues) == (queue,):  # one queue: its own script, checks done here
+            raw = self.release(worker_id, take_next)
+            return None if raw is None else (queue, raw)
         group = tuple(queues)
         _, releasing, _ = _group_keys(group)
         args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute())
         with unavailable_as_broker_error():
-            reply = scripts.RELEASE_TAKE_FIRST(self._call, releasing[queue], args)
+            reply = scripts.RELEASE_TAKE_FIRST(getattr(self._call, "repeated", self._call), releasing[queue], args)
         return None if reply is None else (group[int(reply[0]) - 1], reply[1])
 
     def held_in(self, worker_id: str, queues: Sequence[str]) -> tuple[str, bytes] | None:

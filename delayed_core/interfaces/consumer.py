@@ -75,5 +75,6 @@ class Consumer(abc.ABC):
         return None if raw is None else (self.name, raw)
 
     def _check_single(self, queues: Iterable[str]) -> None:
-        if any(queue != self.name for queue in queues):
-            raise NotImplementedError(f"{type(self).__name__} cannot serve several queues in one worker")
+        for queue in queues:  # a plain loop: this runs once per task
+            if queue != self.name:
+                raise NotImplementedError(f"{type(self).__name__} cannot serve several queues in one worker")

@@ -65,13 +65,14 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
     started = time.perf_counter()
     result: Any = None
     value: Any = None
-    how = f"soft limit: {executor} executor"
+    awaiting = False
+    # This runs once per task: no message or awaitable check unless one is needed.
     try:
         with limit(timeout) if limit and timeout else contextlib.nullcontext(), \
                 guard() if guard else contextlib.nullcontext():
             result = func(*args, **kwargs)
-        if inspect.isawaitable(result):
-            how = f"cancelled by the {executor} executor"
+        if result is not None and inspect.isawaitable(result):  # None, the usual result, never is
+            awaiting = True
             remaining = None if not timeout else max(0.0, timeout - (time.perf_counter() - started))
             backstop = None if remaining is None else remaining + 2 * CANCEL_GRACE
             with limit(backstop) if limit and backstop else contextlib.nullcontext():
@@ -79,6 +80,7 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
         else:
             value = result
     except TaskTimeout:
+        how = f"cancelled by the {executor} executor" if awaiting else f"soft limit: {executor} executor"
         return Outcome(Status.TIMEOUT, time.perf_counter() - started, "Timeout",
                        f"ran past its time limit of {timeout or 0:g}s ({how})")
     except Interrupted:
@@ -88,7 +90,8 @@ def call_task(resolve: Callable[[str], Callable[..., Any]], path: str, args: Seq
         tb = exc.__traceback__
         return failure_outcome(exc, time.perf_counter() - started, tb is None or tb.tb_next is None)
     finally:
-        if inspect.iscoroutine(result) and inspect.getcoroutinestate(result) == inspect.CORO_CREATED:
+        if (result is not None and inspect.iscoroutine(result)
+                and inspect.getcoroutinestate(result) == inspect.CORO_CREATED):
             result.close()  # never started (a limit fired first): close it, without a "never awaited" warning
     return Outcome(Status.SUCCEEDED, time.perf_counter() - started, value=value)
 
