@@ -92,19 +92,9 @@ class Stopper:
         self._lock = threading.Lock()
         self._guarded: dict[int, _Deadline] = {}  # slot -> the thread in its block (done: already raised)
 
-    @contextmanager
-    def guard(self, slot: int) -> Iterator[None]:
+    def guard(self, slot: int) -> _Guarded:
         """The block :meth:`interrupt` may stop (the synchronous part of a task)."""
-        entry = _Deadline(threading.get_ident())
-        with self._lock:
-            self._guarded[slot] = entry
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._guarded.pop(slot, None)
-                if entry.done:  # raised: drop it if it has not landed yet
-                    _set_async_exc(entry.thread_id, ctypes.py_object())
+        return _Guarded(self, slot)
 
     def interrupt(self, slot: int) -> bool:
         """Raise Interrupted in the slot's thread if it is inside its block; True if raised."""
@@ -115,3 +105,26 @@ class Stopper:
             entry.done = True
             _set_async_exc(entry.thread_id, ctypes.py_object(Interrupted))
             return True
+
+
+class _Guarded:
+    """One guarded block of :class:`Stopper` (a class, not a generator: it is entered for every task)."""
+
+    __slots__ = ("_entry", "_slot", "_stopper")
+
+    def __init__(self, stopper: Stopper, slot: int) -> None:
+        self._stopper = stopper
+        self._slot = slot
+        self._entry = _Deadline(0)
+
+    def __enter__(self) -> None:
+        self._entry.thread_id = threading.get_ident()
+        # One dict store is atomic: interrupt() finds the entry or nothing, never half of it.
+        self._stopper._guarded[self._slot] = self._entry
+
+    def __exit__(self, *exc_info: object) -> None:
+        stopper = self._stopper
+        with stopper._lock:
+            stopper._guarded.pop(self._slot, None)
+            if self._entry.done:  # raised: drop it if it has not landed yet
+                _set_async_exc(self._entry.thread_id, ctypes.py_object())
