@@ -66,19 +66,10 @@ class ClusterChaosRun(ChaosRun):
                 raise RuntimeError(f"the workers did not come online in 60 s\n{self.diagnose()}")
             time.sleep(0.05)
 
-    def _kill_one(self) -> None:
-        """Kill a worker that serves (kills during start-up alone would leave the cluster paths untested;
+    def _kill_candidates(self) -> list[int]:
+        """Only workers that serve (kills during start-up alone would leave the cluster paths untested;
         a replacement joins the candidates once it serves)."""
-        online = [i for i, worker in enumerate(self.workers) if self._serving(worker)]
-        if not online:
-            return
-        index = self.random.choice(online)
-        victim = self.workers[index]
-        victim.kill()
-        self.report.kills += 1
-        if self._held_by(victim):
-            self.report.kills_holding_task += 1
-        self.workers[index] = self._start_worker()
+        return [i for i, worker in enumerate(self.workers) if self._serving(worker)]
 
     def _held_by(self, victim: CliProcess) -> bool:
         ids = worker_ids_in(victim.log())

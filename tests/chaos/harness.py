@@ -138,12 +138,16 @@ class ChaosRun:
         ids = worker_ids_in(victim.log())
         return bool(ids) and any(self.client.hmget(f"{QUEUE}_processing", ids))
 
-    def _kill_one(self) -> None:
+    def _kill_candidates(self) -> list[int]:
+        """The indexes of the workers a kill may pick."""
         # Only workers older than a random age qualify: a mix of kills during start-up and id claims,
         # and kills of workers in full swing.
         min_age = self.random.uniform(0.0, 1.5)
-        candidates = [i for i, worker in enumerate(self.workers) if worker.age >= min_age
-                      and (not self.settings.kill_online_only or worker_ids_in(worker.log()))]
+        return [i for i, worker in enumerate(self.workers) if worker.age >= min_age
+                and (not self.settings.kill_online_only or worker_ids_in(worker.log()))]
+
+    def _kill_one(self) -> None:
+        candidates = self._kill_candidates()
         if not candidates:
             return
         index = self.random.choice(candidates)
