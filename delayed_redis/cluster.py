@@ -146,20 +146,42 @@ class ClusterClient(redis.cluster.RedisCluster):
     def get_node(self, host: Any = None, port: Any = None, node_name: Any = None) -> Any:
         """The node named, known to the slot map or not: an ASK may name a node that serves no slot yet
         (a new shard importing its first slot), which redis-py's map leaves out (it then fails with an
-        AttributeError on None)."""
+        AttributeError on None; redis-py#4015)."""
         node = super().get_node(host, port, node_name)
         if node is None and (node_name or host):
-            name = node_name or f"{host}:{port}"
-            address, _, number = str(name).rpartition(":")
-            node = redis.cluster.ClusterNode(address, int(number), redis.cluster.PRIMARY)
+            host, port = _address(node_name or f"{host}:{port}")
+            node = redis.cluster.ClusterNode(host, port, redis.cluster.PRIMARY)
             self.nodes_manager.nodes_cache[node.name] = node
         return node
 
     def pipeline(self, transaction: Any = None, shard_hint: Any = None) -> Any:
         """A cluster pipeline (commands grouped per node; a transaction needs one slot)."""
         pipe = _plain_errors(super().pipeline)(transaction, shard_hint)
+        # The pipeline is a RedisCluster of its own that follows an ASK by itself: with this client's
+        # get_node, a redirect to a slotless node works there too (it shares the slot map).
+        pipe.get_node = self.get_node
         pipe.execute = _plain_errors(_redirect_as_moving(pipe.execute))
         return pipe
+
+
+class AsyncClusterClient(redis.asyncio.cluster.RedisCluster):
+    """redis-py's asyncio cluster client, following an ASK to a node that serves no slot yet."""
+
+    def get_node(self, host: Any = None, port: Any = None, node_name: Any = None) -> Any:
+        """The node named, known to the slot map or not (see :meth:`ClusterClient.get_node`)."""
+        node = super().get_node(host, port, node_name)
+        if node is None and (node_name or host):
+            manager = self.nodes_manager
+            host, port = _address(node_name or f"{host}:{port}")
+            node = redis.asyncio.cluster.ClusterNode(host, port, redis.cluster.PRIMARY, **manager.connection_kwargs)
+            manager.set_nodes(manager.nodes_cache, {node.name: node})
+        return node
+
+
+def _address(name: str) -> tuple[str, int]:
+    """(host, port) of a node name ``host:port`` (the host may be an IPv6 address with colons)."""
+    host, _, port = str(name).rpartition(":")
+    return host, int(port)
 
 
 def cluster_client(url: str, options: dict[str, Any]) -> ClusterClient:
@@ -172,12 +194,12 @@ def cluster_client(url: str, options: dict[str, Any]) -> ClusterClient:
         retry=Retry(NoBackoff(), 0), **merged)
 
 
-def async_cluster_client(url: str, options: dict[str, Any]) -> redis.asyncio.cluster.RedisCluster:
+def async_cluster_client(url: str, options: dict[str, Any]) -> AsyncClusterClient:
     """The asyncio counterpart of :func:`cluster_client` (it connects on its first command)."""
     nodes, url_options = _parsed(url)
     merged = {**options, **url_options}
     merged.pop("retry", None)
-    return redis.asyncio.cluster.RedisCluster(
+    return AsyncClusterClient(
         startup_nodes=[redis.asyncio.cluster.ClusterNode(host, port) for host, port in nodes],
         retry=AsyncRetry(NoBackoff(), 0), **merged)
 
