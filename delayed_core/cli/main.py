@@ -5,6 +5,7 @@ and never with a password in it (every message goes through :func:`delayed_core.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from importlib import metadata
 from types import ModuleType
+from typing import NoReturn
 
 from ..errors import BrokerUnavailable, ConfigError, DelayedError
 from ..redact import redact
@@ -113,5 +115,15 @@ def fail(command: str, message: str) -> None:
     print(redact(f"delayed {command}: {' '.join(message.split())}"), file=sys.stderr)
 
 
+def console_main() -> NoReturn:
+    """The ``delayed`` console script: run the command in ``sys.argv`` and exit with its status."""
+    status = main()
+    # The process ends here and the OS frees its memory: freezing what is left spares the interpreter's
+    # final garbage collection over every object of every imported module (~20 ms of an admin command's
+    # 150). Atexit handlers, logging's flush included, still run.
+    gc.freeze()
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()
