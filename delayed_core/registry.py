@@ -11,7 +11,6 @@ executor) does not pay for importing it.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
@@ -27,6 +26,8 @@ KINDS: dict[str, type] = {
 
 def did_you_mean(name: str, choices: list[str]) -> str:
     """A ``" (did you mean 'x'?)"`` suffix when ``name`` is close to one of ``choices``, else ``""``."""
+    import difflib  # here: only a start-up that is failing needs it
+
     close = difflib.get_close_matches(name, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
