@@ -78,9 +78,9 @@ class Bench:
         """Environment of the processes the curves start (workers, the CLI)."""
         return {**os.environ, URL_VARIABLE: self.url, "PYTHONPATH": str(harness.ROOT)}
 
-    def start_workers(self, processes: int = 1, slots: int = 1) -> list[Any]:
+    def start_workers(self, processes: int = 1, slots: int = 1, prefetch: int = 1) -> list[Any]:
         """``processes`` benchmark workers (thread executor), pinned like this process."""
-        argv = [sys.executable, "-m", pydelayed_peer.MODULE, "thread", str(slots)]
+        argv = [sys.executable, "-m", pydelayed_peer.MODULE, "thread", str(slots), str(prefetch)]
         return harness.start_processes([argv] * processes, self.env())
 
     def pending(self) -> int:

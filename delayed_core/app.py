@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlsplit
@@ -80,6 +81,8 @@ class Delayed:
         # Connections shared by this app's brokers; the config too, for broker-level settings.
         self._shared: dict[str, object] = {"config": self.config}
         self._brokers: dict[str, Broker] = {}
+        # event loop -> queue name -> AsyncQueue (see _loop_queue); dropped with the loop
+        self._loop_queues: weakref.WeakKeyDictionary[Any, dict[str, AsyncQueue]] = weakref.WeakKeyDictionary()
         self._serializer: Serializer | None = None
         self.check_components()
         self.plugin_manager.hook.delayed_app_created(app=self)
@@ -285,6 +288,20 @@ class Delayed:
             merged.update(overrides)
             config = load_config(merged, settings=config.settings)
         return config.for_queue(queue) if queue else config
+
+    def _loop_queue(self, name: str) -> AsyncQueue:
+        """The running event loop's :class:`AsyncQueue` for ``name``, made on its first use there and
+        kept as long as the loop lives (``fn.delay_async()`` writes through it: asyncio connections
+        belong to one loop, and a queue per call would connect per call)."""
+        import asyncio  # only asyncio callers get here: the CLI and workers never import it for this
+
+        loop = asyncio.get_running_loop()
+        with self._lock:  # loops of other threads may ask at the same time
+            queues = self._loop_queues.setdefault(loop, {})
+            queue = queues.get(name)
+        if queue is None:  # only this loop's thread fills its dict: no other can race for this name
+            queue = queues[name] = self.async_queue(name)
+        return queue
 
     def close(self) -> None:
         """Close broker connections."""

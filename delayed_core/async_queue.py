@@ -31,6 +31,11 @@ class AsyncQueue:
         self._notifier = notifier
         self._tracker = tracker
 
+    @property
+    def tracks(self) -> bool:
+        """True when the queue's broker keeps task records (a tracked enqueue returns a handle)."""
+        return self._tracker is not None
+
     async def enqueue(self, task: Task, *, delay: float | None = None, eta: dt.datetime | None = None,
                       track: bool = False, task_id: str | None = None, unique_for: float = 0,
                       result_ttl: int | None = None) -> TaskHandle | None:

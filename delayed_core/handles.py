@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
+import os
 from typing import Any
 
 from .errors import DelayedError
@@ -57,8 +57,8 @@ class NoResult(DelayedError):
 
 
 def new_task_id() -> str:
-    """A random id: 128 bits, hex."""
-    return secrets.token_hex(16)
+    """A random id: 128 bits, hex (``secrets.token_hex``'s source, without its two layers of calls)."""
+    return os.urandom(16).hex()
 
 
 def check_task_id(task_id: str) -> str:

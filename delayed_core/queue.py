@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterable, Iterator, Sequence
+from types import ModuleType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .bounded import bounded_broker, check_max_length, push_bounded
@@ -89,12 +90,12 @@ class Queue:
 
     def _tracked(self, tasks: list[Task], delay: float | None, eta: dt.datetime | None,
                  task_ids: Sequence[str | None] | None, unique_for: float, result_ttl: int | None) -> list[TaskHandle]:
-        from .submit import Tracked, only_py_tasks, tracker_or_error  # handles: a plugin-like layer over the queue
-
+        submit = _submit_module()
         if not tasks:
             return []
-        return Tracked(tracker_or_error(self.broker), self._notifier, self.name, self.serializer,
-                       only_py_tasks(tasks), due_time(delay, eta), task_ids, unique_for, result_ttl).write()
+        return submit.Tracked(submit.tracker_or_error(self.broker), self._notifier, self.name, self.serializer,
+                              submit.only_py_tasks(tasks), due_time(delay, eta), task_ids, unique_for,
+                              result_ttl).write()
 
     def __len__(self) -> int:
         """Tasks waiting to be taken (not counting scheduled or running ones)."""
@@ -102,6 +103,20 @@ class Queue:
 
     def __repr__(self) -> str:
         return f"<Queue {self.name!r}>"
+
+
+_submit: ModuleType | None = None
+
+
+def _submit_module() -> ModuleType:
+    """``delayed_core.submit`` (task handles, a plugin-like layer over the queue, which imports this module:
+    imported on first use, then kept, since an import statement costs a tracked enqueue a microsecond)."""
+    global _submit
+    if _submit is None:
+        from . import submit
+
+        _submit = submit
+    return _submit
 
 
 class Batch:

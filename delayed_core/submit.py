@@ -37,14 +37,13 @@ class Tracked:
         self.queue = queue
         self.serializer = serializer
         self.result_ttl = result_ttl
-        ids = ids if ids is not None else [None] * len(tasks)
-        if len(ids) != len(tasks):
+        window = float(unique_for)  # random ids: 0, no check; derived ones: the window
+        if ids is None:
+            ids = [None] * len(tasks)
+        elif len(ids) != len(tasks):
             raise ValueError(f"{len(ids)} task ids for {len(tasks)} tasks")
-        window = 0.0
-        if any(task_id is not None for task_id in ids):
-            window = float(unique_for) if unique_for else -1.0
-        elif unique_for:
-            window = float(unique_for)
+        elif not window and any(task_id is not None for task_id in ids):
+            window = -1.0  # a caller's id: refused while one is pending
         self.ids: list[str] = []
         tracked: list[PyTask] = []
         for task, task_id in zip(tasks, ids, strict=True):
@@ -58,7 +57,7 @@ class Tracked:
             if result_ttl is not None:
                 meta["rt"] = int(result_ttl)
             self.ids.append(task_id)
-            tracked.append(PyTask(task.func_path, task.args, task.kwargs, task.retry, meta))
+            tracked.append(task.with_meta(meta))
         self.tasks = with_plugin_meta(notifier, queue, tracked)
         self.due = due
         self.window = window

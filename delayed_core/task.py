@@ -89,6 +89,17 @@ class PyTask:
         """How many times this task has been retried so far (0 for a first run)."""
         return int(self.meta.get("attempt", 0))
 
+    def with_meta(self, meta: dict[str, Any]) -> PyTask:
+        """A copy of this task with ``meta`` as its meta fields, taken as they are: for pydelayed's own
+        fields added to a task that was checked when it was made (``attempt`` is checked again, and
+        only if ``meta`` changed it)."""
+        if meta.get("attempt", 0) != self.meta.get("attempt", 0):
+            return PyTask(self.func_path, self.args, self.kwargs, self.retry, meta)
+        copy = PyTask.__new__(PyTask)
+        copy.func_path, copy.args, copy.kwargs, copy.retry, copy.meta = (
+            self.func_path, self.args, self.kwargs, self.retry, meta)
+        return copy
+
     def next_attempt(self) -> PyTask:
         """The task to enqueue for a retry: ``retry`` counts down (unless negative), ``attempt`` up."""
         meta = dict(self.meta)

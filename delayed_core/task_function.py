@@ -84,21 +84,49 @@ class TaskFunction(Generic[P, R]):
         """Enqueue a call that becomes due at ``eta`` (as :meth:`delay`)."""
         return self._enqueue(args, kwargs, None, eta)
 
+    async def delay_async(self, *args: P.args, **kwargs: P.kwargs) -> TaskHandle | None:
+        """:meth:`delay` from asyncio code: the write goes through the running event loop's own
+        connection (one round trip, as :meth:`delay`), so the loop is never blocked."""
+        return await self._enqueue_async(args, kwargs, None, None)
+
+    async def delay_in_async(self, seconds: float, *args: P.args, **kwargs: P.kwargs) -> TaskHandle | None:
+        """:meth:`delay_in` from asyncio code (see :meth:`delay_async`)."""
+        return await self._enqueue_async(args, kwargs, seconds, None)
+
+    async def delay_at_async(self, eta: dt.datetime, *args: P.args, **kwargs: P.kwargs) -> TaskHandle | None:
+        """:meth:`delay_at` from asyncio code (see :meth:`delay_async`)."""
+        return await self._enqueue_async(args, kwargs, None, eta)
+
     def _enqueue(self, args: tuple[object, ...], kwargs: dict[str, object], delay: float | None,
                  eta: dt.datetime | None) -> TaskHandle | None:
-        task_id = kwargs.pop("task_id", None)
-        if task_id is not None and not isinstance(task_id, str):
-            raise TypeError(f"task_id must be a str, not {type(task_id).__name__}")
         queue, trackable = self._queue()
-        ttl = self.result_ttl if self.result_ttl is not None else self.app.config.get(RESULT_TTL)
-        track = ttl > 0 and trackable
-        task = self.task(*args, **kwargs)  # type: ignore[arg-type]
+        task, task_id, track = self._call_of(args, kwargs, trackable)
         if not track:
             queue.enqueue(task, delay=delay, eta=eta)
             return None
         # Only a per-function retention travels with the task; otherwise the worker's setting applies.
         return queue.enqueue(task, delay=delay, eta=eta, track=True, task_id=task_id, unique_for=self.unique_for,
                              result_ttl=self.result_ttl)
+
+    async def _enqueue_async(self, args: tuple[object, ...], kwargs: dict[str, object], delay: float | None,
+                             eta: dt.datetime | None) -> TaskHandle | None:
+        queue = self.app._loop_queue(self.queue)
+        task, task_id, track = self._call_of(args, kwargs, queue.tracks)
+        if not track:
+            await queue.enqueue(task, delay=delay, eta=eta)
+            return None
+        return await queue.enqueue(task, delay=delay, eta=eta, track=True, task_id=task_id,
+                                   unique_for=self.unique_for, result_ttl=self.result_ttl)
+
+    def _call_of(self, args: tuple[object, ...], kwargs: dict[str, object],
+                 trackable: bool) -> tuple[PyTask, str | None, bool]:
+        """The task for this call, the caller's ``task_id`` (taken out of ``kwargs``), and whether it is
+        tracked (``result_ttl`` above 0 on a broker that keeps records)."""
+        task_id = kwargs.pop("task_id", None)
+        if task_id is not None and not isinstance(task_id, str):
+            raise TypeError(f"task_id must be a str, not {type(task_id).__name__}")
+        ttl = self.result_ttl if self.result_ttl is not None else self.app.config.get(RESULT_TTL)
+        return self.task(*args, **kwargs), task_id, ttl > 0 and trackable  # type: ignore[arg-type]
 
     def _queue(self) -> tuple[Queue, bool]:
         """The queue this function enqueues on, and True when its broker can track tasks."""

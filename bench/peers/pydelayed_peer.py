@@ -49,9 +49,10 @@ def pending(client: redis.Redis, queue: object) -> int:
 
 
 def run_worker(module: str, argv: list[str]) -> None:
-    """Run a worker for the tasks of ``module``: ``EXECUTOR SLOTS``."""
+    """Run a worker for the tasks of ``module``: ``EXECUTOR SLOTS [PREFETCH]``."""
     executor, slots = argv[0], int(argv[1])
-    app = make_app(module, executor=executor, slots=slots, log_level="WARNING")
+    prefetch = int(argv[2]) if len(argv) > 2 else 1
+    app = make_app(module, executor=executor, slots=slots, prefetch=prefetch, log_level="WARNING")
     app.worker(QUEUE).run()
 
 

@@ -24,7 +24,9 @@ NOT_CANCELLED, REMOVED, STOPPING = 0, 1, 2
 FINISHED = frozenset({SUCCEEDED, DEAD, CANCELLED})
 
 
-@dataclass(frozen=True)
+# Submission and Finish are made once per tracked enqueue and per settled tracked task: slotted, not
+# frozen (a frozen dataclass sets each field through object.__setattr__, five times the cost).
+@dataclass(slots=True)
 class Submission:
     """A tracked task to enqueue.
 
@@ -42,7 +44,7 @@ class Submission:
     unique_window: float = 0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Finish:
     """What the call settling a tracked task writes into its record.
 
