@@ -3,6 +3,7 @@ an admin command. (Its time is measured by bench/cli_start.py, never asserted.)"
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from delayed_core import Delayed, load_config
+from delayed_core.cli import common
 from delayed_core.cli.main import build_parser
 from delayed_core.config_file import ConfigFile
 from delayed_core.deadletter import DeadLetter
@@ -33,6 +35,24 @@ def test_an_app_with_other_plugins_builds_its_own_manager() -> None:
     assert config.plugins_handoff is not None
     app = Delayed(config=config, load_entry_points=True)
     assert app.plugin_manager is not config.plugins_handoff.manager
+
+
+def test_the_console_scripts_pause_of_garbage_collection_ends_with_the_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common, "setup_logging", lambda *args: None)  # the test process keeps its logging
+    config = load_config({"broker_url": "redis://127.0.0.1:1/0"}, env={}, config_file=ConfigFile(),
+                         load_entry_points=False)
+    try:
+        common.pause_collection()
+        assert not gc.isenabled()
+        common.build_app(config)
+        assert gc.isenabled()
+        # a program that turned the collector off itself keeps it off
+        gc.disable()
+        common.pause_collection()
+        common.build_app(config)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_named_command_parses_as_with_every_command_built() -> None:

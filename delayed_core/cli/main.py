@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from ..errors import BrokerUnavailable, ConfigError, DelayedError
 from ..redact import redact
-from .common import ArgumentParser
+from .common import ArgumentParser, pause_collection
 
 #: command name -> the module of ``delayed_core.cli`` that defines it, in the order ``--help`` lists them.
 #: Modules are imported by name so that a command imports only its own (``info`` not the dashboard's).
@@ -117,6 +117,7 @@ def fail(command: str, message: str) -> None:
 
 def console_main() -> NoReturn:
     """The ``delayed`` console script: run the command in ``sys.argv`` and exit with its status."""
+    pause_collection()  # for the start-up; the app resumes it (see build_app)
     status = main()
     # The process ends here and the OS frees its memory: freezing what is left spares the interpreter's
     # final garbage collection over every object of every imported module (~20 ms of an admin command's
