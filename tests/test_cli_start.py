@@ -1,5 +1,7 @@
-"""The CLI's start-up work: one plugin manager per command, one argument parser, no worker modules for
-an admin command. (Its time is measured by bench/cli_start.py, never asserted.)"""
+"""The CLI's start-up work: one plugin manager per command, one argument parser; an admin command imports
+no other command's module, no worker, executor or dashboard module, and none of ours that imports
+asyncio; the garbage collector paused for the start-up only. (Its time is measured by
+bench/cli_start.py, never asserted.)"""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from delayed_core.cli.main import build_parser
 from delayed_core.config_file import ConfigFile
 from delayed_core.deadletter import DeadLetter
 from delayed_core.task import PyTask
-from tests.support.cli import python
+from tests.support.cli import delayed, python
 from tests.support.redis_server import RedisServer
 
 
@@ -118,6 +120,22 @@ def test_an_admin_command_imports_only_what_it_uses(real_redis: RedisServer, tmp
     # the plugins still load: the built-in ones and the Redis broker the command talks to
     assert {"delayed_plugins.memory_broker", "delayed_plugins.executors.plugin", "delayed_redis.broker"} <= set(
         record["modules"])
+
+
+def test_admin_commands_still_load_third_party_plugins_from_entry_points(real_redis: RedisServer,
+                                                                        tmp_path: Path) -> None:
+    site = tmp_path / "site"  # an installed distribution that declares a plugin in the `delayed` group
+    dist_info = site / "cli_start_plugin-1.0.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: cli-start-plugin\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text("[delayed]\ncli-start = cli_start_plugin\n")
+    (site / "cli_start_plugin.py").write_text(
+        "import sys\nfrom delayed_core import hookimpl\n\n\n@hookimpl\ndef delayed_app_created(app):\n"
+        "    print('cli_start_plugin: app created', file=sys.stderr)\n")
+    for command in (["info"], ["dead", "list"]):
+        result = delayed(*command, "--broker", real_redis.url, cwd=tmp_path, env={"PYTHONPATH": str(site)})
+        assert result.returncode == 0, result.stderr
+        assert "cli_start_plugin: app created" in result.stderr
 
 
 def test_the_recording_sees_an_asyncio_import(tmp_path: Path) -> None:
