@@ -4,6 +4,8 @@ test_rate_limit.py; as a user runs it, with kills and signals: test_prefetch_cli
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 
@@ -11,7 +13,7 @@ import pytest
 
 from delayed_core import DeadLetter, PyTask
 from delayed_core.errors import BrokerUnavailable
-from delayed_core.interfaces.batches import Finished, Held
+from delayed_core.interfaces.batches import Batches, Finished, Held
 from tests import worker_tasks
 from tests.conftest import Backend
 from tests.support.any_broker import MODULE, Target, _reset_calls, broker_target, drain  # noqa: F401 - fixtures
@@ -90,3 +92,28 @@ def test_the_cluster_key_layout_prefetches_too(real_backend: Backend, queues: li
     app.worker(queues).run(burst=True, install_signals=False)
     assert [call[1][0] for call in worker_tasks.calls] == [f"{queue}{n}" for queue in queues for n in range(6)]
     assert all(app.broker(queue).info().processing == {} for queue in queues)
+
+
+def _claimed(broker: object, count: int) -> list[str]:
+    ids = [uuid.uuid4().hex for _ in range(count)]
+    assert all(broker.claim_worker_id(worker_id, 60) for worker_id in ids)  # type: ignore[attr-defined]
+    return ids
+
+
+def test_a_batch_counts_every_release_and_forgets_their_poison_counts(backend: Backend) -> None:
+    """The script releases a queue's tasks with one HDEL: the dashboard's counter still counts each one,
+    and a released task's recovery count still goes (where the Lua host has redis.sha1hex)."""
+    broker = backend.app().broker("jobs")
+    assert isinstance(broker, Batches)
+    ids = _claimed(broker, 4)
+    broker.enqueue([f"t{n}".encode() for n in range(6)])  # type: ignore[attr-defined]
+    taken = broker.release_take_batch((), (), ids, ("jobs",))
+    backend.client.hset("jobs_recoveries", mapping={hashlib.sha1(b"t1").hexdigest(): 2, "other": 1})
+    again = broker.release_take_batch([Finished(held) for held in taken], (), ids, ("jobs",))
+    assert [held.task for held in again] == [b"t4", b"t5"]
+    assert sum(broker.throughput().done) == 4  # type: ignore[attr-defined]
+    if backend.name == "real":  # fakeredis's Lua has no redis.sha1hex: the count stays there, as before
+        assert backend.client.hkeys("jobs_recoveries") == [b"other"]
+    assert broker.release_take_batch([Finished(held) for held in again], (), (), ("jobs",)) == []
+    assert sum(broker.throughput().done) == 6  # type: ignore[attr-defined]
+    assert backend.client.hlen("jobs_processing") == 0
