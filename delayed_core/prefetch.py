@@ -128,12 +128,11 @@ class PrefetchSlot(Slot):
                 if resync:
                     self._resync()
                     resync = False
-                with state.lock:
-                    held = state.unstarted.pop(0) if state.unstarted else None
+                held, cancelled = self._next()
                 if held is not None:
                     if self._pending is None and len(state.done) >= self.send_at:
                         self._send(running=held.worker_id)
-                    self._run_one(held)
+                    self._run_one(held, cancelled)
                 elif not self._refill():
                     return  # burst mode, and every queue is empty
                 backoff.reset()
@@ -278,11 +277,20 @@ class PrefetchSlot(Slot):
             state.releasing, state.taking = [], ()
 
     # -- one task ----------------------------------------------------------------------------------
-    def _run_one(self, held: Held) -> None:
-        state, runner = self.state, self.runner
+    def _next(self) -> tuple[Held | None, str | None]:
+        """The next unstarted task, now the slot's current one, and the task id a cancel marked on its id;
+        (None, None) when none is left. One hold of the lock: a cancel finds the task either unstarted
+        (marked) or current under its id (the runner's path for a running task)."""
+        state = self.state
         with state.lock:
+            if not state.unstarted:
+                return None, None
+            held = state.unstarted.pop(0)
             state.slot_id = held.worker_id
-            cancelled = state.cancelled.pop(held.worker_id, None)
+            return held, state.cancelled.pop(held.worker_id, None) if state.cancelled else None
+
+    def _run_one(self, held: Held, cancelled: str | None) -> None:
+        state, runner = self.state, self.runner
         with TaskScope(held.queue, held.worker_id):
             disposition = self._cancelled(held, cancelled) if cancelled else None
             if disposition is None:
