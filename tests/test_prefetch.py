@@ -59,8 +59,8 @@ def test_a_lost_batch_reply_neither_loses_nor_reruns_a_task(target: Target, monk
     """The second batch call happens but its reply is lost, the third fails before it happens: the slot
     reads what its ids hold and carries on, each task running exactly once. (Calls are sent while tasks
     run, and their replies read later: the reply is lost when it is read.)"""
-    app = target.app(imports=[MODULE], dequeue_timeout=0.2, prefetch=4)
-    app.queue().enqueue_many([PyTask(f"{MODULE}:record", [n]) for n in range(12)])
+    app = target.app(imports=[MODULE], dequeue_timeout=0.2, prefetch=16)  # 16: calls sent while tasks run
+    app.queue().enqueue_many([PyTask(f"{MODULE}:record", [n]) for n in range(40)])
     worker = app.worker()
     broker = worker.runner.consumer
     real = broker.start_release_take_batch  # type: ignore[attr-defined]
@@ -84,7 +84,7 @@ def test_a_lost_batch_reply_neither_loses_nor_reruns_a_task(target: Target, monk
     monkeypatch.setattr(broker, "start_release_take_batch", flaky)
     worker.run(burst=True, install_signals=False)
     assert calls["batch"] >= 4
-    assert runs("record") == Counter(range(12))
+    assert runs("record") == Counter(range(40))
     info = target.broker().info()
     assert (info.length, info.processing) == (0, {})
 
