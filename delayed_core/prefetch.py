@@ -43,7 +43,7 @@ from .errors import BrokerUnavailable
 from .interfaces.batches import Batches, Finished, Held, default_batch, default_held_by
 from .logcontext import TaskScope
 from .maintenance import one_line
-from .results import finish_for, now, tracked_id
+from .results import tracked_id
 from .runner import SlotState, TaskRunner
 from .slot import Slot
 
@@ -318,10 +318,7 @@ class PrefetchSlot(Slot):
             task = runner.serializer.loads(held.task)
         except Exception:
             return None  # undecodable: the runner dead-letters it as usual
-        config = runner.settings[held.queue].config
-        if tracked_id(task) != task_id or config is None:
+        if tracked_id(task) != task_id or runner.settings[held.queue].config is None:
             return None
         logger.info("slot %d: settling task %s without running it (cancelled)", self.state.index, task_id)
-        release = Disposition(RELEASE, held.queue, held.task, task, take_next=False)
-        finish = finish_for(release, None, now(), held.worker_id, runner.serializer, config, cancelled=True)
-        return replace(release, task=None, finish=finish)  # no task: no "released" hook for a task that never ran
+        return runner.cancelled_release(held.worker_id, held.queue, held.task, task, take_next=False)
