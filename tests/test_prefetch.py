@@ -143,17 +143,3 @@ def test_a_batch_call_sent_now_is_read_later(real_backend: Backend) -> None:
     reply = broker.start_release_take_batch([Finished(held) for held in taken], (), ids, ("jobs",))
     assert [held.task for held in reply()] == [b"t3", b"t4"]
     assert real_backend.client.hlen("jobs_processing") == 2
-
-
-def test_a_hand_back_by_id_alone_puts_back_what_the_id_holds(target: Target) -> None:
-    """What the worker's main thread relies on at the shutdown timeout: it names the ids of a call whose
-    reply it cannot read, without their tasks; an id holding nothing is skipped."""
-    broker = target.broker()
-    assert isinstance(broker, Batches)
-    ids = _claimed(broker, 3)
-    broker.enqueue([b"t1", b"t2", b"t3"])  # type: ignore[attr-defined]
-    assert len(broker.release_take_batch((), (), ids[:2], ("default",))) == 2
-    by_id = [Held(worker_id, "default", b"") for worker_id in ids]
-    assert broker.release_take_batch((), by_id, (), ("default",)) == []
-    assert broker.held_by(ids, ("default",)) == []
-    assert [held.task for held in broker.release_take_batch((), (), ids, ("default",))] == [b"t1", b"t2", b"t3"]
