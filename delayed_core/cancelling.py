@@ -61,6 +61,12 @@ class CancelListener:
             if slot.slot_id != slot_id:
                 continue
             with slot.lock:  # the slot sets task_id under it: no later task of the slot is interrupted
+                if slot.task_id is None and slot.running is None:
+                    # Held, not started yet (the broker only asks when a slot id holds the task): the runner
+                    # reads this mark before it starts the function, and settles the task as cancelled.
+                    slot.cancel_before_start = task_id
+                    logger.info("slot %d: task %s cancelled before it started", slot.index, task_id)
+                    return
                 if slot.task_id != task_id:
                     return
                 slot.cancel_id = task_id

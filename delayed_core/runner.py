@@ -81,7 +81,8 @@ class TaskRunner:
         """Run the task and decide its disposition, with the record write of a tracked task; None when
         nothing is left to settle (handed back at shutdown, or put aside by a rate limit)."""
         disposition = self.decide(slot, queue, raw)
-        if disposition is not None and slot.tracked is not None:  # only a tracked task has a record to write
+        # only a tracked task has a record to write (a task cancelled before it started has it already)
+        if disposition is not None and slot.tracked is not None and disposition.finish is None:
             config = self.settings[disposition.queue].config
             if self.trackers.get(disposition.queue) is not None and config is not None:
                 disposition.finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id,
@@ -137,10 +138,16 @@ class TaskRunner:
                 return self._dead(slot, queue, raw, Reason.NOT_ALLOWED, str(exc), task)
         timeout = plan.timeout or self.settings[queue].timeout or None
         notifier.delayed_task_started(queue=queue, task=task, worker_id=slot.slot_id)
-        # No lock to publish the task: each store is atomic, and the main thread's hand-back and the cancel
-        # listener act only on what they read under the lock below. The id goes first, so a task seen
-        # running always has its id.
-        slot.task_id = slot.tracked
+        # The id goes first, so a task seen running always has its id; a tracked task's id is published
+        # under the lock, with the check for a stop asked for before it started. Otherwise no lock: each
+        # store is atomic, and the main thread's hand-back and the cancel listener act only on what they
+        # read under the lock below.
+        if slot.tracked is None:
+            slot.task_id = None
+        elif self._cancelled_before_start(slot):
+            logger.info("%s cancelled before it started", task.func_path)
+            # The task stays on the release: its "released" hook ends what "started" began.
+            return self.cancelled_release(slot.slot_id, queue, raw, task, announced=True)
         slot.running = (queue, raw)
         try:
             outcome = self.executor.execute(slot.index, task, timeout)
@@ -165,6 +172,35 @@ class TaskRunner:
                 logger.debug("%s succeeded in %.4fs", task.func_path, outcome.duration)
             return Disposition(RELEASE, queue, raw, task)
         return self._failed(slot, queue, raw, task, outcome)
+
+    def cancelled_release(self, worker_id: str, queue: str, raw: bytes, task: PyTask, take_next: bool = True,
+                          announced: bool = False) -> Disposition:
+        """The release of a tracked task cancelled before it started, its record saying ``cancelled``.
+
+        :param announced: the task's "dequeued" and "started" hooks fired: its "released" hook will too.
+            Otherwise the release carries no task, and no hook fires for a task that never ran.
+        """
+        release = Disposition(RELEASE, queue, raw, task, take_next=take_next)
+        config = self.settings[queue].config
+        if config is not None and self.trackers.get(queue) is not None:
+            release.finish = finish_for(release, None, now(), worker_id, self.serializer, config, cancelled=True)
+        if not announced:
+            release.task = None
+        return release
+
+    @staticmethod
+    def _cancelled_before_start(slot: SlotState) -> bool:
+        """True when a stop of the slot's tracked task came while the slot held it unstarted (the cancel
+        listener's mark); then the task is settled as cancelled and never runs. Under the lock: the
+        listener either marks the slot before this reads it, or finds the task published as running after
+        it and interrupts it; a stop is never lost in between."""
+        with slot.lock:
+            mark, slot.cancel_before_start = slot.cancel_before_start, None
+            if mark is not None and mark == slot.tracked:
+                slot.cancel_id = mark
+                return True
+            slot.task_id = slot.tracked  # published here, under the lock the listener reads it under
+            return False
 
     def _failed(self, slot: SlotState, queue: str, raw: bytes, task: PyTask, outcome: Outcome) -> Disposition:
         """A retry when a plugin (or the built-in default) asks for one; else a dead letter or a release."""

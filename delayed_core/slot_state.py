@@ -51,3 +51,6 @@ class SlotState:
         self.tracked: str | None = None  # the id of the task being handled, if it is tracked
         self.task_id: str | None = None  # the running task's id, if it is tracked (cancelling.py)
         self.cancel_id: str | None = None  # set when a stop of that task was asked for
+        # A stop asked for while the slot held the task but had not started it (decoding it, running the
+        # dequeued hook): the runner checks it, under ``lock``, before it starts the function.
+        self.cancel_before_start: str | None = None

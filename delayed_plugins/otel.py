@@ -172,6 +172,15 @@ class Tracing:
         self._end(span, token)
 
     @hookimpl
+    def delayed_task_released(self, queue: str, task: Task, worker_id: str) -> None:
+        """A run released with neither a success nor a failure reported ends its span here: a task
+        cancelled while it ran, or just before (after a success or a failure, the span has ended)."""
+        entry = self._pop_running(worker_id)
+        if entry is not None:
+            entry[0].add_event("cancelled")
+            self._end(*entry)
+
+    @hookimpl
     def delayed_task_dead_lettered(self, queue: str, letter: DeadLetter) -> None:
         """A task refused before it ran (not allowed, or a plugin failed on the way) ends its span in error."""
         entry = self._pop_running(letter.worker)

@@ -50,6 +50,7 @@ USES: tuple[Use, ...] = (
     Use(("HGET", "{processing}", SAMPLE_ID), "dequeue, resuming after a lost reply"),
     Use(("HDEL", "{processing}", SAMPLE_ID), "release"),
     Use(("HGETALL", "{processing}"), "sweep, info"),
+    Use(("HMGET", "{processing}", SAMPLE_ID), "--prefetch: what a slot's ids hold after a lost reply"),
     Use(("LPUSH", "{dead}", "e"), "dead letters"),
     Use(("LTRIM", "{dead}", "0", "0"), "dead letters"),
     Use(("LRANGE", "{dead}", "0", "0"), "delayed dead"),

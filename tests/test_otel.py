@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from delayed_core import Delayed, PyTask, hookimpl
 from delayed_core.errors import BrokerUnavailable
+from delayed_core.task_function import TaskFunction
+from delayed_core.testing.processes import wait_until
 from delayed_plugins.otel import Tracing, server_attributes
+from tests import handle_tasks
 from tests.support import cli
 from tests.support.redis_server import RedisServer
 from tests.test_executors import wait_for
@@ -222,3 +226,23 @@ def test_a_refused_task_ends_its_span_with_the_reason(spans: InMemorySpanExporte
     assert (send.kind, process.kind) == (SpanKind.PRODUCER, SpanKind.CONSUMER)
     assert process.parent.span_id == send.context.span_id
     assert process.status.status_code is StatusCode.ERROR and process.attributes["error.type"] == "not_allowed"
+
+
+def test_a_cancelled_task_ends_its_span(real_redis: RedisServer, spans: InMemorySpanExporter) -> None:
+    """A task stopped by handle.cancel() reports neither a success nor a failure: its consumer span ends
+    at the release, with a "cancelled" event (it stayed open, attached to the slot thread, before)."""
+    app = traced_app(real_redis.url, spans, imports=["tests.handle_tasks"], dequeue_timeout=0.2)
+    worker = app.worker(executor="thread")
+    thread = threading.Thread(target=lambda: worker.run(install_signals=False), daemon=True)
+    thread.start()
+    try:
+        handle = TaskFunction(app, handle_tasks.spin.func, handle_tasks.spin.path, "default", 0).delay(30, "never")
+        assert handle is not None
+        assert wait_until(lambda: handle.status() == "running", 15)
+        assert handle.cancel() is True
+        assert wait_until(lambda: any(s.kind is SpanKind.CONSUMER for s in spans.get_finished_spans()), 10)
+    finally:
+        worker.stop()
+        thread.join(15)
+    [process] = [span for span in spans.get_finished_spans() if span.kind is SpanKind.CONSUMER]
+    assert [event.name for event in process.events] == ["cancelled"]

@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from delayed_core import Delayed, PyTask
+from delayed_core.handles import TaskHandle
 from tests.chaos.processes import poll
 from tests.support import cli
 from tests.support.redis_server import RedisServer
@@ -82,6 +83,16 @@ def batch_in_hand(server: RedisServer, app: Delayed, folder: Path, first_seconds
         worker.wait(10)
         raise
     return worker
+
+
+def stop_gracefully(worker: subprocess.Popen[bytes], folder: Path) -> None:
+    """SIGTERM, and the worker exits 0 within 15 s (killed if not)."""
+    try:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(15) == 0, (folder / "worker.log").read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
 
 
 def queued(app: Delayed, queue: str) -> list[int]:
@@ -151,6 +162,80 @@ def test_a_cancelled_prefetched_task_never_runs(real_redis: RedisServer, app: De
     assert [handle.status() for handle in handles] == ["succeeded", "succeeded", "cancelled", "succeeded"]
     assert client.hlen("pq_processing") == 0
     assert f"task {handles[2].id} cancelled before it started" in (folder / "worker.log").read_text()
+
+
+def batch_in_flight(server: RedisServer, app: Delayed, folder: Path, ninth_seconds: float, count: int,
+                    *options: str, track: bool = False) -> tuple[subprocess.Popen[bytes], list[TaskHandle]]:
+    """Enqueue tasks 0 .. count-1 (task 8 sleeping ``ninth_seconds``), start a ``--prefetch 16`` worker,
+    and return it once task 8 runs and the batch call sent before it is done: tasks 0-7 released, 16-23
+    taken under their ids while 9-15 wait (the slot reads that call's reply only after task 15)."""
+    handles = [app.queue("pq").enqueue(work(n, ninth_seconds if n == 8 else 0.0), track=track) for n in range(count)]
+    worker = start_worker(server, folder, "--queue", "pq", "--prefetch", "16", *FAST, *options)
+    client = server.client()
+    try:
+        poll(lambda: numbers(client, "started") == list(range(9)), 15, message="task 8 to start")
+        poll(lambda: sorted(app.serializer.loads(raw).args[0] for raw in client.hvals("pq_processing"))
+             == list(range(8, 24)), 15, message="the batch call sent before task 8")
+    except BaseException:
+        worker.kill()
+        worker.wait(10)
+        raise
+    return worker, handles
+
+
+def test_sigterm_hands_back_what_the_batch_call_in_flight_took_too(
+        real_redis: RedisServer, app: Delayed, folder: Path) -> None:
+    client = real_redis.client()
+    worker, _ = batch_in_flight(real_redis, app, folder, 1.0, 32)
+    stop_gracefully(worker, folder)
+    assert numbers(client, "ran") == list(range(9))
+    assert queued(app, "pq") == list(range(9, 32))  # 9-15, then 16-23 the call took, then the rest
+    assert client.llen("pq_noti") == 23 and client.hlen("pq_processing") == 0
+    assert "handed 15 unstarted task(s) back" in (folder / "worker.log").read_text()
+
+
+def test_at_the_shutdown_timeout_the_call_in_flight_is_handed_back_by_id(
+        real_redis: RedisServer, app: Delayed, folder: Path) -> None:
+    """The main thread cannot read the slot's reply: it hands back 9-15, then whatever the ids of the call
+    that took 16-23 hold, then the running task in front of them all."""
+    client = real_redis.client()
+    worker, _ = batch_in_flight(real_redis, app, folder, 60.0, 32, "--shutdown-timeout", "0.5")
+    stop_gracefully(worker, folder)
+    assert numbers(client, "ran") == list(range(8))
+    assert queued(app, "pq") == list(range(8, 32))
+    assert client.llen("pq_noti") == 24 and client.hlen("pq_processing") == 0
+    log = (folder / "worker.log").read_text()
+    assert "handed 7 unstarted task(s) back to the front of the queue (and those the batch call in flight took)" in log
+
+
+def test_a_task_cancelled_while_the_call_that_took_it_is_in_flight_never_runs(
+        real_redis: RedisServer, app: Delayed, folder: Path) -> None:
+    client = real_redis.client()
+    worker, handles = batch_in_flight(real_redis, app, folder, 1.5, 24, track=True)
+    try:
+        assert handles[18].cancel()  # taken by the call in flight, whose reply the slot has not read
+        poll(lambda: len(numbers(client, "ran")) == 23, 15, message="the other tasks to run")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(15)
+    assert numbers(client, "ran") == [n for n in range(24) if n != 18]
+    assert [handle.status() for handle in handles] == ["cancelled" if n == 18 else "succeeded" for n in range(24)]
+    assert client.hlen("pq_processing") == 0
+    assert f"task {handles[18].id} cancelled before it started" in (folder / "worker.log").read_text()
+
+
+def test_a_small_prefetch_runs_its_batch_then_calls(real_redis: RedisServer, app: Delayed, folder: Path) -> None:
+    """Below 16 a batch call would take too few tasks to pay for itself while tasks run: with
+    --prefetch 8 the finished tasks wait for the batch's end, and nothing more is taken before."""
+    client = real_redis.client()
+    app.queue("pq").enqueue_many([work(n, 1.0 if n == 6 else 0.0) for n in range(20)])
+    worker = start_worker(real_redis, folder, "--queue", "pq", "--prefetch", "8", *FAST)
+    try:
+        poll(lambda: numbers(client, "started") == list(range(7)), 15, message="task 6 to start")
+        assert sorted(app.serializer.loads(raw).args[0] for raw in client.hvals("pq_processing")) == list(range(8))
+    finally:
+        stop_gracefully(worker, folder)
+    assert queued(app, "pq") == list(range(7, 20))
 
 
 def test_priority_holds_when_a_batch_is_taken(real_redis: RedisServer, app: Delayed, folder: Path) -> None:

@@ -39,6 +39,13 @@ greet.delay("Ann", punctuation="?")
 greet.task("Ann")
 double.delay("x")  # error: @app.task
 greet.delay_in(5, 1)  # error: @app.task(...)
+
+
+async def handler() -> None:
+    handle = await double.delay_async(2)
+    await greet.delay_at_async(datetime.datetime.now(), "Ann", punctuation="?")
+    await double.delay_in_async(5, "x")  # error: the asyncio variants keep the parameters too
+    print(handle)
 '''
 
 
@@ -53,12 +60,14 @@ def test_mypy_rejects_wrong_arguments_to_delay_and_nothing_else(tmp_path: Path) 
     )
     errors = [line for line in result.stdout.splitlines() if re.match(r"sample\.py:\d+: error", line)]
     lines = textwrap.dedent(SAMPLE).splitlines()
-    first, second = (lines.index(line) + 1 for line in lines if "# error" in line)
+    first, second, third = (lines.index(line) + 1 for line in lines if "# error" in line)
     assert errors == [
         f'sample.py:{first}: error: Argument 1 to "delay" of "TaskFunction" has incompatible type "str"; '
         'expected "int"  [arg-type]',
         f'sample.py:{second}: error: Argument 2 to "delay_in" of "TaskFunction" has incompatible type "int"; '
         'expected "str"  [arg-type]',
+        f'sample.py:{third}: error: Argument 2 to "delay_in_async" of "TaskFunction" has incompatible type "str"; '
+        'expected "int"  [arg-type]',
     ], result.stdout + result.stderr
 
 

@@ -5,15 +5,17 @@ stays: every held task sits in the queue's processing record under a live id, so
 of them if the process dies). It settles and takes them in batches: one call releases the tasks that ran
 to their end, hands the unstarted ones back to the front of their queues, and takes up to K new ones.
 
-A broker that inherits :class:`Batches` does that in one atomic round trip. Any other broker still serves
-``--prefetch`` through :func:`default_batch` and :func:`default_held_by`, which call the one-task
-methods of :class:`~delayed_core.interfaces.Consumer` once per task: correct, only not faster.
+A broker that inherits :class:`Batches` does that in one atomic round trip, and may send that call while
+the worker still runs tasks and read its reply later (:meth:`Batches.start_release_take_batch`). Any
+other broker still serves ``--prefetch`` through :func:`default_batch` and :func:`default_held_by`,
+which call the one-task methods of :class:`~delayed_core.interfaces.Consumer` once per task: correct,
+only not faster.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .consumer import Consumer
@@ -54,13 +56,27 @@ class Batches(abc.ABC):
            count goes too), and write its ``finish`` into its record when it has one (a broker with a
            tracker must: the worker batches the releases of tracked tasks too);
         2. hand each task of ``unstarted`` back to the FRONT of its queue, keeping their order (the first
-           of the list is the next task of its queue);
+           of the list is the next task of its queue): whatever its ``worker_id`` holds in its ``queue``
+           (its ``task`` bytes are not read), nothing for an id that holds nothing there;
         3. take up to ``len(take_ids)`` ready tasks, never blocking: the i-th under ``take_ids[i]``, each
            from the first of ``queues`` (highest priority first) that has one.
 
         An id of ``take_ids`` that still holds a task after steps 1-2 is skipped, never overwritten.
         Returns the tasks taken, in the order taken (empty when none was ready).
         """
+
+    def start_release_take_batch(self, done: Sequence[Finished], unstarted: Sequence[Held],
+                                 take_ids: Sequence[str], queues: Sequence[str]) -> Callable[[], list[Held]]:
+        """:meth:`release_take_batch`, sent now and answered later: returns a function that waits for the
+        call's reply and returns the tasks taken. A broker that can sends the call and returns at once,
+        so that the call's round trip and its work on the server overlap the worker running the tasks it
+        already holds; this default makes the call at once.
+
+        Either step may raise what :meth:`release_take_batch` raises. Call the returned function exactly
+        once, before the calling thread starts another batch.
+        """
+        taken = self.release_take_batch(done, unstarted, take_ids, queues)
+        return lambda: taken
 
     @abc.abstractmethod
     def held_by(self, worker_ids: Sequence[str], queues: Sequence[str]) -> list[Held]:

@@ -86,6 +86,19 @@ def test_unstarted_tasks_go_back_to_the_front_in_order(broker_factory: Factory, 
     assert order == [b"t2", b"t3", b"t4"]
 
 
+def test_a_hand_back_by_id_alone_puts_back_what_the_id_holds(broker_factory: Factory) -> None:
+    """At the shutdown timeout the worker's main thread hands back the tasks of a batch call whose reply
+    only the slot's thread can read: by id alone, without their bytes. What each id holds goes back to
+    the front, and an id holding nothing is skipped. Native batches only (the one-call-per-task default
+    never has a call in flight)."""
+    slot = _Slot(broker_factory, ["contract"], native=True)
+    slot.first.enqueue([b"t1", b"t2", b"t3"])
+    assert len(slot.batch(take=slot.ids[:2])) == 2
+    assert slot.batch(unstarted=[Held(worker_id, "contract", b"") for worker_id in slot.ids], take=()) == []
+    assert slot.held() == []
+    assert [held.task for held in slot.batch()] == [b"t1", b"t2", b"t3"]
+
+
 @both_ways
 def test_an_id_still_holding_a_task_is_skipped(broker_factory: Factory, native: bool) -> None:
     slot = _Slot(broker_factory, ["contract"], native)

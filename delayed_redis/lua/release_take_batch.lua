@@ -7,7 +7,7 @@
 --   N_noti        list of notifications (LPOP; RPUSH for a task handed back)
 --   N_processing  hash worker_id -> task bytes (HGET, HDEL, HSET)
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
---   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' per task released; see count_minute)
+--   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' by the tasks released; see count_minute)
 --   then         delayed_task:ID, the record of each tracked task released (finish_record in _record.lua:
 --                HDEL, HSET, PEXPIRE, PUBLISH on the channel of the same name)
 -- ARGV[1]  the current unix minute, for the counters
@@ -26,20 +26,54 @@
 -- the hand-backs and takes that follow still run. A hand-back writes the task's new place before it
 -- drops the old one, and a take pops before it writes the key that the releases just used. A record is
 -- written after its task's release with pcall: at maxmemory only the record is lost, never a task.
+--
+-- Cost: the releases of one queue are one HDEL and one or two HINCRBY, whatever their number; a take
+-- under an id this call released skips the check that the id holds nothing (it cannot: an id holds one
+-- task at most, in one queue). A busy slot's batch so costs three commands per task taken.
 local minute = ARGV[1]
 local queues = tonumber(ARGV[2])
-local at = 3
-for _ = 1, tonumber(ARGV[at]) do
-    local id, j, r = ARGV[at + 1], 5 * tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
-    at = at + 3
-    if release_held(KEYS[j - 2], KEYS[j - 1], id) then
-        count_minute(KEYS[j], 'd:', minute)
+
+-- Release the ids `ids` hold in `processing` (they ran to their end), forgetting their poison counts as
+-- release_held does; returns how many held a task.
+local function release_all(processing, recoveries, ids)
+    if redis.sha1hex and redis.call('exists', recoveries) == 1 then
+        for _, id in ipairs(ids) do
+            local done = redis.call('hget', processing, id)
+            if done then
+                redis.call('hdel', recoveries, redis.sha1hex(done))
+            end
+        end
     end
+    return redis.call('hdel', processing, unpack(ids))
+end
+
+local at = 3
+local releasing = {}  -- queue index j -> the ids to release from it
+local released = {}   -- id -> true: free in every queue once the releases ran
+local records = {}    -- {record key, ttl, fields}, written once every release ran
+for _ = 1, tonumber(ARGV[at]) do
+    local id, j, r = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
+    at = at + 3
+    releasing[j] = releasing[j] or {}
+    table.insert(releasing[j], id)
+    released[id] = true
     if r > 0 then
-        local ttl, count = ARGV[at + 1], tonumber(ARGV[at + 2])
-        finish_record(KEYS[5 * queues + r], ttl, {unpack(ARGV, at + 3, at + 2 + 2 * count)})
+        local count = tonumber(ARGV[at + 2])
+        table.insert(records, {KEYS[5 * queues + r], ARGV[at + 1], {unpack(ARGV, at + 3, at + 2 + 2 * count)}})
         at = at + 2 + 2 * count
     end
+end
+for j = 1, queues do
+    local count = releasing[j] and release_all(KEYS[5 * j - 2], KEYS[5 * j - 1], releasing[j]) or 0
+    if count > 0 then
+        count_minute(KEYS[5 * j], 'd:', minute)  -- the first count of a minute also trims the hash
+        if count > 1 and tonumber(minute) then
+            redis.pcall('hincrby', KEYS[5 * j], 'd:' .. minute, count - 1)
+        end
+    end
+end
+for _, record in ipairs(records) do
+    finish_record(record[1], record[2], record[3])
 end
 at = at + 1
 local unstarted = tonumber(ARGV[at])
@@ -57,7 +91,7 @@ local taken = {}
 for i = 1, tonumber(ARGV[at]) do
     local id = ARGV[at + i]
     local free = true
-    for j = 1, queues do
+    for j = 1, (released[id] and 0 or queues) do
         -- HGET, not HEXISTS: the commands a minimal ACL grants already (doctor_acl.py)
         if redis.call('hget', KEYS[5 * j - 2], id) then
             free = false
