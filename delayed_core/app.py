@@ -9,25 +9,26 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 from urllib.parse import urlsplit
 
 import pluggy
 
-from .async_queue import AsyncQueue
 from .config import CORE_SETTINGS, Config, load_config
 from .errors import ConfigError, DelayedError
 from .functions import FunctionRegistry, TaskOptions
-from .handles import RESULT_TTL
 from .interfaces import Broker, Serializer
 from .notify import Notifier
-from .periodic import make_spec
 from .plugins import make_plugin_manager
-from .queue import Queue
-from .rate_limit import parse_rate_limit
 from .redact import redact_url
 from .registry import ComponentRegistry
-from .task_function import TaskFunction
+
+# The producer side (queues, task functions, schedules, handles) is imported by the methods that make
+# them: an admin command (``delayed info``) builds an app only to reach its brokers.
+if TYPE_CHECKING:
+    from .async_queue import AsyncQueue
+    from .queue import Queue
+    from .task_function import TaskFunction
 
 logger = logging.getLogger("delayed")
 P = ParamSpec("P")
@@ -119,9 +120,9 @@ class Delayed:
     def check_components(self, queue: str | None = None) -> None:
         """Fail now, with the valid names, if a configured component name is unknown."""
         config = self.config if queue is None else self.config.for_queue(queue)
-        self.registry.get("broker", self.broker_name)
-        self.registry.get("serializer", config["serializer"])
-        self.registry.get("executor", config["executor"])
+        self.registry.check("broker", self.broker_name)
+        self.registry.check("serializer", config["serializer"])
+        self.registry.check("executor", config["executor"])
 
     @property
     def serializer(self) -> Serializer:
@@ -152,6 +153,8 @@ class Delayed:
         :param max_length: bound the tasks waiting in the queue (default: the queue's ``max_length``
             setting; 0 = unbounded); enqueueing past it raises QueueFull.
         """
+        from .queue import Queue
+
         name = name or self.config["queue"]
         if max_length is None:
             max_length = self.config.for_queue(name)["max_length"]
@@ -164,6 +167,7 @@ class Delayed:
         if broker_cls.async_broker is None:
             raise ConfigError(f"broker {self.broker_name!r} has no asyncio support")
         async_broker = broker_cls.async_broker.from_url(self.config.broker_url, name, {"config": self.config})
+        from .async_queue import AsyncQueue
         from .results import tracker_for
 
         return AsyncQueue(name, async_broker, self.serializer, self.notifier, tracker_for(self.broker(name)))
@@ -206,6 +210,9 @@ class Delayed:
         :param rate_limit: ``"100/m"`` (also ``/s``, ``/h``): starts allowed, evenly spaced, shared by
             every worker (see docs/periodic.md); a task that comes early is scheduled for its turn.
         """
+        from .rate_limit import parse_rate_limit
+        from .task_function import TaskFunction
+
         options = TaskOptions(timeout=timeout, rate_limit=parse_rate_limit(rate_limit))
 
         def decorate(function: Callable[P, R]) -> TaskFunction[P, R]:
@@ -217,7 +224,7 @@ class Delayed:
     def handle(self, task_id: str) -> Any:
         """The :class:`~delayed_core.handles.TaskHandle` of a tracked task, by id (an unknown id gives
         status ``unknown``). Records are found through the default queue's broker."""
-        from .handles import TaskHandle
+        from .handles import RESULT_TTL, TaskHandle
         from .results import tracker_for
 
         tracker = tracker_for(self.broker(self.config["queue"]))
@@ -244,6 +251,9 @@ class Delayed:
 
         Bad expressions, unknown zones and ``every <= 0`` raise ConfigError here, at decoration.
         """
+        from .periodic import make_spec
+        from .task_function import TaskFunction
+
         target = queue or self.config["queue"]
         spec = make_spec(cron=cron, every=every, tz=tz, queue=target, missed=missed, catch_up=catch_up,
                          args=args, kwargs=kwargs)

@@ -15,11 +15,6 @@ from typing import Any
 
 from .errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 
 @dataclass(frozen=True)
 class ConfigFile:
@@ -57,6 +52,12 @@ def find_config_file(cwd: Path | None = None, env: Mapping[str, str] | None = No
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # Imported here: a command run where there is no config file parses none.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

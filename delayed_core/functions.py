@@ -18,12 +18,14 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, TaskNotAllowed
-from .periodic import PeriodicSpec
-from .rate_limit import RateLimit
 from .task import PATH_SEPARATOR, function_path
+
+if TYPE_CHECKING:  # annotations only: an app that schedules nothing never imports them
+    from .periodic import PeriodicSpec
+    from .rate_limit import RateLimit
 
 logger = logging.getLogger("delayed.functions")
 

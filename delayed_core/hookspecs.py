@@ -40,7 +40,7 @@ def delayed_register_components(registry: ComponentRegistry) -> None:
     Runs in: every process that creates a ``Delayed`` app, once, when the app is created.
 
     :param registry: call ``registry.add_broker(name, cls, schemes=(...))``, ``add_serializer`` or
-        ``add_executor`` on it.
+        ``add_executor`` on it; ``cls`` may be a ``"pkg.mod:Class"`` path, imported when first picked.
     """
 
 

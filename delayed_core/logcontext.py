@@ -9,10 +9,12 @@ copies (asyncio) and is reset, not leaked, when the scope closes, whatever way i
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .outcome import Outcome
 from .task import PyTask, Task
+
+if TYPE_CHECKING:  # annotations only
+    from .outcome import Outcome
 
 #: The scope of the task being handled. The worker sets and resets it itself around each task (a token in a
 #: ``try``/``finally``: half the calls of a ``with`` block, on its hottest path); other code uses ``with``.

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from delayed_core.interfaces.batches import Batches, Finished, Held
-from delayed_core.results import tracker_for
 
 
 class MemoryBatches(Batches):
@@ -21,6 +20,9 @@ class MemoryBatches(Batches):
 
     def release_take_batch(self, done: Sequence[Finished], unstarted: Sequence[Held], take_ids: Sequence[str],
                            queues: Sequence[str]) -> list[Held]:
+        # Imported here: this module loads with the memory broker's plugin, in every command (delayed info).
+        from delayed_core.results import tracker_for
+
         with self.store.cond:  # re-entrant: the tracker's release below takes it too
             for finished in done:
                 held, finish = finished.held, finished.finish

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 from delayed_core import hookimpl
 from delayed_core.interfaces import PeriodicStore
-from delayed_core.outcome import Outcome
-from delayed_core.periodic_loop import PeriodicLoop, tick_text
-from delayed_core.task import PyTask
 
 if TYPE_CHECKING:
     # only in annotations: importing the worker's modules would cost every command (delayed info ...)
+    from delayed_core.outcome import Outcome
+    from delayed_core.periodic_loop import PeriodicLoop
+    from delayed_core.task import PyTask
     from delayed_core.worker import Worker
 
 logger = logging.getLogger("delayed.periodic")
@@ -49,6 +49,8 @@ class OutcomeRecorder:
         name, tick = task.meta.get("periodic"), task.meta.get("tick")
         if name not in self.names:
             return
+        from delayed_core.periodic_loop import tick_text  # imported by the worker (its loop) already
+
         broker = self.loop.app.broker(queue)
         facts = {"outcome": outcome, "finished_at": tick_text(time.time()),
                  "last_run_tick": tick_text(float(tick)) if isinstance(tick, int | float) else ""}
@@ -62,6 +64,8 @@ class OutcomeRecorder:
 @hookimpl
 def delayed_worker_started(worker: Worker) -> None:
     """Start the worker's periodic loop and outcome recorder (nothing without periodic functions)."""
+    from delayed_core.periodic_loop import PeriodicLoop  # here: only a worker runs it, not delayed info
+
     loop = PeriodicLoop(worker.app).start()
     recorder = None
     if loop.entries:

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from delayed_core import hookimpl
-from delayed_core.outcome import Outcome
 from delayed_core.settings import Setting, SettingsRegistry, not_negative
 from delayed_core.task import PyTask
 
 if TYPE_CHECKING:
     from delayed_core.app import Delayed
     from delayed_core.config import Config
+    from delayed_core.outcome import Outcome
 
 Jitter = Literal["full", "equal"] | bool
 

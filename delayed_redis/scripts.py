@@ -6,6 +6,7 @@ that several scripts share.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ def ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
+@functools.cache  # the prelude and the helpers go in front of many scripts: each file is read once
 def _read(name: str) -> str:
     return (resources.files("delayed_redis") / "lua" / f"{name}.lua").read_text(encoding="utf-8")
 

@@ -27,6 +27,24 @@ def test_dotted_path_escape_hatch_checks_the_interface() -> None:
         registry.get("serializer", "no_such_module:Thing")
 
 
+def test_a_component_registered_by_path_is_imported_when_first_picked() -> None:
+    registry = ComponentRegistry()
+    registry.add_serializer("msgpack", "delayed_plugins.msgpack_serializer:MsgpackSerializer")
+    registry.add_serializer("ghost", "no_such_module:Thing")
+    registry.add_serializer("task", "delayed_core.task:PyTask")
+    for name in ("msgpack", "ghost", "task"):
+        registry.check("serializer", name)  # known names: nothing imported yet
+    assert issubclass(registry.get("serializer", "msgpack"), Serializer)
+    with pytest.raises(ConfigError, match="cannot load serializer 'no_such_module:Thing'"):
+        registry.get("serializer", "ghost")
+    with pytest.raises(ConfigError, match="is not a Serializer"):
+        registry.get("serializer", "task")
+    with pytest.raises(ConfigError, match="unknown serializer 'nope'"):
+        registry.check("serializer", "nope")
+    with pytest.raises(TypeError):
+        registry.add_serializer("bad", "no_colon")
+
+
 def test_registry_refuses_a_class_of_the_wrong_kind() -> None:
     with pytest.raises(TypeError):
         ComponentRegistry().add_executor("bad", int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Callable
@@ -60,11 +61,45 @@ def build_app(config: Config) -> Delayed:
     """The app for a command that talks to a shared broker, with logging set up from the config.
 
     Every command that uses it runs in its own process, so a broker held in process memory is refused.
+    The app ends the command's start-up: garbage collection, if :func:`pause_collection` paused it, runs
+    again from here on (a worker collects as usual, over what it makes from then on).
     """
     setup_logging(config["log_level"], config["log_format"])
     app = Delayed(config=config)
     app.require_shared_broker()
+    resume_collection()
     return app
+
+
+#: whether :func:`pause_collection` paused the garbage collector (so that only it is undone, never a
+#: program's own ``gc.disable()``)
+_collection_paused = False
+
+
+def pause_collection() -> None:
+    """Pause the cyclic garbage collector until :func:`build_app` (or the process's end).
+
+    The console script calls it first: the start-up (modules, plugins, configuration) creates some
+    hundred thousand objects that live as long as the process and hardly any garbage, and collections
+    walked them again and again: ~12 ms CPU of ``delayed info``. This is the sequence the ``gc`` module's
+    documentation gives for a process that forks (the fork executor does): disable early, freeze the
+    start-up's objects, enable.
+    """
+    global _collection_paused
+    if gc.isenabled():
+        gc.disable()
+        _collection_paused = True
+
+
+def resume_collection() -> None:
+    """Undo :func:`pause_collection`, if it paused the collector. The objects made meanwhile are frozen
+    (``gc.freeze()``): later collections never walk them again (a collection right after the pause
+    would walk all of them at once), and forked children do not copy their pages by touching them."""
+    global _collection_paused
+    if _collection_paused:
+        _collection_paused = False
+        gc.freeze()
+        gc.enable()
 
 
 class RedactingFormatter(logging.Formatter):

@@ -7,12 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..outcome import Outcome
-from ..task import PyTask
-
 if TYPE_CHECKING:
     from ..child_app import ChildSetup
     from ..config import Config
+    from ..outcome import Outcome
+    from ..task import PyTask
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,12 @@ tracking adds no round trip to those paths; reading a record is one round trip.
 from __future__ import annotations
 
 import abc
-import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+R = TypeVar("R")
 
 #: Statuses a record can hold or report (``running`` and ``unknown`` are derived when it is read).
 QUEUED, SCHEDULED, RUNNING, SUCCEEDED, FAILED, DEAD, CANCELLED, UNKNOWN = (
@@ -88,6 +89,14 @@ class TaskRecord:
                 "error_type": self.error_type, "message": self.message, "traceback": self.traceback}
 
 
+async def _in_thread(function: Callable[..., R], *args: Any) -> R:
+    """``asyncio.to_thread(function, *args)``."""
+    # Imported on first use: a synchronous process (``delayed info``) loads this module but never awaits.
+    import asyncio
+
+    return await asyncio.to_thread(function, *args)
+
+
 class CancelWatcher:
     """Requests to stop running tasks, as a worker hears them (the default hears none)."""
 
@@ -158,15 +167,15 @@ class TaskTracker(abc.ABC):
     # overrides them to wait natively (no thread per waiter)
     async def submit_many_async(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
         """:meth:`submit_many` from asyncio code."""
-        return await asyncio.to_thread(self.submit_many, submissions)
+        return await _in_thread(self.submit_many, submissions)
 
     async def read_async(self, task_id: str) -> TaskRecord:
         """:meth:`read` from asyncio code."""
-        return await asyncio.to_thread(self.read, task_id)
+        return await _in_thread(self.read, task_id)
 
     async def wait_async(self, task_id: str, timeout: float) -> TaskRecord:
         """:meth:`wait` from asyncio code (never polling either)."""
-        return await asyncio.to_thread(self.wait, task_id, timeout)
+        return await _in_thread(self.wait, task_id, timeout)
 
     def watch_cancels(self, queues: Sequence[str]) -> CancelWatcher:
         """What a worker of ``queues`` listens to for requests to stop running tasks. The default hears

@@ -32,12 +32,12 @@ from typing import Any
 
 from delayed_core.interfaces import Executor, ExecutorContext
 from delayed_core.outcome import Outcome
-from delayed_core.settings import Setting, not_negative
 from delayed_core.task import PyTask
 
 from .calling import crashed, timed_out
 from .ipc import Channel, ChannelClosed, channel_pair, describe_exit_code, outcome_from_wire, run_request
 from .lifetime import CAN_WAIT_UNREAPED, GOODBYE, exited_unreaped, kill_group
+from .recycling import MAX_MEMORY_PER_CHILD, MAX_TASKS_PER_CHILD
 
 logger = logging.getLogger("delayed.executor.subprocess")
 
@@ -46,14 +46,6 @@ CHILD_MODULE = "delayed_plugins.executors.subprocess_child"
 GRACE = 0.5
 #: Seconds a new child may take to import its modules and say it is ready.
 STARTUP_TIMEOUT = 60.0
-
-
-MAX_TASKS_PER_CHILD: Setting[int] = Setting(
-    "max_tasks_per_child", int, 0, "subprocess executor: restart a child after N tasks; 0 = never", not_negative,
-    per_queue=True, executor="subprocess")
-MAX_MEMORY_PER_CHILD: Setting[int] = Setting(
-    "max_memory_per_child", int, 0, "subprocess executor: restart a child above N MiB; 0 = never", not_negative,
-    per_queue=True, executor="subprocess")
 
 
 class ChildStartError(Exception):
