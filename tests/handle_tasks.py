@@ -67,3 +67,13 @@ def spin(seconds: float, value: str) -> str:
         except Exception:  # the point: a stop is not an Exception, so this does not catch it
             continue
     return value
+
+
+@app.task
+def flaky(url: str) -> str:
+    """Fails its first run (counted in the Redis at ``url``), succeeds the next."""
+    import redis
+
+    if redis.Redis.from_url(url).incr("flaky-runs") == 1:
+        raise RuntimeError("first time unlucky, " + "with a message long enough to need a big hash " * 2)
+    return "second time lucky"

@@ -33,3 +33,19 @@ def test_a_record_with_a_long_value_stays_as_it_is(real_backend: Backend) -> Non
     app.worker().run(burst=True, install_signals=False)
     assert len(handle.result(timeout=5)) == 100
     assert real_backend.client.object("encoding", f"delayed_task:{handle.id}") == b"hashtable"
+
+
+def test_a_retried_record_keeps_only_how_the_task_ended(real_backend: Backend) -> None:
+    """The first attempt failed (its traceback made the hash a hashtable), the retry succeeded: the record
+    is written anew, compact, and without the first attempt's error."""
+    app = real_backend.app(imports=[handle_tasks.__name__], dequeue_timeout=0.2, retry_backoff=0.0)
+    client = real_backend.client
+    client.delete("flaky-runs")
+    handle = app.queue().enqueue(PyTask(handle_tasks.flaky, [real_backend.url], retry=1), track=True)
+    assert handle is not None
+    app.worker().run(burst=True, install_signals=False)
+    assert handle.result(timeout=5) == "second time lucky"
+    key = f"delayed_task:{handle.id}"
+    record = client.hgetall(key)
+    assert record[b"a"] == b"2" and not {b"em", b"tb", b"et", b"t", b"m"} & set(record)
+    assert client.object("encoding", key) == b"listpack"
