@@ -67,8 +67,8 @@ class CancelListener:
                     slot.cancel_before_start = task_id
                     logger.info("slot %d: task %s cancelled before it started", slot.index, task_id)
                     return
-                if slot.task_id != task_id:
-                    return
+                if slot.task_id != task_id or slot.cancel_id == task_id:
+                    return  # another task by now, or a repeat of a stop being carried out
                 slot.cancel_id = task_id
                 logger.info("slot %d: stopping task %s (cancelled)", slot.index, task_id)
                 self.executor.interrupt(slot.index)

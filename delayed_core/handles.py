@@ -11,11 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from typing import Any
 
 from .errors import DelayedError
 from .interfaces.serializer import Serializer
-from .interfaces.tracking import CANCELLED, DEAD, REMOVED, STOPPING, SUCCEEDED, UNKNOWN, TaskRecord, TaskTracker
+from .interfaces.tracking import (
+    CANCELLED,
+    DEAD,
+    FINISHED,
+    REMOVED,
+    STOPPING,
+    SUCCEEDED,
+    UNKNOWN,
+    TaskRecord,
+    TaskTracker,
+)
 from .settings import Setting
 
 #: How long the records of finished tracked tasks (and their results) stay; 0 turns tracking off.
@@ -31,6 +42,8 @@ RESULT_MAX_BYTES: Setting[int] = Setting(
 PENDING_TTL = 7 * 86400.0
 #: The meta field carrying a tracked task's id.
 ID_FIELD = "id"
+#: Seconds between repeats of a stop request while ``cancel()`` waits for a running task to end.
+STOP_RESEND = 0.5
 #: Longest caller-chosen id.
 MAX_ID_LENGTH = 200
 
@@ -130,9 +143,20 @@ class TaskHandle:
         executors a plain function blocked in one C call, such as a long ``time.sleep``, stops only when
         that call returns; it still ends ``cancelled``)."""
         done = self.tracker.cancel(self.id, self._ttl)
-        if done == STOPPING:
-            return self.tracker.wait(self.id, wait).status == CANCELLED
-        return done == REMOVED
+        if done != STOPPING:
+            return done == REMOVED
+        # The stop request reaches the worker as a pub/sub message, which a worker not subscribed at that
+        # moment (just started, or reconnecting) never gets: ask again every STOP_RESEND seconds until
+        # the task has ended or ``wait`` is over (a worker ignores a repeat of a stop it acts on).
+        deadline = time.monotonic() + wait
+        while True:
+            left = deadline - time.monotonic()
+            record = self.tracker.wait(self.id, max(0.0, min(STOP_RESEND, left)))
+            if record.status in FINISHED or left <= STOP_RESEND:
+                return record.status == CANCELLED
+            done = self.tracker.cancel(self.id, self._ttl)
+            if done != STOPPING:  # back in the queue (its worker died) and removed now, or ended meanwhile
+                return done == REMOVED or self.tracker.read(self.id).status == CANCELLED
 
     def _value(self, record: TaskRecord, timeout: float) -> Any:
         if record.status == SUCCEEDED:
