@@ -6,6 +6,7 @@ A pytest killed by CI's time limit or a second Ctrl-C runs no teardown; its serv
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,7 +32,7 @@ import sys, time
 sys.path.insert(0, sys.argv[1])
 from tests.support.redis_server import RedisServer
 server = RedisServer().start()
-print(server.process.pid, server.port, flush=True)
+print(server.process.pid, server.port, server.dir, flush=True)
 time.sleep(120)
 """
 
@@ -49,10 +50,11 @@ def test_a_redis_server_dies_with_the_sigkilled_process_that_started_it(tmp_path
     require_redis_server()
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(ROOT)], cwd=tmp_path, stdout=subprocess.PIPE,
                              text=True)
-    server_pid = 0
+    server_pid, server_dir = 0, ""
     try:
         assert child.stdout is not None
-        server_pid, port = (int(word) for word in child.stdout.readline().split())
+        pid_text, port_text, server_dir = child.stdout.readline().split()
+        server_pid, port = int(pid_text), int(port_text)
         assert running(server_pid)
         assert answers(port), "the server must answer while its test process lives"
         child.kill()  # as CI's time limit does: no teardown runs
@@ -64,6 +66,8 @@ def test_a_redis_server_dies_with_the_sigkilled_process_that_started_it(tmp_path
         child.wait(10)
         if server_pid and running(server_pid):
             os.kill(server_pid, signal.SIGKILL)  # never leave one behind, even when the test fails
+        if server_dir:
+            shutil.rmtree(server_dir, ignore_errors=True)  # the killed child could not remove it
 
 
 def test_a_server_started_from_a_short_lived_thread_outlives_that_thread() -> None:
