@@ -1,8 +1,11 @@
 """The crash-point harness on a real redis-server: every point x mode (x executor), no task lost.
 
-Each case kills (SIGKILL) or cuts off (CLIENT KILL of every connection) one ``delayed worker`` process at
-one named protocol boundary, then proves with a replacement worker and a sweeper that all 20 tasks ran,
-with at most the documented duplicates. The measured table is in docs/reliability.md.
+Each case kills (SIGKILL) or cuts off (CLIENT KILL of every connection) one worker at one named protocol
+boundary, then proves that all 20 tasks ran, with at most the documented duplicates. The SIGKILL cases, and
+``before_hand_back`` (a worker that exits on SIGTERM), run ``delayed worker`` processes with the shipped
+harness, a replacement worker and a sweeper. The other ``disconnect`` cases kill nothing: their worker runs
+in a thread of this process with the same action, settings and checks (tests/support/crash_inproc.py),
+which proves the same for a fraction of the process starts. The measured table is in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,26 +28,61 @@ from delayed_core.testing.processes import clean_environment, delayed_command
 from delayed_redis.broker import RedisBroker
 from delayed_redis.connection import client_from_url
 from delayed_redis.testing import cut_connections
-from tests.support.redis_server import RedisServer
+from tests.support.crash_inproc import BIND_BOTH, run_disconnect_case
+from tests.support.redis_server import RedisServer, require_redis_server
 
 #: Real bugs the harness found; each case must keep failing until the worker is fixed (strict xfail).
 KNOWN_BUGS: dict[str, str] = {}
 
 
-def _params() -> list[object]:
-    cases = crash_cases(executors=("thread", "subprocess", "fork"))
+EXECUTORS = ("thread", "subprocess", "fork")
+
+
+def in_process(case: CrashCase) -> bool:
+    """A disconnect needs no process of its own, except at the hand-back (see the module docstring)."""
+    return case.mode == "disconnect" and case.point != "before_hand_back"
+
+
+def _params(in_this_process: bool) -> list[object]:
+    cases = [case for case in crash_cases(executors=EXECUTORS) if in_process(case) == in_this_process]
     return [pytest.param(case, id=case.label, marks=[pytest.mark.xfail(reason=KNOWN_BUGS[case.label], strict=True)]
                          if case.label in KNOWN_BUGS else []) for case in cases]
 
 
 @pytest.mark.real_redis
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", _params(in_this_process=False))
 def test_no_task_is_lost_at_any_crash_point(
     crashpoint_harness: Callable[..., CrashHarness], real_redis: RedisServer, case: CrashCase
 ) -> None:
     report = crashpoint_harness(real_redis.url).run(case)
     print(report.summary())
     check_recovered(report)
+
+
+@pytest.fixture(scope="module")
+def two_address_server() -> Iterator[RedisServer]:
+    """A redis-server on two loopback addresses: the in-process worker's, and everyone else's."""
+    require_redis_server()
+    server = RedisServer(BIND_BOTH).start()
+    yield server
+    server.cleanup()
+
+
+@pytest.mark.real_redis
+@pytest.mark.parametrize("case", _params(in_this_process=True))
+def test_no_task_is_lost_when_a_worker_thread_is_cut_off(two_address_server: RedisServer, tmp_path: Path,
+                                                         case: CrashCase) -> None:
+    report = run_disconnect_case(two_address_server.port, case, tmp_path)
+    print(report.summary())
+    check_recovered(report)
+
+
+def test_every_case_runs_once() -> None:
+    """The two tests above split the cases between them: none is left out, none runs twice."""
+    everything = {case.label for case in crash_cases(executors=EXECUTORS)}
+    split = [p.values[0].label for p in [*_params(False), *_params(True)]]  # type: ignore[attr-defined]
+    assert sorted(split) == sorted(everything)
+    assert len(everything) == 40
 
 
 def test_the_pytest_plugin_is_registered_by_its_entry_point(pytestconfig: pytest.Config) -> None:

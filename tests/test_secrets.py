@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from delayed_core import Delayed, PyTask
+from delayed_core.cli.main import main
 from delayed_core.config import load_config
 from delayed_core.redact import redact, redact_url
 from tests.chaos.processes import poll
@@ -58,15 +60,22 @@ def test_config_and_app_repr_hide_both_forms() -> None:
 
 
 # -- every command, every form ----------------------------------------------------------------------
-@pytest.fixture
-def secured() -> Iterator[RedisServer]:
-    """A redis-server that requires PASSWORD, with one dead letter whose error holds the URL."""
+@pytest.fixture(scope="module")
+def secured_server() -> Iterator[RedisServer]:
+    """A redis-server that requires PASSWORD, shared by the module (each test flushes it)."""
     require_redis_server()
     server = RedisServer(extra_args=["--requirepass", PASSWORD])
     server.password = PASSWORD
     server.start()
     yield server
     server.cleanup()
+
+
+@pytest.fixture
+def secured(secured_server: RedisServer) -> RedisServer:
+    """The password-protected server, emptied."""
+    secured_server.client().flushall()
+    return secured_server
 
 
 def urls(server: RedisServer) -> dict[str, str]:
@@ -82,17 +91,23 @@ def urls(server: RedisServer) -> dict[str, str]:
     }
 
 
-#: (arguments, exit status with a good URL); broker-less commands (config, demo) exit 0 for any URL
+#: (arguments, exit status with a good URL); broker-less commands (config) exit 0 for any URL
 COMMANDS: list[tuple[list[str], bool]] = [
     (["info"], True), (["info", "--json"], True), (["sweeper", "--once"], True), (["dead", "list"], True),
     (["dead", "list", "--json"], True), (["dead", "show", "0"], True), (["config"], False),
-    (["config", "--json"], False), (["demo"], False),
+    (["config", "--json"], False),
 ]
 
 
 #: run with the URL in the environment: every broker command reads it through the same Config as a flag, so
-#: one of them (info) proves the environment path; config and demo read the URL from the environment only
-ENV_COMMANDS = [["info"], ["config"], ["config", "--json"], ["demo"]]
+#: one of them (info) proves the environment path; config reads the URL from the environment only
+ENV_COMMANDS = [["info"], ["config"], ["config", "--json"]]
+
+#: Commands run as a process of their own, each for its own way of printing: the worker and the sweeper
+#: log through their logging set-up, and ``info`` ends on the CLI's one-line error printer when the URL is
+#: refused. The others print through the same ``main`` as ``info`` does, so they run in this process
+#: (``main(argv)``, output captured), which proves the same for a fraction of a process start each.
+SUBPROCESS_COMMANDS = (["info"], ["sweeper", "--once"])
 
 
 def assert_no_secret(result: subprocess.CompletedProcess[str], what: str) -> None:
@@ -101,22 +116,40 @@ def assert_no_secret(result: subprocess.CompletedProcess[str], what: str) -> Non
     assert "Traceback" not in result.stderr, f"{what}:\n{result.stderr}"
 
 
+def in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> subprocess.CompletedProcess[str]:
+    """``delayed ARGS`` through :func:`delayed_core.cli.main.main` in this process, as a finished process."""
+    capsys.readouterr()  # drop what came before
+    try:
+        status = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, status, out, err)
+
+
 @pytest.mark.real_redis
 @pytest.mark.parametrize("kind", ["userinfo", "user-and-password", "query", "invalid-port", "wrong-password",
                                   "wrong-password-query"])
 @pytest.mark.parametrize("given_as", ["flag", "env"])
-def test_no_command_prints_the_password(secured: RedisServer, tmp_path: Path, kind: str, given_as: str) -> None:
+def test_no_command_prints_the_password(secured: RedisServer, tmp_path: Path, kind: str, given_as: str,
+                                        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     good = urls(secured)["userinfo"]
     url = urls(secured)[kind]
     (tmp_path / "leaky.py").write_text(LEAKY_MODULE)
     app = Delayed(good, load_entry_points=False)
     app.queue(QUEUE).enqueue(PyTask("leaky:connect", [good]))
     app.close()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # main() puts the working directory on it
+    if given_as == "env":
+        monkeypatch.setenv("DELAYED_BROKER_URL", url)
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        if given_as == "flag":
-            return cli.delayed(*args, "--broker", url, cwd=tmp_path)
-        return cli.delayed(*args, cwd=tmp_path, env={"DELAYED_BROKER_URL": url})
+        flag = ["--broker", url] if given_as == "flag" else []
+        if list(args) in SUBPROCESS_COMMANDS or args[0] == "worker":
+            env = {"DELAYED_BROKER_URL": url} if given_as == "env" else {}
+            return cli.delayed(*args, *flag, cwd=tmp_path, env=env)
+        return in_process([*args, *flag], capsys)
 
     reachable = kind in ("userinfo", "user-and-password", "query")
     # The worker first: it runs the leaky task, so that `dead` has an entry with the URL in its error.
@@ -143,7 +176,7 @@ def test_no_command_prints_the_password(secured: RedisServer, tmp_path: Path, ki
 
     for args, uses_broker in COMMANDS:
         if given_as == "flag" and not uses_broker:
-            continue  # config and demo read the URL from the environment only: the "env" run covers them
+            continue  # config reads the URL from the environment only: the "env" run covers it
         if given_as == "env" and args not in ENV_COMMANDS:
             continue  # the "flag" run covers the other broker commands with the same URL
         result = run(*args)
@@ -157,3 +190,13 @@ def test_no_command_prints_the_password(secured: RedisServer, tmp_path: Path, ki
             assert "***" in json.loads(result.stdout)["broker_url"]["value"]
         if args == ["dead", "list"] and reachable:
             assert "cannot connect to redis://:***@" in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["userinfo", "query"])
+def test_the_demo_never_prints_the_url_in_the_environment(tmp_path: Path, kind: str) -> None:
+    """``delayed demo`` runs on its own in-process broker and reads no broker URL: one run per password
+    form shows that a URL in the environment still never reaches its output."""
+    url = {"userinfo": f"redis://:{PASSWORD}@127.0.0.1:1/0", "query": f"redis://127.0.0.1:1/0?password={PASSWORD}"}
+    result = cli.delayed("demo", cwd=tmp_path, env={"DELAYED_BROKER_URL": url[kind]})
+    assert_no_secret(result, "demo")
+    assert result.returncode == 0, result.stderr

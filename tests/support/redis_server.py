@@ -12,6 +12,8 @@ from pathlib import Path
 
 import redis
 
+from .server_process import start_server_process
+
 
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
@@ -59,7 +61,8 @@ class RedisServer:
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         """Start and wait until it answers PING."""
-        self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Tied to this process: a killed pytest leaves no server behind (see server_process).
+        self.process = start_server_process(self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import redis
 
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.server_process import start_server_process
 
 SERVICE = "mymaster"
 
@@ -71,8 +72,8 @@ class SentinelSetup:
             self.master.start()
             self.replica.start()
             for port in self.sentinel_ports:
-                self.sentinels.append(subprocess.Popen([binary, str(self._sentinel_config(port))],
-                                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                self.sentinels.append(start_server_process([binary, str(self._sentinel_config(port))],
+                                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self._ready():
