@@ -15,12 +15,13 @@ from pathlib import Path
 
 import redis
 
-from delayed_core import Delayed, PyTask
+from delayed_core import Delayed
+from delayed_core.queue import Queue
 from delayed_redis.cluster import cluster_client
 from delayed_redis.keys import CLUSTER, QueueKeys
 
 from .harness import ChaosRun, ChaosSettings, worker_ids_in
-from .processes import TASKS_MODULE, CliProcess, sweeper_args, worker_args
+from .processes import CliProcess, sweeper_args, worker_args
 from .tasks import RAN_SET
 
 
@@ -87,23 +88,12 @@ class ClusterChaosRun(ChaosRun):
         except redis.exceptions.RedisError:
             return False  # as in _serving: a statistic of the report, unknown while the slot is split
 
-    def _produce(self, stop: threading.Event) -> None:
-        """Enqueue every task round-robin over the queues, in small batches over 80% of the window."""
-        s = self.settings
-        app = Delayed(self.cluster_url, load_entry_points=False)
-        queues = [app.queue(name) for name in self.queues]
-        batch = max(1, s.tasks // max(1, int(s.seconds * 0.8 / 0.05)))
-        try:
-            for number, first in enumerate(range(0, s.tasks, batch)):
-                tasks = [PyTask(f"{TASKS_MODULE}:record", [i, round(self.random.uniform(*s.task_sleep_ms), 1)])
-                         for i in range(first, min(first + batch, s.tasks))]
-                while not self._enqueue(queues[number % len(queues)], tasks) and not stop.is_set():
-                    stop.wait(0.2)
-                self.report.enqueued += len(tasks)
-                if stop.wait(0.05):
-                    break
-        finally:
-            app.close()
+    def _producer_url(self) -> str:
+        return self.cluster_url
+
+    def _producer_queues(self, app: Delayed) -> list[Queue]:
+        """Every queue, round-robin."""
+        return [app.queue(name) for name in self.queues]
 
     def _chaos_step(self, elapsed: float) -> None:
         super()._chaos_step(elapsed)

@@ -159,17 +159,24 @@ class ChaosRun:
         self.workers[index] = self._start_worker()
 
     # -- phases ----------------------------------------------------------------------------------
+    def _producer_queues(self, app: Delayed) -> list[Queue]:
+        """The queues the producer fills, a batch each in turn."""
+        return [app.queue(QUEUE)]
+
+    def _producer_url(self) -> str:
+        return self.url
+
     def _produce(self, stop: threading.Event) -> None:
         """Enqueue every task, in small batches spread over the first 80% of the kill window."""
         s = self.settings
-        app = Delayed(self.url, load_entry_points=False)
-        queue = app.queue(QUEUE)
+        app = Delayed(self._producer_url(), load_entry_points=False)
+        queues = self._producer_queues(app)
         batch = max(1, s.tasks // max(1, int(s.seconds * 0.8 / 0.05)))
         try:
-            for first in range(0, s.tasks, batch):
+            for number, first in enumerate(range(0, s.tasks, batch)):
                 tasks = [PyTask(f"{TASKS_MODULE}:record", [i, round(self.random.uniform(*s.task_sleep_ms), 1)])
                          for i in range(first, min(first + batch, s.tasks))]
-                while not self._enqueue(queue, tasks) and not stop.is_set():
+                while not self._enqueue(queues[number % len(queues)], tasks) and not stop.is_set():
                     stop.wait(0.2)
                 self.report.enqueued += len(tasks)
                 if stop.wait(0.05):
