@@ -16,17 +16,7 @@ from typing import Any
 
 from .errors import DelayedError
 from .interfaces.serializer import Serializer
-from .interfaces.tracking import (
-    CANCELLED,
-    DEAD,
-    FINISHED,
-    REMOVED,
-    STOPPING,
-    SUCCEEDED,
-    UNKNOWN,
-    TaskRecord,
-    TaskTracker,
-)
+from .interfaces.tracking import CANCELLED, DEAD, REMOVED, STOPPING, SUCCEEDED, UNKNOWN, TaskRecord, TaskTracker
 from .settings import Setting
 
 #: How long the records of finished tracked tasks (and their results) stay; 0 turns tracking off.
@@ -152,7 +142,7 @@ class TaskHandle:
         while True:
             left = deadline - time.monotonic()
             record = self.tracker.wait(self.id, max(0.0, min(STOP_RESEND, left)))
-            if record.status in FINISHED or left <= STOP_RESEND:
+            if record.done or left <= STOP_RESEND:
                 return record.status == CANCELLED
             done = self.tracker.cancel(self.id, self._ttl)
             if done != STOPPING:  # back in the queue (its worker died) and removed now, or ended meanwhile

@@ -100,8 +100,8 @@ class PrefetchSlot(Slot):
         super().__init__(runner, state, stopping, dequeue_timeout, burst)
         # Send the next batch call once this many of the ids hold finished tasks: half of them, so that the
         # other half runs while the call is in flight. A call has a fixed cost too (a send and a read in
-        # the worker, a script call in Redis: ~40 and ~30 us on the reference machine), so below
-        # OVERLAP_FROM tasks a call the slot runs its whole batch, then calls, as without overlap.
+        # the worker, a script call in Redis: ~40 and ~30 us on the reference machine), so when half a
+        # batch is under OVERLAP_FROM tasks the slot runs its whole batch, then calls, as without overlap.
         half = len(state.ids) // 2
         self.send_at = half if half >= OVERLAP_FROM else len(state.ids)
         self._pending: Callable[[], list[Held]] | None = None  # reads the reply of the call in flight

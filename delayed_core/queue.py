@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -105,18 +106,13 @@ class Queue:
         return f"<Queue {self.name!r}>"
 
 
-_submit: ModuleType | None = None
-
-
+@functools.cache
 def _submit_module() -> ModuleType:
     """``delayed_core.submit`` (task handles, a plugin-like layer over the queue, which imports this module:
     imported on first use, then kept, since an import statement costs a tracked enqueue a microsecond)."""
-    global _submit
-    if _submit is None:
-        from . import submit
+    from . import submit
 
-        _submit = submit
-    return _submit
+    return submit
 
 
 class Batch:

@@ -68,6 +68,10 @@ class DirectCaller:
         return self._send(args, packed)
 
     def _send(self, args: tuple[Any, ...], packed: bytes | None) -> Any:
+        return self._read(self._write(args, packed))
+
+    def _write(self, args: tuple[Any, ...], packed: bytes | None) -> redis.connection.AbstractConnection:
+        """Send one command (``packed`` already, or packed here) on the calling thread's connection."""
         local = self._local
         try:
             connection = local.connection
@@ -85,17 +89,27 @@ class DirectCaller:
                 connection.send_command(*args)
             else:
                 connection.send_packed_command((packed,))
+        except BaseException:
+            self._drop(connection)  # bytes may have gone out half
+            raise
+        return connection
+
+    def _read(self, connection: redis.connection.AbstractConnection) -> Any:
+        """The reply of the command sent last on ``connection`` (an error reply raises)."""
+        try:
             return connection.read_response()
         except redis.exceptions.ResponseError:
             raise  # an error reply: the connection is still in a clean state
         except BaseException:
-            # A timeout or a broken socket leaves unread bytes behind: start afresh next time, with a new
-            # connection, so that a Sentinel-managed one looks the master up again (after a failover the
-            # old object would redial the old master's address).
-            connection.disconnect()
-            self._local.connection = None
-            self._local.client_id = None
+            self._drop(connection)  # a timeout or a broken socket: unread bytes may follow
             raise
+
+    def _drop(self, connection: redis.connection.AbstractConnection) -> None:
+        # Start afresh next time, with a new connection, so that a Sentinel-managed one looks the master
+        # up again (after a failover the old object would redial the old master's address).
+        connection.disconnect()
+        self._local.connection = None
+        self._local.client_id = None
 
     def client_id(self) -> int | None:
         """Redis's id for the calling thread's connection (``CLIENT ID``, asked once per connection), so
@@ -113,6 +127,4 @@ class DirectCaller:
         """Close the calling thread's connection."""
         connection = getattr(self._local, "connection", None)
         if connection is not None:
-            connection.disconnect()
-            self._local.connection = None
-            self._local.client_id = None
+            self._drop(connection)

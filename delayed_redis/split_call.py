@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import hiredis
-import redis
-
 from .direct import DirectCaller
 
 
@@ -23,39 +20,15 @@ class SplitCaller(DirectCaller):
 
     def send(self, *args: Any) -> None:
         """Send one command on the calling thread's connection; its reply waits for :meth:`receive`."""
-        local = self._local
-        if getattr(local, "waiting", False):
+        if getattr(self._local, "waiting", None) is not None:
             # A bug in the caller: a second reply would be read in place of the first.
             raise RuntimeError("a reply is still unread on this thread's connection")
-        connection = getattr(local, "connection", None) or self._connect()
-        try:
-            packed = None
-            if self._packs:
-                try:
-                    packed = hiredis.pack_command(args)
-                except TypeError:  # an argument type only redis-py converts
-                    packed = None
-            if packed is None:
-                connection.send_command(*args)
-            else:
-                connection.send_packed_command((packed,))
-        except BaseException:
-            self.close()  # bytes may have gone out half: start afresh, as DirectCaller does
-            raise
-        local.waiting = True
+        self._local.waiting = self._write(args, None)
 
     def receive(self) -> Any:
         """The reply of the command :meth:`send` sent on this thread (an error reply raises, as a call
         would)."""
-        local = self._local
-        local.waiting = False
-        connection = getattr(local, "connection", None)
+        connection, self._local.waiting = getattr(self._local, "waiting", None), None
         if connection is None:
             raise RuntimeError("no command was sent on this thread's connection")
-        try:
-            return connection.read_response()
-        except redis.exceptions.ResponseError:
-            raise  # an error reply: the connection is still in a clean state
-        except BaseException:
-            self.close()  # a timeout or a broken socket: unread bytes may follow
-            raise
+        return self._read(connection)

@@ -44,18 +44,21 @@ local function take_head(queue, processing, id)
     return task
 end
 
--- Release the task processing[id] holds, which ran to its end; forget its poison count too, since deaths
--- of earlier workers holding the same bytes say nothing about it any more. Reads (EXISTS, HGET) come
--- before the writes, which only free memory (HDEL). True when a task was held (and is now released).
+-- Release the tasks processing[id] holds for each id given, which ran to their end; forget their poison
+-- counts too, since deaths of earlier workers holding the same bytes say nothing about them any more.
+-- Reads (EXISTS, HGET) come before the writes, which only free memory (one HDEL for all the ids). Returns
+-- how many ids held a task (now released).
 -- redis.sha1hex is missing from some Lua hosts (fakeredis): the poison count then stays, as before.
-local function release_held(processing, recoveries, id)
+local function release_held(processing, recoveries, ...)
     if redis.sha1hex and redis.call('exists', recoveries) == 1 then
-        local done = redis.call('hget', processing, id)
-        if done then
-            redis.call('hdel', recoveries, redis.sha1hex(done))
+        for _, id in ipairs({...}) do
+            local done = redis.call('hget', processing, id)
+            if done then
+                redis.call('hdel', recoveries, redis.sha1hex(done))
+            end
         end
     end
-    return redis.call('hdel', processing, id) == 1
+    return redis.call('hdel', processing, ...)
 end
 
 -- Count one task in a queue's N_throughput hash, which the dashboard charts: field 'd:<minute>' for a task

@@ -21,7 +21,7 @@
 -- key HDEL just used. Reads (EXISTS, HGET) come first and every write frees memory or rewrites the key
 -- just read (HDEL, LPOP, then HSET), so at maxmemory the script still runs to its end, and workers
 -- drain a queue that filled the memory.
-if release_held(KEYS[3], KEYS[4], ARGV[1]) then
+if release_held(KEYS[3], KEYS[4], ARGV[1]) > 0 then
     count_minute(KEYS[5], 'd:', ARGV[3])
 end
 if ARGV[2] == '0' or not redis.call('lpop', KEYS[2]) then

@@ -9,7 +9,7 @@
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
 --   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' by the tasks released; see count_minute)
 --   then         delayed_task:ID, the record of each tracked task released (finish_record in _record.lua:
---                HDEL, HSET, PEXPIRE, PUBLISH on the channel of the same name)
+--                HMGET, DEL, HSET, PEXPIRE, PUBLISH on the channel of the same name)
 -- ARGV[1]  the current unix minute, for the counters
 -- ARGV[2]  Q, the number of queues
 -- then     D, then D entries, for the tasks that ran to their end, to release: worker id, queue index j,
@@ -33,20 +33,6 @@
 local minute = ARGV[1]
 local queues = tonumber(ARGV[2])
 
--- Release the ids `ids` hold in `processing` (they ran to their end), forgetting their poison counts as
--- release_held does; returns how many held a task.
-local function release_all(processing, recoveries, ids)
-    if redis.sha1hex and redis.call('exists', recoveries) == 1 then
-        for _, id in ipairs(ids) do
-            local done = redis.call('hget', processing, id)
-            if done then
-                redis.call('hdel', recoveries, redis.sha1hex(done))
-            end
-        end
-    end
-    return redis.call('hdel', processing, unpack(ids))
-end
-
 local at = 3
 local releasing = {}  -- queue index j -> the ids to release from it
 local released = {}   -- id -> true: free in every queue once the releases ran
@@ -64,7 +50,7 @@ for _ = 1, tonumber(ARGV[at]) do
     end
 end
 for j = 1, queues do
-    local count = releasing[j] and release_all(KEYS[5 * j - 2], KEYS[5 * j - 1], releasing[j]) or 0
+    local count = releasing[j] and release_held(KEYS[5 * j - 2], KEYS[5 * j - 1], unpack(releasing[j])) or 0
     if count > 0 then
         count_minute(KEYS[5 * j], 'd:', minute)  -- the first count of a minute also trims the hash
         if count > 1 and tonumber(minute) then

@@ -15,7 +15,7 @@
 -- Returns  {j, task bytes} for the task taken from queue j, or nil when none is ready or none was asked
 -- Order: as release_take, reads first; HDEL and LPOP free memory before HSET writes the key HDEL used.
 local mine = 4 * tonumber(ARGV[2])
-if release_held(KEYS[mine - 1], KEYS[mine], ARGV[1]) then
+if release_held(KEYS[mine - 1], KEYS[mine], ARGV[1]) > 0 then
     count_minute(KEYS[#KEYS], 'd:', ARGV[4])
 end
 if ARGV[3] == '0' then
