@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
+from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces.tracking import Finish, TaskRecord
 
 from .connection import is_cluster_client, unavailable_as_broker_error
-from .errors import BrokerClusterError
 from .keys import CLUSTER, QueueKeys
-from .pipelined_wait import PipelinedWaiter
+from .pipelined_wait import PipelinedWaiter, SubscriptionLost
 from .tracking import READ, RedisTracker, _composed, _tail, record_from
 from .waiting import RecordWaiter
 
@@ -101,11 +101,12 @@ class ClusterTracker(RedisTracker):
         for _ in range(2):
             try:
                 return self._waiter.wait(task_id, max(0.0, deadline - time.monotonic()))
-            except BrokerClusterError as exc:
-                if not isinstance(exc.__cause__, redis.exceptions.AskError):  # MovedError is an AskError
+            except BrokerUnavailable as exc:  # MovedError is an AskError
+                if not isinstance(exc.__cause__, (redis.exceptions.AskError, SubscriptionLost)):
                     raise
                 moved = exc
-                self.client.nodes_manager.initialize()  # type: ignore[attr-defined]
+                if is_cluster_client(self.client):
+                    self.client.nodes_manager.initialize()  # type: ignore[attr-defined]
         return self._waiter.fallback.wait_polling(task_id, deadline, moved)
 
     def _async_records(self) -> AsyncRecords | None:

@@ -14,7 +14,7 @@ import redis
 
 from delayed_core.doctor import Finding, Severity
 
-from .keys import GO_DELAYED, PERIODIC, QueueKeys, cancel_channel, periodic_key, record_key
+from .keys import GO_DELAYED, PERIODIC, QueueKeys, cancel_channel, periodic_key
 
 #: a worker id for the checks: the 32 hex chars of ours and go-delayed's
 SAMPLE_ID = "0" * 32
@@ -135,7 +135,7 @@ def _argv(use: Use, keys: QueueKeys) -> list[str]:
              "dead": keys.dead, "recoveries": keys.recoveries, "scheduled": keys.scheduled,
              "workers": keys.workers, "poison": keys.poison, "worker_info": keys.worker_info,
              "throughput": keys.throughput, "bound": keys.bound, "worker_id": SAMPLE_ID,
-             "record": record_key(SAMPLE_ID), "cancel": cancel_channel(keys.queue)}
+             "record": keys.record(SAMPLE_ID), "cancel": cancel_channel(keys.queue)}
     return [part.format(**names) if part.startswith("{") else part for part in use.argv]
 
 

@@ -36,6 +36,11 @@ from .waiting import RecordWaiter, at_thread_exit, settled
 PUSHES = (b"subscribe", b"unsubscribe", b"message", b"ssubscribe", b"sunsubscribe", b"smessage")
 
 
+class SubscriptionLost(redis.exceptions.ConnectionError):
+    """The server ended the waiter's subscription: a Redis Cluster node drops the shard channels of a hash
+    slot that moves away (the caller waits again on the slot's new node)."""
+
+
 def is_push(reply: Any) -> bool:
     """True for a pub/sub push, False for a command's reply (see the module docstring)."""
     return isinstance(reply, list) and len(reply) == 3 and reply[0] in PUSHES
@@ -89,7 +94,8 @@ class PipelinedWaiter:
                     self._drop()
                     self._local.unsupported = True
                     return self.fallback.wait(task_id, max(0.0, deadline - time.monotonic()))
-                while not settled(record) and self._push(conn, kind.message.encode(), key, deadline):
+                while not settled(record) and self._push(conn, kind.message.encode(), key, deadline,
+                                                         lost=kind.unsubscribe.encode()):
                     conn.send_command(*read)
                     record = self._record(conn, task_id)  # a retry announces too: keep waiting then
                 conn.send_command(kind.unsubscribe.upper(), key)  # its confirmation is skipped by the next wait
@@ -118,8 +124,10 @@ class PipelinedWaiter:
         """The connection pool of the server holding ``key``: the client's own (one Redis)."""
         return self.client.connection_pool
 
-    def _push(self, conn: Any, kind: bytes, key: str, deadline: float | None) -> bool:
-        """Read until the push ``kind`` for ``key`` (False at ``deadline``; None: the reply is due now)."""
+    def _push(self, conn: Any, kind: bytes, key: str, deadline: float | None, lost: bytes = b"") -> bool:
+        """Read until the push ``kind`` for ``key`` (False at ``deadline``; None: the reply is due now).
+        A push ``lost`` for ``key`` (an unsubscribe the waiter did not ask for: an earlier wait's comes
+        before this wait's subscribe confirmation) raises :class:`SubscriptionLost`."""
         wanted = key.encode()
         while True:
             if deadline is not None:
@@ -127,8 +135,11 @@ class PipelinedWaiter:
                 if remaining <= 0 or not conn.can_read(timeout=remaining):
                     return False
             reply = conn.read_response(push_request=True)
-            if is_push(reply) and reply[0] == kind and reply[1] == wanted:
-                return True
+            if is_push(reply) and reply[1] == wanted:
+                if reply[0] == kind:
+                    return True
+                if reply[0] == lost:
+                    raise SubscriptionLost(f"the server ended the subscription to {key} (its slot moved?)")
 
     def _record(self, conn: Any, task_id: str) -> TaskRecord:
         """The read's reply, skipping pushes (an announcement may come first); a server that lost the

@@ -18,7 +18,7 @@ from delayed_core import Delayed, PyTask
 from delayed_core.testing.processes import Process, wait_until
 from delayed_redis.keys import CLUSTER, QueueKeys
 from tests.support import cli
-from tests.support.redis_cluster import LocalCluster, flush, queues_on_every_node, slot_of
+from tests.support.redis_cluster import LocalCluster, flush, queues_on_every_node, require_cluster_tools, slot_of
 
 TASKS = textwrap.dedent('''
     import os
@@ -280,3 +280,51 @@ def test_round_trips_and_a_waiter_on_the_cluster(redis_cluster: LocalCluster, sh
 def drain(app: Delayed, queue: str) -> None:
     """A one-slot burst worker on ``queue`` until it is empty."""
     app.worker(queue, slots=1).run(burst=True, install_signals=False)
+
+
+@pytest.mark.timeout(120)
+def test_waiters_follow_their_queue_to_another_node() -> None:
+    """A queue's slot moves to another node: a waiter whose thread's connection (and subscription) is on
+    the old node is told so (SUNSUBSCRIBE while it waits, MOVED on its next wait) and waits on the new
+    node, so the result still arrives."""
+    require_cluster_tools()
+    cluster = LocalCluster().start()  # its own: this test changes the slot map
+    try:
+        name = "moving"
+        app = Delayed(cluster.url, load_entry_points=False, queue=name, dequeue_timeout=0.2,
+                      imports=["tests.handle_tasks"])
+        queue = app.queue(name)
+        before = queue.enqueue(PyTask("tests.handle_tasks:add", [1, 2]), track=True)
+        during = queue.enqueue(PyTask("tests.handle_tasks:add", [3, 4]), track=True)
+        with pytest.raises(TimeoutError):
+            before.result(timeout=0.3)  # this thread now keeps a connection to the slot's node
+        results: list[Any] = []
+        waiter = threading.Thread(target=lambda: results.append(during.result(timeout=60)))
+        waiter.start()
+        time.sleep(0.5)
+        old = cluster.owner(slot_of(name))
+        cluster.move_slot(slot_of(name), next(node for node in cluster.nodes if node is not old))
+        cluster.wait_ok()
+        drain(app, name)
+        assert before.result(timeout=20) == 3  # MOVED on the kept connection, then the new node
+        waiter.join(30)
+        assert results == [7]
+        app.close()
+    finally:
+        cluster.cleanup()
+
+
+@pytest.mark.timeout(60)
+def test_a_prefetching_worker_writes_the_records(redis_cluster: LocalCluster, shards: tuple[str, str]) -> None:
+    """--prefetch 4 on the cluster: the batch call releases the tracked tasks and writes their records, in
+    the queue's slot, and the waiters hear of it."""
+    first, _ = shards
+    app = Delayed(redis_cluster.url, load_entry_points=False, queue=first, dequeue_timeout=0.2,
+                  imports=["tests.handle_tasks"])
+    handles = app.queue(first).enqueue_many([PyTask("tests.handle_tasks:add", [n, n]) for n in range(10)],
+                                            track=True)
+    boom = app.queue(first).enqueue(PyTask("tests.handle_tasks:boom", ["bad"]), track=True)
+    app.worker(first, slots=1, prefetch=4).run(burst=True, install_signals=False)
+    assert [handle.result(timeout=10) for handle in handles] == [2 * n for n in range(10)]
+    assert boom.status() == "dead" and boom.record().error_type == "ValueError"
+    app.close()
