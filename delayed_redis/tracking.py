@@ -103,7 +103,8 @@ def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
         message=_text(raw.get("em")), traceback=_text(raw.get("tb")))
 
 
-def submit_call(submissions: Sequence[Submission], layout: str = GO_DELAYED) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+def submit_call(submissions: Sequence[Submission],
+                layout: str = GO_DELAYED) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     """KEYS and ARGV of ``track_submit`` for a batch sharing a queue, a delay and a uniqueness rule."""
     first = submissions[0]
     keys = _keys(first.queue, layout)
