@@ -328,3 +328,37 @@ def test_a_prefetching_worker_writes_the_records(redis_cluster: LocalCluster, sh
     assert [handle.result(timeout=10) for handle in handles] == [2 * n for n in range(10)]
     assert boom.status() == "dead" and boom.record().error_type == "ValueError"
     app.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("where", ["cluster-resp2", "one-redis"])
+def test_waiters_without_resp3_and_on_one_redis(request: pytest.FixtureRequest, where: str) -> None:
+    """The waiter for RESP2 connections (SSUBSCRIBE through redis-py's cluster pub/sub, then the read), and
+    the cluster layout on one plain redis-server (key_layout = "cluster"): results on two queues, found
+    by the ids alone."""
+    if where == "cluster-resp2":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        flush(cluster)
+        app = Delayed(cluster.url + "?protocol=2", load_entry_points=False, dequeue_timeout=0.2,
+                      imports=["tests.handle_tasks"])
+    else:
+        server = request.getfixturevalue("real_redis")
+        app = Delayed(server.url, load_entry_points=False, key_layout="cluster", dequeue_timeout=0.2,
+                      imports=["tests.handle_tasks"])
+    handles = [app.queue(name).enqueue(PyTask("tests.handle_tasks:add", [n, 1]), track=True)
+               for n, name in enumerate(("left", "right"))]
+    results: list[Any] = []
+    waiters = [threading.Thread(target=lambda h=handle: results.append(app.handle(h.id).result(timeout=30)))
+               for handle in handles]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.3)
+    for name in ("left", "right"):
+        drain(app, name)
+    for waiter in waiters:
+        waiter.join(30)
+    assert sorted(results) == [1, 2]
+    assert [app.handle(handle.id).record().queue for handle in handles] == ["left", "right"]
+    # only an id pydelayed made names a queue; one of your own with an "@" is looked for in the default
+    assert app.handle("someone@left").record().queue == "default"
+    app.close()
