@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from delayed_core import Delayed, PyTask
+from delayed_core.handles import NoResult
 from delayed_core.testing.processes import Process, wait_until
 from delayed_redis.keys import CLUSTER, QueueKeys
 from tests.support import cli
@@ -140,6 +141,8 @@ def test_results_from_two_queues_on_different_shards(redis_cluster: LocalCluster
     assert app.handle("greet-1", queue=second).result(timeout=0) == "OWN"
     missing = app.handle("greet-1").record()
     assert (missing.status, missing.queue) == ("unknown", first)
+    with pytest.raises(NoResult, match=rf"unknown in queue {first}: .*\(app\.handle\(id, queue=\.\.\.\) looks"):
+        app.handle("greet-1").result(timeout=0.1)
     # each record is in its queue's slot, on the node serving it
     for name, queue in (("add", first), ("shout", second)):
         key = QueueKeys.for_queue(queue, CLUSTER).record(ids[name])
