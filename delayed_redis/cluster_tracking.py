@@ -106,7 +106,8 @@ class ClusterTracker(RedisTracker):
                     raise
                 moved = exc
                 if is_cluster_client(self.client):
-                    self.client.nodes_manager.initialize()  # type: ignore[attr-defined]
+                    with unavailable_as_broker_error():
+                        self.client.nodes_manager.initialize()  # type: ignore[attr-defined]
         return self._waiter.fallback.wait_polling(task_id, deadline, moved)
 
     def _async_records(self) -> AsyncRecords | None:
