@@ -30,9 +30,9 @@ from delayed_core.errors import BrokerUnavailable
 from delayed_core.interfaces.tracking import Finish, TaskRecord
 
 from .connection import is_cluster_client, unavailable_as_broker_error
-from .keys import CLUSTER, QueueKeys
+from .keys import CLUSTER
 from .pipelined_wait import PipelinedWaiter, SubscriptionLost
-from .tracking import READ, RedisTracker, _composed, _tail, record_from
+from .tracking import READ, RedisTracker, _composed, _keys, _tail, record_from
 from .waiting import RecordWaiter
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class ClusterTracker(RedisTracker):
     def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
                          finish: Finish) -> tuple[str, bytes] | None:
         """ClusterBroker's release with the record write: one script call per busy task of one queue."""
-        record = QueueKeys.for_queue(queue, CLUSTER).record(finish.task_id)
+        record = _keys(queue, CLUSTER).record(finish.task_id)
         return self.broker.release_then_take(worker_id, queue, queues, take_next, RELEASE_TAKE, (record,),
                                              _tail(finish))
 
