@@ -24,7 +24,7 @@ from .connection import async_client_from_url, unavailable_as_broker_error
 from .record_calls import RecordCalls
 from .replicas import ReplicaWait
 from .tracking import READ, SUBMIT, record_from, submit_answers, submit_call
-from .waiting import POLL_INTERVAL, settled
+from .waiting import POLL_INTERVAL, SubscriptionLost, settled
 
 logger = logging.getLogger("delayed.worker")
 
@@ -83,6 +83,7 @@ class AsyncRecords:
         deadline = loop.time() + timeout
         channel = self.calls.key(task_id)
         kind = self.calls.pubsub
+        lost = False
         with unavailable_as_broker_error():
             pubsub = self.client().pubsub()
             # a cluster's pub/sub reads shard channels with its own method; one Redis's with get_message
@@ -91,12 +92,17 @@ class AsyncRecords:
                 await getattr(pubsub, kind.subscribe)(channel)
                 if await _next(reader, kind.confirmed, channel, deadline):
                     record = await self.read(task_id)
-                    while not settled(record) and await _next(reader, kind.message, channel, deadline):
+                    while not settled(record) and await _next(reader, kind.message, channel, deadline,
+                                                              lost=kind.unsubscribe):
                         record = await self.read(task_id)  # a retry announces too: keep waiting then
             except redis.exceptions.ResponseError as exc:
                 return await self._wait_polling(task_id, deadline, exc)
+            except SubscriptionLost:  # a cluster slot moved: the next read finds (and maps) its new node
+                lost = True
             finally:
                 await pubsub.aclose()
+        if lost:
+            return await self.wait(task_id, max(0.0, deadline - loop.time()))
         return record
 
     async def _wait_polling(self, task_id: str, deadline: float, exc: Exception) -> TaskRecord:
@@ -113,9 +119,9 @@ class AsyncRecords:
         return record
 
 
-async def _next(reader: Any, kind: str, channel: str, deadline: float) -> bool:
+async def _next(reader: Any, kind: str, channel: str, deadline: float, lost: str = "") -> bool:
     """Skip messages (``reader``: the pub/sub's method reading them) until one of ``kind`` on ``channel``;
-    False at the deadline (loop time)."""
+    False at the deadline (loop time); :class:`SubscriptionLost` for a message ``lost`` on it."""
     loop = asyncio.get_running_loop()
     wanted = channel.encode()
     while True:
@@ -123,5 +129,8 @@ async def _next(reader: Any, kind: str, channel: str, deadline: float) -> bool:
         if remaining <= 0:
             return False
         message = await reader(timeout=remaining)
-        if message is not None and message["type"] == kind and message["channel"] == wanted:
-            return True
+        if message is not None and message["channel"] == wanted:
+            if message["type"] == kind:
+                return True
+            if message["type"] == lost:
+                raise SubscriptionLost(f"the server ended the subscription to {channel} (its slot moved?)")

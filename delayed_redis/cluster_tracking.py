@@ -31,9 +31,9 @@ from delayed_core.interfaces.tracking import Finish, TaskRecord
 
 from .connection import is_cluster_client, unavailable_as_broker_error
 from .keys import CLUSTER
-from .pipelined_wait import PipelinedWaiter, SubscriptionLost
+from .pipelined_wait import PipelinedWaiter
 from .tracking import READ, RedisTracker, _composed, _keys, _tail, record_from
-from .waiting import RecordWaiter
+from .waiting import RecordWaiter, SubscriptionLost
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

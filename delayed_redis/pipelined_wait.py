@@ -31,14 +31,9 @@ from delayed_core.interfaces.tracking import TaskRecord
 from .connection import unavailable_as_broker_error
 from .record_calls import RecordCalls
 from .scripts import Script
-from .waiting import RecordWaiter, at_thread_exit, settled
+from .waiting import RecordWaiter, SubscriptionLost, at_thread_exit, settled
 
 PUSHES = (b"subscribe", b"unsubscribe", b"message", b"ssubscribe", b"sunsubscribe", b"smessage")
-
-
-class SubscriptionLost(redis.exceptions.ConnectionError):
-    """The server ended the waiter's subscription: a Redis Cluster node drops the shard channels of a hash
-    slot that moves away (the caller waits again on the slot's new node)."""
 
 
 def is_push(reply: Any) -> bool:

@@ -34,6 +34,11 @@ logger = logging.getLogger("delayed.worker")
 POLL_INTERVAL = 0.5
 
 
+class SubscriptionLost(redis.exceptions.ConnectionError):
+    """The server ended a waiter's subscription: a Redis Cluster node drops the shard channels of a hash
+    slot that moves away (the caller waits again on the slot's new node)."""
+
+
 def at_thread_exit(release: Callable[[], object]) -> weakref.finalize:
     """Call ``release`` once the calling thread has ended (and is collected): a connection a thread kept
     goes back to the pool then, instead of staying counted as in use for the process's lifetime."""
@@ -81,7 +86,8 @@ class RecordWaiter:
                     return self.wait_polling(task_id, deadline, exc)
                 if confirmed:
                     record = self.read(task_id)
-                    while not settled(record) and self._next(pubsub, kind.message, channel, deadline):
+                    while not settled(record) and self._next(pubsub, kind.message, channel, deadline,
+                                                             lost=kind.unsubscribe):
                         record = self.read(task_id)  # a retry announces too: keep waiting then
                 getattr(pubsub, kind.unsubscribe)(channel)  # its confirmation is skipped by the next wait
             except BaseException:
@@ -109,9 +115,11 @@ class RecordWaiter:
             raise
         return pubsub
 
-    def _next(self, pubsub: Any, kind: str, channel: str, deadline: float) -> bool:
+    def _next(self, pubsub: Any, kind: str, channel: str, deadline: float, lost: str = "") -> bool:
         """Skip messages until one of ``kind`` on ``channel`` (False at the deadline). Left-overs of the
-        thread's earlier waits (their unsubscribe confirmations, a late announcement) are skipped."""
+        thread's earlier waits (their unsubscribe confirmations, a late announcement) are skipped; they come
+        before this wait's subscribe confirmation, so a message ``lost`` for ``channel`` after it (an
+        unsubscribe not asked for) raises :class:`SubscriptionLost`."""
         wanted = channel.encode()
         reader = getattr(pubsub, self.calls.pubsub.reader)
         while True:
@@ -119,8 +127,11 @@ class RecordWaiter:
             if remaining <= 0:
                 return False
             message = reader(timeout=remaining)
-            if message is not None and message["type"] == kind and message["channel"] == wanted:
-                return True
+            if message is not None and message["channel"] == wanted:
+                if message["type"] == kind:
+                    return True
+                if message["type"] == lost:
+                    raise SubscriptionLost(f"the server ended the subscription to {channel} (its slot moved?)")
 
     def _drop(self) -> None:
         pubsub = getattr(self._local, "pubsub", None)

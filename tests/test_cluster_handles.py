@@ -289,7 +289,7 @@ def drain(app: Delayed, queue: str) -> None:
 def test_waiters_follow_their_queue_to_another_node() -> None:
     """A queue's slot moves to another node: a waiter whose thread's connection (and subscription) is on
     the old node is told so (SUNSUBSCRIBE while it waits, MOVED on its next wait) and waits on the new
-    node, so the result still arrives."""
+    node, so the result still arrives; an asyncio waiter too."""
     require_cluster_tools()
     cluster = LocalCluster().start()  # its own: this test changes the slot map
     try:
@@ -301,14 +301,22 @@ def test_waiters_follow_their_queue_to_another_node() -> None:
         during = queue.enqueue(PyTask("tests.handle_tasks:add", [3, 4]), track=True)
         with pytest.raises(TimeoutError):
             before.result(timeout=0.3)  # this thread now keeps a connection to the slot's node
+        also = queue.enqueue(PyTask("tests.handle_tasks:add", [5, 6]), track=True)
         results: list[Any] = []
         waiter = threading.Thread(target=lambda: results.append(during.result(timeout=60)))
         waiter.start()
-        time.sleep(0.5)
-        old = cluster.owner(slot_of(name))
-        cluster.move_slot(slot_of(name), next(node for node in cluster.nodes if node is not old))
-        cluster.wait_ok()
-        drain(app, name)
+
+        async def wait_async() -> Any:
+            task = asyncio.create_task(also.result_async(timeout=60))
+            await asyncio.sleep(0.5)
+            old = cluster.owner(slot_of(name))
+            await asyncio.to_thread(cluster.move_slot, slot_of(name),
+                                    next(node for node in cluster.nodes if node is not old))
+            await asyncio.to_thread(cluster.wait_ok)
+            await asyncio.to_thread(drain, app, name)
+            return await task
+
+        assert asyncio.run(wait_async()) == 11  # redis-py's asyncio cluster pub/sub follows the slot
         assert before.result(timeout=20) == 3  # MOVED on the kept connection, then the new node
         waiter.join(30)
         assert results == [7]
