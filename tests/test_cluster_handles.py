@@ -203,7 +203,7 @@ def _reset(cluster: LocalCluster) -> None:
 def _sent(cluster: LocalCluster) -> dict[str, int]:
     """Commands clients sent to every node since the last reset, summed (not those run inside scripts)."""
     inside = {"hgetall", "hget", "hmget", "exists", "time", "rpush", "lpop", "hset", "hdel", "hincrby", "hkeys",
-              "pexpire", "del", "zadd", "publish", "spublish", "lrem", "hexists"}
+              "pexpire", "del", "zadd", "publish", "spublish", "lrem", "hexists", "get", "set"}
     ours = {"info", "config|resetstat"}
     total: dict[str, int] = {}
     for node in cluster.live_nodes():
