@@ -83,14 +83,14 @@ class CancelListener:
                 self.executor.interrupt(slot.index)
 
 
-def start_cancel_listener(worker: Any) -> tuple[CancelListener, threading.Thread] | None:
-    """Start the listener thread of ``worker`` (a :class:`~delayed_core.worker.Worker`) when its first
-    queue's broker keeps task records; None otherwise."""
+def start_cancel_listener(worker: Any, stopping: threading.Event) -> tuple[CancelListener, threading.Thread] | None:
+    """Start the listener thread of ``worker`` (a :class:`~delayed_core.worker.Worker`), which runs until
+    ``stopping`` is set, when its first queue's broker keeps task records; None otherwise."""
     tracker = worker.runner.trackers.get(worker.queues[0])
     if tracker is None:
         return None
     listener = CancelListener(tracker, worker.queues, lambda: [slot.state for slot in worker.slots], worker.executor,
-                              worker.stopping)
+                              stopping)
     thread = threading.Thread(target=listener.run, name="delayed-cancel", daemon=True)
     thread.start()
     return listener, thread

@@ -101,6 +101,9 @@ class Worker:
         self._stop_requests = 0
         # The keep-alive and cancel threads, each with the call that ends its wait at once.
         self._threads: list[tuple[Callable[[], None], threading.Thread]] = []
+        # Set once the slots are done: those threads serve the whole shutdown window, since a running task's
+        # id must stay alive until it is released or handed back (or the sweeper would take it away).
+        self._threads_ending = threading.Event()
         self._live_slots = 0
         self._live_lock = threading.Lock()
 
@@ -121,6 +124,7 @@ class Worker:
 
     def _run(self) -> None:
         self._threads = []
+        self._threads_ending.clear()
         self.executor.start(self._executor_context())
         try:
             if not self._go_online():
@@ -129,12 +133,12 @@ class Worker:
             log_banner(self)
             maintenance = Maintenance(list(self.brokers.values()), lambda: self.worker_ids,
                                       self.config["keep_alive_interval"], self.config["keep_alive_timeout"],
-                                      self.stopping)
+                                      self._threads_ending)
             maintenance.listen()
             keep_alive = threading.Thread(target=maintenance.run, name="delayed-keep-alive", daemon=True)
             keep_alive.start()
             self._threads = [(maintenance.wake, keep_alive)]
-            cancels = start_cancel_listener(self)
+            cancels = start_cancel_listener(self, self._threads_ending)
             if cancels is not None:
                 self._threads.append((cancels[0].wake, cancels[1]))
             self._live_slots = len(self.slots)
@@ -224,13 +228,12 @@ class Worker:
         raise WorkerIdTaken("could not claim a free worker id in 100 tries")
 
     def _wait_for_slots(self) -> None:
-        """Sleep until stopped (a stop request, or the last slot ending by itself); then wake every wait
-        and give running tasks ``shutdown_timeout`` to finish."""
+        """Sleep until stopped (a stop request, or the last slot ending by itself); then wake the idle
+        slots and give running tasks ``shutdown_timeout`` to finish."""
         # stop() wakes this wait at once. The timeout is for a stop signal the OS delivers to another
         # thread: Python runs its handler in this thread only, once this thread runs again.
         while not self.stopping.wait(SIGNAL_CHECK):
             pass
-        self._wake_threads()
         deadline = time.monotonic() + self.config["shutdown_timeout"]
         next_wake = 0.0
         for slot in self.slots:
@@ -247,8 +250,9 @@ class Worker:
             if slot.is_alive():
                 self._hand_back(slot)
 
-    def _wake_threads(self) -> None:
-        """End the keep-alive and cancel threads' waits at once (``stopping`` is set: they end)."""
+    def _end_threads(self) -> None:
+        """End the keep-alive and cancel threads, their waits woken at once."""
+        self._threads_ending.set()
         for wake, _ in self._threads:
             try:
                 wake()
@@ -281,7 +285,7 @@ class Worker:
 
     def _shutdown(self) -> None:
         ids = self.worker_ids
-        self._wake_threads()  # again: a stop by an exception skipped _wait_for_slots
+        self._end_threads()
         for _, thread in self._threads:
             thread.join(MAINTENANCE_TICK + 1)
         self.executor.stop()

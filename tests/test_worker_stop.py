@@ -15,11 +15,12 @@ from __future__ import annotations
 import itertools
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from delayed_core import Delayed, cancelling, maintenance
+from delayed_core import Delayed, PyTask, cancelling, maintenance
 from delayed_core.interfaces import tracking
 from delayed_core.interfaces.sweeper import ScheduleWatcher
 from delayed_core.testing.processes import wait_until
@@ -27,6 +28,7 @@ from delayed_core.worker import Worker
 from delayed_plugins.memory_tracking import MemoryCancelWatcher
 from delayed_redis.schedule_watcher import RedisScheduleWatcher
 from delayed_redis.tracking import RedisCancelWatcher
+from tests import worker_tasks
 from tests.support.fake_broker import FakeBrokerPlugin
 from tests.support.redis_server import RedisServer
 
@@ -138,3 +140,41 @@ def _waits(slot: threading.Thread) -> bool:
         frame = frame.f_back
     return bool(names & {"dequeue_first", "dequeue", "_refill"}) and bool(
         names & {"parse_response", "read_response", "wait", "wait_for", "_read_response"})
+
+
+def test_ids_are_kept_alive_while_running_tasks_finish_after_a_stop(
+        real_redis: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stop gives a running task ``shutdown_timeout`` to finish; all that time its id must stay alive,
+    or the sweeper would put the task back while it runs and it would run twice. So the keep-alive goes
+    on after the stop until the slots are done: a refresh of the running slot's id is seen after the
+    stop (it used to end with the stop: with the default keep_alive_timeout of 15 s, a task still
+    running 15 s into the default 30 s of shutdown_timeout was taken away)."""
+    app = Delayed(real_redis.url, load_entry_points=False, imports=[worker_tasks.__name__], keep_alive_interval=0.1,
+                  keep_alive_timeout=5.0, shutdown_timeout=30.0)
+    worker = app.worker("default")
+    refreshed: list[tuple[float, list[str]]] = []
+    keep_alive = worker.broker.keep_alive
+
+    def noting(ids: list[str], ttl: float) -> None:
+        keep_alive(ids, ttl)
+        refreshed.append((time.monotonic(), list(ids)))
+
+    monkeypatch.setattr(worker.broker, "keep_alive", noting)
+    worker_tasks.reset()
+    app.queue("default").enqueue(PyTask(f"{worker_tasks.__name__}:meet", [2, 30.0]))
+    run = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
+    run.start()
+    try:
+        assert wait_until(lambda: worker.slots and worker.slots[0].state.running is not None, 10)
+        worker.stop()
+        stopped = time.monotonic()
+        slot_id = worker.slots[0].slot_id
+        assert wait_until(lambda: any(at > stopped and slot_id in ids for at, ids in refreshed), 10)
+        assert real_redis.client().exists(slot_id)
+    finally:
+        worker_tasks.meet(2, 10.0)  # the task's other party: it ends, and the worker with it
+        run.join(10)
+        app.close()
+    assert not run.is_alive()
+    assert [name for name, _, _ in worker_tasks.calls] == ["record", "record"]  # both parties met, once
+    assert not real_redis.client().exists(slot_id)  # offline once the task was released
