@@ -4,7 +4,8 @@ Measures the wall time from ``worker.stop()`` to ``worker.run()`` returning, on 
 slot blocked waiting for work, the keep-alive and cancel threads waiting on their subscriptions), for
 each executor and for the layouts of a worker (several slots, ``--prefetch``, several queues), and the
 end of a burst run on an empty queue. Median (and range) of ``--n`` stops each; rounds alternate the
-cases so that a noisy neighbour hits them alike. Optional: a ``delayed worker`` process, SIGTERM to exit.
+cases so that a noisy neighbour hits them alike. Optional (``--sigterm``): a ``delayed worker`` process,
+and one with ``--processes 2``, SIGTERM to exit.
 
 Placement as in every benchmark here (:mod:`bench.harness`): the private redis-server on CPU 0.
 """
@@ -72,16 +73,19 @@ def one_burst(url: str) -> float:
     return took
 
 
-def one_sigterm(url: str, idle: float) -> float:
-    """``delayed worker`` in a subprocess: SIGTERM once it is idle, to its exit."""
+def one_sigterm(url: str, idle: float, processes: int = 0) -> float:
+    """``delayed worker`` (with ``--processes`` when given) in a subprocess: SIGTERM once it is idle, to
+    its exit."""
     env = {**os.environ, "PYTHONPATH": str(harness.ROOT)}
     argv = [str(Path(sys.executable).parent / "delayed"), "worker", "--broker", url, "--queue", "default",
-            "--import", MODULE]
+            "--import", MODULE, *(["--processes", str(processes)] if processes else [])]
     process = subprocess.Popen(argv, cwd=harness.ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True)
     assert process.stderr is not None
-    for line in process.stderr:  # the banner is logged once the slots run
-        if "worker serving" in line:
+    banners = 0
+    for line in process.stderr:  # each worker logs its banner once its slots run
+        banners += "worker serving" in line
+        if banners == max(1, processes):
             break
     time.sleep(idle)
     started = time.perf_counter()
@@ -104,6 +108,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in (*cases, "burst, empty queue")}
     if options.sigterm:
         times["delayed worker, SIGTERM"] = []
+        times["--processes 2, SIGTERM"] = []
     idle = random.Random(4).uniform
     try:
         for _ in range(options.n):
@@ -112,6 +117,7 @@ def main() -> None:
             times["burst, empty queue"].append(one_burst(server.url))
             if options.sigterm:
                 times["delayed worker, SIGTERM"].append(one_sigterm(server.url, idle(*options.idle)))
+                times["--processes 2, SIGTERM"].append(one_sigterm(server.url, idle(*options.idle), 2))
     finally:
         server.cleanup()
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; n={options.n}")
