@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis._parsers.hiredis as hiredis_parser
@@ -54,14 +54,17 @@ def unhandled(monkeypatch: pytest.MonkeyPatch) -> list[threading.ExceptHookArgs]
     return seen
 
 
-def helpers() -> list[threading.Thread]:
-    """The wait helper threads alive now."""
-    return [thread for thread in threading.enumerate() if thread.name.startswith("delayed-wait")]
+@pytest.fixture
+def helpers() -> Callable[[], list[threading.Thread]]:
+    """The wait helper threads alive now that the test started (another test's may still idle out)."""
+    before = set(threading.enumerate())
+    return lambda: [thread for thread in threading.enumerate()
+                    if thread.name.startswith("delayed-wait") and thread not in before]
 
 
 def test_a_close_in_the_middle_of_a_helpers_connection_check_ends_the_wait_quietly(
         broker: ClusterBroker, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        unhandled: list[threading.ExceptHookArgs]) -> None:
+        unhandled: list[threading.ExceptHookArgs], helpers: Callable[[], list[threading.Thread]]) -> None:
     """The helper is stopped inside the pool's ``can_read`` check of its connection, after the parser
     read its socket and before it polls it; the broker closes right there (from that thread: the only
     way to put the close exactly there every time); then the check goes on, on the closed socket.
@@ -92,7 +95,7 @@ def test_a_close_in_the_middle_of_a_helpers_connection_check_ends_the_wait_quiet
 
 def test_closing_the_broker_ends_a_blocked_wait_and_its_helpers(
         broker: ClusterBroker, real_redis: RedisServer, caplog: pytest.LogCaptureFixture,
-        unhandled: list[threading.ExceptHookArgs]) -> None:
+        unhandled: list[threading.ExceptHookArgs], helpers: Callable[[], list[threading.Thread]]) -> None:
     """A slot waits, its helper's BLPOP blocked on the server; the broker closes from another thread.
     The close ends the BLPOP and the helper before it disconnects (so nothing reads a closed socket):
     once ``close()`` returns no helper is left, the wait has returned empty, nothing is logged above

@@ -96,15 +96,23 @@ def app_for(request: pytest.FixtureRequest) -> Iterator[Callable[[str, dict[str,
         app.close()
 
 
-def worker_threads(worker: Worker) -> list[threading.Thread]:
-    """The slot, keep-alive and cancel threads of ``worker``, and the wait helpers of the cluster layout."""
-    helpers = [thread for thread in threading.enumerate() if thread.name.startswith("delayed-wait")]
-    return [*worker.slots, *(thread for _, thread in worker._threads), *helpers]
+@pytest.fixture
+def worker_threads() -> Callable[[Worker], list[threading.Thread]]:
+    """The slot, keep-alive and cancel threads of a worker, and the wait helpers of the cluster layout
+    started during the test (another test's may still idle out)."""
+    before = set(threading.enumerate())
+
+    def of(worker: Worker) -> list[threading.Thread]:
+        helpers = [thread for thread in threading.enumerate()
+                   if thread.name.startswith("delayed-wait") and thread not in before]
+        return [*worker.slots, *(thread for _, thread in worker._threads), *helpers]
+    return of
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_stop_wakes_every_wait_of_an_idle_worker(case: str, entered: set[str],
-                                                   app_for: Callable[[str, dict[str, object]], Delayed]) -> None:
+def test_a_stop_wakes_every_wait_of_an_idle_worker(
+        case: str, entered: set[str], app_for: Callable[[str, dict[str, object]], Delayed],
+        worker_threads: Callable[[Worker], list[threading.Thread]]) -> None:
     broker, settings, queues = CASES[case]
     worker = app_for(broker, settings).worker(queues)
     run = threading.Thread(target=worker.run, kwargs={"install_signals": False}, daemon=True)
@@ -122,7 +130,8 @@ def test_a_stop_wakes_every_wait_of_an_idle_worker(case: str, entered: set[str],
 
 
 def test_a_burst_run_ends_every_thread_once_the_queue_is_empty(
-        entered: set[str], app_for: Callable[[str, dict[str, object]], Delayed]) -> None:
+        entered: set[str], app_for: Callable[[str, dict[str, object]], Delayed],
+        worker_threads: Callable[[Worker], list[threading.Thread]]) -> None:
     """The last slot to find the queue empty stops the worker, which wakes the keep-alive thread too."""
     worker = app_for("real", {"slots": 2, "dequeue_timeout": 0.2}).worker("default")
     worker.run(burst=True, install_signals=False)
