@@ -32,6 +32,7 @@ from .errors import UNAVAILABLE, translate
 from .keys import QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
 from .pipelined_wait import PipelinedWaiter
+from .pubsub_wake import Waker, next_message
 from .several_queues import _group_keys
 from .waiting import RecordWaiter
 
@@ -236,10 +237,12 @@ class RedisCancelWatcher(st.CancelWatcher):
     """Stop requests heard on the queues' channels; subscribes afresh after a lost connection."""
 
     def __init__(self, client: redis.Redis, channels: list[str]) -> None:
+        super().__init__()
         self.client = client
         self.channels = channels
         self.pubsub: Any = None
         self.refused = False
+        self.waker = Waker()
 
     def wait(self, timeout: float) -> list[tuple[str, str]]:
         """Block on the subscription up to ``timeout`` seconds (then drain what else arrived)."""
@@ -250,7 +253,7 @@ class RedisCancelWatcher(st.CancelWatcher):
                 self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 self.pubsub.subscribe(*self.channels)
             requests: list[tuple[str, str]] = []
-            message = self.pubsub.get_message(timeout=timeout)
+            message = next_message(self.pubsub, timeout, self.waker)
             while message is not None:
                 slot_id, _, task_id = message["data"].decode(errors="replace").partition(" ")
                 requests.append((slot_id, task_id))
@@ -268,8 +271,14 @@ class RedisCancelWatcher(st.CancelWatcher):
             self.close()  # the subscription went with the connection: subscribe afresh on the next wait
             raise translate(exc) from exc
 
+    def wake(self) -> None:
+        """End the wait in progress, and every later one, at once (see :mod:`~delayed_redis.pubsub_wake`)."""
+        self.waker.wake()
+        super().wake()  # a refused subscription waits in the base class
+
     def close(self) -> None:
         """Drop the subscription."""
+        self.waker.close()
         if self.pubsub is not None:
             pubsub, self.pubsub = self.pubsub, None
             with contextlib.suppress(redis.exceptions.RedisError):

@@ -8,6 +8,7 @@ tracking adds no round trip to those paths; reading a record is one round trip.
 from __future__ import annotations
 
 import abc
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -100,10 +101,25 @@ async def _in_thread(function: Callable[..., R], *args: Any) -> R:
 class CancelWatcher:
     """Requests to stop running tasks, as a worker hears them (the default hears none)."""
 
+    def __init__(self) -> None:
+        self._woken = threading.Event()
+
     def wait(self, timeout: float) -> list[tuple[str, str]]:
         """Block up to ``timeout`` seconds; return the ``(slot id, task id)`` pairs asked for meanwhile."""
-        time.sleep(timeout)
+        woken = getattr(self, "_woken", None)  # None: a subclass that skipped this __init__
+        if woken is None:
+            time.sleep(timeout)
+        else:
+            woken.wait(timeout)
         return []
+
+    def wake(self) -> None:
+        """End a :meth:`wait` in progress at once (it returns what it heard, or nothing), and every later
+        one: called from another thread by a stopping worker, just before the waiting thread closes the
+        watcher. A watcher that overrides :meth:`wait` overrides this too."""
+        woken = getattr(self, "_woken", None)
+        if woken is not None:
+            woken.set()
 
     def close(self) -> None:
         """Release the watcher's connection."""
