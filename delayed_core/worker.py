@@ -153,7 +153,8 @@ class Worker:
             self._shutdown()
 
     def stop(self) -> None:
-        """Ask the worker to stop gracefully (safe from any thread and from signal handlers)."""
+        """Ask the worker to stop gracefully (safe from any thread; a signal handler of your own should
+        call it from a new thread, as the worker's own handler does, for the reason given there)."""
         # Only the event: the main thread, woken by it, wakes every other wait (from a signal handler,
         # which interrupts the main thread, taking a connection pool's lock could deadlock).
         self.stopping.set()
@@ -175,7 +176,10 @@ class Worker:
         else:
             logger.warning("got %s again: handing running tasks back and stopping now",
                            signal.Signals(signum).name)
-        self.stop()
+        # Not self.stop() here: the handler runs in the main thread between two of its bytecodes, and if
+        # those were inside the event's own wait() or set() (holding its lock), setting it here would wait
+        # for that lock forever. A short-lived thread takes the lock once the main thread lets it go.
+        threading.Thread(target=self.stop, name="delayed-stop-signal", daemon=True).start()
 
     def _executor_context(self) -> ExecutorContext:
         config = self.config
