@@ -51,7 +51,10 @@ def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_i
     task_id = tracked_id(task)
     if task_id is None or not isinstance(task, PyTask):
         return None
-    fields: dict[str, Any] = {"a": task.attempt + 1, "w": worker_id, "st": int(started * 1000)}
+    # The queue and the function too: a tracker may write a settled record whole, keeping nothing of the
+    # pending one but its enqueue time (Redis does: one SET).
+    fields: dict[str, Any] = {"a": task.attempt + 1, "w": worker_id, "st": int(started * 1000), "q": d.queue,
+                              "fn": task.func_path}
     if cancelled:
         fields["s"] = CANCELLED
     elif d.kind == RELEASE and outcome is not None and outcome.ok:
@@ -109,7 +112,8 @@ def mark_buried(app: Any, queue: str, letter: DeadLetter, config: Any) -> None:
     if task_id is None or not isinstance(task, PyTask):
         return
     fields: dict[str, str | bytes | int | float] = {"s": DEAD, "a": letter.attempts, "w": letter.worker,
-                                                     "et": letter.reason, "em": letter.error}
+                                                     "et": letter.reason, "em": letter.error, "q": queue,
+                                                     "fn": task.func_path}
     try:
         tracker.mark(Finish(task_id, fields, ttl_of(task, config.get(RESULT_TTL))))
     except Exception as exc:
