@@ -54,6 +54,7 @@ def _composed(name: str, write: str = "track_settle") -> scripts.Script:
 
 
 SUBMIT = scripts.load_script("track_submit", helpers=("_record",))
+SUBMIT_ONE = scripts.load_script("track_submit_one")
 READ = scripts.load_script("track_read")
 CANCEL = scripts.load_script("track_cancel")
 MARK = scripts.load_script("track_mark", helpers=("_record",))
@@ -87,10 +88,11 @@ def settle_args(finish: Finish) -> tuple[int, bytes]:
     """The arguments ``track_settle_args.lua`` takes off the end of ARGV: the TTL in ms and the settled
     record from the space after its enqueue time on (the script puts that time in front), finish time
     included."""
-    fields = finish.fields
-    rest = {name: value for name, value in fields.items() if name != "s"}
-    rest.setdefault("fi", _now_ms())
-    return _ms(finish.ttl), b" %s\n%s" % (str(fields.get("s", st.UNKNOWN)).encode(), msgpack.packb(rest))
+    rest = finish.fields.copy()  # the Finish stays as it is: a failed call sends it again
+    status = rest.pop("s", st.UNKNOWN)
+    if "fi" not in rest:
+        rest["fi"] = _now_ms()
+    return _ms(finish.ttl), b" " + str(status).encode() + b"\n" + msgpack.packb(rest)
 
 
 def _number(value: bytes | None) -> float | None:
@@ -143,10 +145,15 @@ def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
         message=_text(raw.get("em")), traceback=_text(raw.get("tb")))
 
 
-def submit_call(submissions: Sequence[Submission]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    """KEYS and ARGV of ``track_submit`` for a batch sharing a queue, a delay and a uniqueness rule."""
+def submit_call(submissions: Sequence[Submission]) -> tuple[scripts.Script, tuple[str, ...], tuple[Any, ...]]:
+    """The script, KEYS and ARGV writing a batch sharing a queue, a delay and a uniqueness rule:
+    ``track_submit_one`` for one task with a random id due at once (a plain ``.delay()``), else
+    ``track_submit``."""
     first = submissions[0]
     keys = _keys(first.queue)
+    if len(submissions) == 1 and first.due_in is None and not first.unique_window:
+        return SUBMIT_ONE, (keys.queue, keys.notifications, record_key(first.task_id)), (
+            first.data, first.func, int(time.time() * 1000), _ms(first.pending_ttl))
     scheduled = first.due_in is not None
     delay = max(0, int(first.due_in * 1000)) if first.due_in is not None else ""
     unique = -1 if first.unique_window < 0 else int(first.unique_window * 1000)
@@ -155,12 +162,14 @@ def submit_call(submissions: Sequence[Submission]) -> tuple[tuple[str, ...], tup
         args += (submission.data, submission.func, _ms(submission.pending_ttl),
                  secrets.token_hex(8) if scheduled else "")
     records = [record_key(submission.task_id) for submission in submissions]
-    return (keys.queue, keys.notifications, keys.scheduled, *records), tuple(args)
+    return SUBMIT, (keys.queue, keys.notifications, keys.scheduled, *records), tuple(args)
 
 
-def submit_answers(submissions: Sequence[Submission], replies: list[Any]) -> list[tuple[bool, str]]:
-    """``track_submit``'s replies as :meth:`TaskTracker.submit_many` answers."""
+def submit_answers(submissions: Sequence[Submission], replies: list[Any] | int) -> list[tuple[bool, str]]:
+    """The submit script's replies as :meth:`TaskTracker.submit_many` answers."""
     added = st.QUEUED if submissions[0].due_in is None else st.SCHEDULED
+    if not isinstance(replies, list):  # track_submit_one: its one task was enqueued
+        return [(True, added)]
     return [(True, added) if reply == 1 else (False, reply.decode() if isinstance(reply, bytes) else str(reply))
             for reply in replies]
 
@@ -181,10 +190,10 @@ class RedisTracker(TaskTracker):
 
     def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
         """One script call for the whole batch (they share a queue, a delay and a uniqueness rule)."""
-        keys, args = submit_call(submissions)
+        script, keys, args = submit_call(submissions)
         broker = self.broker
         try:  # not unavailable_as_broker_error(): a context manager costs this hot path 2 us
-            reply = SUBMIT(broker._call, keys, args)
+            reply = script(broker._call, keys, args)
             if broker.replica_wait:
                 broker.replica_wait.after(broker._call)  # +1 round trip, as a plain enqueue
         except redis.exceptions.RedisError as exc:
