@@ -45,10 +45,14 @@ def ttl_of(task: PyTask, default: int) -> int:
 
 
 def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_id: str, serializer: Serializer,
-               config: Any, cancelled: bool = False) -> Finish | None:
-    """The record fields for disposition ``d`` of a tracked task; None when the task is not tracked."""
+               config: Any, cancelled: bool = False, task_id: str | None = None) -> Finish | None:
+    """The record fields for disposition ``d`` of a tracked task; None when the task is not tracked.
+
+    :param task_id: the task's id when the caller has read it already (:func:`tracked_id`).
+    """
     task = d.task
-    task_id = tracked_id(task)
+    if task_id is None:
+        task_id = tracked_id(task)
     if task_id is None or not isinstance(task, PyTask):
         return None
     # The queue and the function too: a tracker may write a settled record whole, keeping nothing of the

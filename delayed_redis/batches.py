@@ -30,7 +30,7 @@ from .monitoring import this_minute
 from .split_call import SplitCaller
 from .tracking import settle_args
 
-RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch", helpers=("_record",))
+RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch", helpers=("_settle",))
 _MAKING = threading.Lock()
 
 

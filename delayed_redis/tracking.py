@@ -4,7 +4,7 @@ Keys: ``delayed_task:<id>`` (a tracked task's record, with a TTL; also the chann
 and the channel ``delayed_cancel:<queue>``, beside go-delayed's layout, which stays as it is (see
 ``keys.py``). A record is a hash while the task is pending (queued, scheduled, or failed and retrying)
 and one string once it is settled for good: ``"<enqueued ms> <status>\n"`` and a msgpack map of the
-other fields (``lua/_record.lua``; :func:`settled_record` reads it). A settled record of an earlier
+other fields (``lua/_settle.lua``; :func:`settled_record` reads it). A settled record of an earlier
 version, a hash, is read as before.
 
 Round trips: a tracked enqueue is one script call (``track_submit``); releasing, requeueing or
@@ -47,8 +47,10 @@ logger = logging.getLogger("delayed.worker")
 
 def _composed(name: str, write: str = "track_settle") -> scripts.Script:
     """The consumer script ``name`` with the record write composed around it (one EVALSHA): ``write`` is
-    ``track_settle`` for a call that settles the task for good, ``track_finish`` for a retry."""
-    source = scripts._read("_prelude") + scripts._read("_record") + scripts._read(write + "_args") + \
+    ``track_settle`` for a call that settles the task for good (helpers in ``_settle.lua``),
+    ``track_finish`` for a retry (``_record.lua``)."""
+    helpers = "_settle" if write == "track_settle" else "_record"
+    source = scripts._read("_prelude") + scripts._read(helpers) + scripts._read(write + "_args") + \
         scripts._read(name) + scripts._read(write + "_write")
     return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
 
@@ -57,7 +59,7 @@ SUBMIT = scripts.load_script("track_submit", helpers=("_record",))
 SUBMIT_ONE = scripts.load_script("track_submit_one")
 READ = scripts.load_script("track_read")
 CANCEL = scripts.load_script("track_cancel")
-MARK = scripts.load_script("track_mark", helpers=("_record",))
+MARK = scripts.load_script("track_mark", helpers=("_record", "_settle"))
 RELEASE_TAKE_FIRST = _composed("release_take_first")
 REQUEUE = _composed("requeue", "track_finish")
 DEAD_LETTER = _composed("dead_letter")
@@ -79,11 +81,6 @@ def _tail(finish: Finish) -> tuple[Any, ...]:
     return (*chain.from_iterable(fields.items()), _ms(finish.ttl), len(fields))
 
 
-def _now_ms() -> int:
-    """The finish time a record gets: the worker's clock, as its start time."""
-    return int(time.time() * 1000)
-
-
 def settle_args(finish: Finish) -> tuple[int, bytes]:
     """The arguments ``track_settle_args.lua`` takes off the end of ARGV: the TTL in ms and the settled
     record from the space after its enqueue time on (the script puts that time in front), finish time
@@ -91,7 +88,7 @@ def settle_args(finish: Finish) -> tuple[int, bytes]:
     rest = finish.fields.copy()  # the Finish stays as it is: a failed call sends it again
     status = rest.pop("s", st.UNKNOWN)
     if "fi" not in rest:
-        rest["fi"] = _now_ms()
+        rest["fi"] = int(time.time() * 1000)  # the worker's clock, as the start time
     return _ms(finish.ttl), b" " + str(status).encode() + b"\n" + msgpack.packb(rest)
 
 
@@ -217,7 +214,7 @@ class RedisTracker(TaskTracker):
         """The requeue script with the record write; the record keeps the retry's bytes (and member)."""
         k = _keys(queue)
         token = secrets.token_hex(8)
-        fields: dict[str, Any] = {"fi": _now_ms(), **finish.fields, "t": task}
+        fields: dict[str, Any] = {"fi": int(time.time() * 1000), **finish.fields, "t": task}
         if delay > 0:
             fields["m"] = token.encode() + task
         tracked = Finish(finish.task_id, fields, finish.ttl)

@@ -1,7 +1,7 @@
 -- track_mark: settle the record of a task settled outside a worker (a poison task the sweeper buried).
 -- KEYS[1]  delayed_task:ID
 -- ARGV[1]  the record's TTL in ms
--- ARGV[2]  the record from the space after its enqueue time on (settle_record in _record.lua)
+-- ARGV[2]  the record from the space after its enqueue time on (settle_record in _settle.lua)
 -- Returns  1 when written; 0 when the record is gone or already finished (a later run settled it)
 local s = record_state(KEYS[1])
 if s ~= 'queued' and s ~= 'scheduled' and s ~= 'failed' then

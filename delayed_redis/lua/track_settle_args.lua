@@ -3,7 +3,7 @@
 -- exactly its own. See track_settle_write.lua for the write.
 -- KEYS[#KEYS]  delayed_task:ID (the record, also the channel waiters listen on)
 -- ARGV tail    TTL in ms, then the record from the space after its enqueue time on:
---              " <status>\n<msgpack map of the other fields>" (settle_record in _record.lua)
+--              " <status>\n<msgpack map of the other fields>" (settle_record in _settle.lua)
 local track_key = table.remove(KEYS)
 local track_rest = table.remove(ARGV)
 local track_ttl = table.remove(ARGV)
