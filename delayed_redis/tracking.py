@@ -7,7 +7,8 @@ and one string once it is settled for good: ``"<enqueued ms> <status>\n"`` and a
 other fields (``lua/_settle.lua``; :func:`settled_record` reads it). A settled record of an earlier
 version, a hash, is read as before.
 
-Round trips: a tracked enqueue is one script call (``track_submit``); releasing, requeueing or
+Round trips: a tracked enqueue is one script call (``track_submit``, or ``track_submit_one`` for a plain
+``.delay()``); releasing, requeueing or
 dead-lettering a tracked task is the consumer's usual script with the record write composed around it
 (one call); reading a record is one script call; a waiter subscribes, reads, and sleeps on the channel.
 """
