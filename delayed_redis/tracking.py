@@ -1,10 +1,14 @@
 """Task records on Redis: the :class:`~delayed_core.interfaces.tracking.TaskTracker` of the Redis broker.
 
-Keys: ``delayed_task:<id>`` (a hash per tracked task, with a TTL; also the channel announcing its end)
+Keys: ``delayed_task:<id>`` (a tracked task's record, with a TTL; also the channel announcing its end)
 and the channel ``delayed_cancel:<queue>``, beside go-delayed's layout, which stays as it is (see
-``keys.py``).
+``keys.py``). A record is a hash while the task is pending (queued, scheduled, or failed and retrying)
+and one string once it is settled for good: ``"<enqueued ms> <status>\n"`` and a msgpack map of the
+other fields (``lua/_settle.lua``; :func:`settled_record` reads it). A settled record of an earlier
+version, a hash, is read as before.
 
-Round trips: a tracked enqueue is one script call (``track_submit``); releasing, requeueing or
+Round trips: a tracked enqueue is one script call (``track_submit``, or ``track_submit_one`` for a plain
+``.delay()``); releasing, requeueing or
 dead-lettering a tracked task is the consumer's usual script with the record write composed around it
 (one call); reading a record is one script call; a waiter subscribes, reads, and sleeps on the channel.
 """
@@ -21,6 +25,7 @@ from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+import msgpack
 import redis
 
 from delayed_core.interfaces import tracking as st
@@ -42,19 +47,23 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
-def _composed(name: str) -> scripts.Script:
-    """The consumer script ``name`` with the record write composed around it (one EVALSHA)."""
-    source = scripts._read("_prelude") + scripts._read("_record") + scripts._read("track_finish_args") + \
-        scripts._read(name) + scripts._read("track_finish_write")
+def _composed(name: str, write: str = "track_settle") -> scripts.Script:
+    """The consumer script ``name`` with the record write composed around it (one EVALSHA): ``write`` is
+    ``track_settle`` for a call that settles the task for good (helpers in ``_settle.lua``),
+    ``track_finish`` for a retry (``_record.lua``)."""
+    helpers = "_settle" if write == "track_settle" else "_record"
+    source = scripts._read("_prelude") + scripts._read(helpers) + scripts._read(write + "_args") + \
+        scripts._read(name) + scripts._read(write + "_write")
     return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
-SUBMIT = scripts.load_script("track_submit")
+SUBMIT = scripts.load_script("track_submit", helpers=("_record",))
+SUBMIT_ONE = scripts.load_script("track_submit_one")
 READ = scripts.load_script("track_read")
 CANCEL = scripts.load_script("track_cancel")
-MARK = scripts.load_script("track_mark")
+MARK = scripts.load_script("track_mark", helpers=("_record", "_settle"))
 RELEASE_TAKE_FIRST = _composed("release_take_first")
-REQUEUE = _composed("requeue")
+REQUEUE = _composed("requeue", "track_finish")
 DEAD_LETTER = _composed("dead_letter")
 
 
@@ -69,9 +78,20 @@ def _ms(seconds: float) -> int:
 
 
 def _tail(finish: Finish) -> tuple[Any, ...]:
-    """The arguments ``track_finish_args.lua`` takes off the end of ARGV."""
+    """The arguments ``track_finish_args.lua`` takes off the end of ARGV (a retry's record, a hash)."""
     fields = finish.fields
     return (*chain.from_iterable(fields.items()), _ms(finish.ttl), len(fields))
+
+
+def settle_args(finish: Finish) -> tuple[int, bytes]:
+    """The arguments ``track_settle_args.lua`` takes off the end of ARGV: the TTL in ms and the settled
+    record from the space after its enqueue time on (the script puts that time in front), finish time
+    included."""
+    rest = finish.fields.copy()  # the Finish stays as it is: a failed call sends it again
+    status = rest.pop("s", st.UNKNOWN)
+    if "fi" not in rest:
+        rest["fi"] = int(time.time() * 1000)  # the worker's clock, as the start time
+    return _ms(finish.ttl), b" " + str(status).encode() + b"\n" + msgpack.packb(rest)
 
 
 def _number(value: bytes | None) -> float | None:
@@ -82,8 +102,30 @@ def _text(value: bytes | None) -> str:
     return "" if value is None else value.decode("utf-8", "replace")
 
 
+def settled_record(task_id: str, value: bytes) -> TaskRecord:
+    """A :class:`TaskRecord` from a settled record (see the module docstring); ``unknown`` for a value
+    that is not one (another program's string at the key)."""
+    head, _, body = value.partition(b"\n")
+    enqueued, _, status = head.partition(b" ")
+    try:
+        raw = msgpack.unpackb(body)
+        if not isinstance(raw, dict):
+            raise ValueError("not a map")
+        return TaskRecord(
+            task_id, status.decode(), queue=raw.get("q", ""), func=raw.get("fn", ""),
+            enqueued=_number(enqueued or None), started=_number(raw.get("st")), finished=_number(raw.get("fi")),
+            attempts=int(raw.get("a", 0)), worker=raw.get("w", ""), result=raw.get("r"),
+            result_error=raw.get("re", ""), error_type=raw.get("et", ""), message=raw.get("em", ""),
+            traceback=raw.get("tb", ""))
+    except Exception as exc:  # any bytes may sit at the key: a record it is not
+        logger.warning("task %s: its record is not one pydelayed wrote (%s); status unknown", task_id, exc)
+        return TaskRecord(task_id, st.UNKNOWN)
+
+
 def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
     """A :class:`TaskRecord` from ``track_read``'s reply, the derived status worked out here."""
+    if len(flat) == 1:  # settled: the record's one string
+        return settled_record(task_id, flat[0])
     if not flat:
         return TaskRecord(task_id, st.UNKNOWN)
     raw = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
@@ -102,10 +144,15 @@ def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
         message=_text(raw.get("em")), traceback=_text(raw.get("tb")))
 
 
-def submit_call(submissions: Sequence[Submission]) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    """KEYS and ARGV of ``track_submit`` for a batch sharing a queue, a delay and a uniqueness rule."""
+def submit_call(submissions: Sequence[Submission]) -> tuple[scripts.Script, tuple[str, ...], tuple[Any, ...]]:
+    """The script, KEYS and ARGV writing a batch sharing a queue, a delay and a uniqueness rule:
+    ``track_submit_one`` for one task with a random id due at once (a plain ``.delay()``), else
+    ``track_submit``."""
     first = submissions[0]
     keys = _keys(first.queue)
+    if len(submissions) == 1 and first.due_in is None and not first.unique_window:
+        return SUBMIT_ONE, (keys.queue, keys.notifications, record_key(first.task_id)), (
+            first.data, first.func, int(time.time() * 1000), _ms(first.pending_ttl))
     scheduled = first.due_in is not None
     delay = max(0, int(first.due_in * 1000)) if first.due_in is not None else ""
     unique = -1 if first.unique_window < 0 else int(first.unique_window * 1000)
@@ -114,12 +161,14 @@ def submit_call(submissions: Sequence[Submission]) -> tuple[tuple[str, ...], tup
         args += (submission.data, submission.func, _ms(submission.pending_ttl),
                  secrets.token_hex(8) if scheduled else "")
     records = [record_key(submission.task_id) for submission in submissions]
-    return (keys.queue, keys.notifications, keys.scheduled, *records), tuple(args)
+    return SUBMIT, (keys.queue, keys.notifications, keys.scheduled, *records), tuple(args)
 
 
-def submit_answers(submissions: Sequence[Submission], replies: list[Any]) -> list[tuple[bool, str]]:
-    """``track_submit``'s replies as :meth:`TaskTracker.submit_many` answers."""
+def submit_answers(submissions: Sequence[Submission], replies: list[Any] | int) -> list[tuple[bool, str]]:
+    """The submit script's replies as :meth:`TaskTracker.submit_many` answers."""
     added = st.QUEUED if submissions[0].due_in is None else st.SCHEDULED
+    if not isinstance(replies, list):  # track_submit_one: its one task was enqueued
+        return [(True, added)]
     return [(True, added) if reply == 1 else (False, reply.decode() if isinstance(reply, bytes) else str(reply))
             for reply in replies]
 
@@ -140,10 +189,10 @@ class RedisTracker(TaskTracker):
 
     def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
         """One script call for the whole batch (they share a queue, a delay and a uniqueness rule)."""
-        keys, args = submit_call(submissions)
+        script, keys, args = submit_call(submissions)
         broker = self.broker
         try:  # not unavailable_as_broker_error(): a context manager costs this hot path 2 us
-            reply = SUBMIT(broker._call, keys, args)
+            reply = script(broker._call, keys, args)
             if broker.replica_wait:
                 broker.replica_wait.after(broker._call)  # +1 round trip, as a plain enqueue
         except redis.exceptions.RedisError as exc:
@@ -155,7 +204,7 @@ class RedisTracker(TaskTracker):
         """release_take_first with the record write: still one round trip per busy task."""
         group = tuple(queues)
         _, releasing, _ = _group_keys(group)  # the consumer's own keys and arguments, plus the tracking tail
-        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute(), *_tail(finish))
+        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute(), *settle_args(finish))
         keys = (*releasing[queue], record_key(finish.task_id))
         try:  # not unavailable_as_broker_error(): a context manager costs this hot path 2 us per task
             reply = RELEASE_TAKE_FIRST(self.broker._call, keys, args)
@@ -167,7 +216,7 @@ class RedisTracker(TaskTracker):
         """The requeue script with the record write; the record keeps the retry's bytes (and member)."""
         k = _keys(queue)
         token = secrets.token_hex(8)
-        fields: dict[str, Any] = {**finish.fields, "t": task}
+        fields: dict[str, Any] = {"fi": int(time.time() * 1000), **finish.fields, "t": task}
         if delay > 0:
             fields["m"] = token.encode() + task
         tracked = Finish(finish.task_id, fields, finish.ttl)
@@ -181,12 +230,12 @@ class RedisTracker(TaskTracker):
         k = _keys(queue)
         with unavailable_as_broker_error():
             DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput, record_key(finish.task_id)),
-                        (worker_id, entry, keep, this_minute(), *_tail(finish)))
+                        (worker_id, entry, keep, this_minute(), *settle_args(finish)))
 
     def mark(self, finish: Finish) -> bool:
         """One script call (the sweeper's, after it buried a poison task)."""
         with unavailable_as_broker_error():
-            return bool(MARK(self.client.execute_command, (record_key(finish.task_id),), _tail(finish)))
+            return bool(MARK(self.client.execute_command, (record_key(finish.task_id),), settle_args(finish)))
 
     def read(self, task_id: str) -> TaskRecord:
         """One script call."""

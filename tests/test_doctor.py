@@ -233,16 +233,18 @@ def test_every_command_the_scripts_send_is_in_the_acl_table() -> None:
 def test_every_command_the_tracking_scripts_send_to_a_record_is_in_the_acl_table() -> None:
     """The task records are keys of their own (``~delayed_task:*``): each command the tracking scripts send
     to one is listed on a record, so that `delayed doctor` checks the user may send it there."""
-    # the record is `rec` or `track_key` in the scripts, and KEYS[1] in those taking no other key
-    record = re.compile(r"redis\.p?call\(\s*'(\w+)',\s*(?:rec|track_key)\b")
+    # the record is `rec` or `track_key` in the scripts, `key` in the record helpers (_record.lua, _settle.lua), and
+    # KEYS[1] in those taking no other key
+    record = re.compile(r"redis\.p?call\(\s*'(\w+)',\s*(?:rec|track_key|key)\b")
     only_key = re.compile(r"redis\.p?call\(\s*'(\w+)',\s*KEYS\[1\]")
     called: set[str] = set()
-    for path in (ROOT / "delayed_redis" / "lua").glob("track_*.lua"):
+    lua = ROOT / "delayed_redis" / "lua"
+    for path in [*lua.glob("track_*.lua"), lua / "_record.lua", lua / "_settle.lua"]:
         text = path.read_text()
         called |= {name.lower() for name in record.findall(text)}
         if "KEYS[2]" not in text and "track_submit" not in path.name:
             called |= {name.lower() for name in only_key.findall(text)}
-    assert {"hset", "hget", "hgetall", "pexpire", "publish"} <= called, called
+    assert {"hset", "hget", "hgetall", "pexpire", "publish", "set", "get"} <= called, called
     assert called <= doctor_acl.commands_listed("record"), called - doctor_acl.commands_listed("record")
 
 

@@ -49,7 +49,9 @@ class Submission:
 class Finish:
     """What the call settling a tracked task writes into its record.
 
-    :param fields: record fields (``status``, ``finished``, ``result``, ``error_type`` ...) as bytes/str.
+    :param fields: record fields (``status``, ``result``, ``error_type`` ...) as bytes/str; the worker's
+        also carry the task's queue and function, so that a tracker can write a settled record whole
+        (the finish time is the tracker's to add).
     :param ttl: seconds the record stays.
     """
 

@@ -6,7 +6,8 @@
 --          request published on channel delayed_cancel:<queue> as "<slot id> <task id>"; 0 otherwise
 -- The queue's keys come from the record (not declared in KEYS: single-node Redis only).
 local rec = KEYS[1]
-local s = redis.call('hget', rec, 's')
+-- pcall: a settled record is a string (_settle.lua), and a settled task is not cancelled
+local s = redis.pcall('hget', rec, 's')
 if s ~= 'queued' and s ~= 'scheduled' and s ~= 'failed' then
     return 0
 end

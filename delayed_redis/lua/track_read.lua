@@ -1,9 +1,15 @@
 -- track_read: a task's record, with who holds it now, in one call.
 -- KEYS[1]  delayed_task:ID
--- Returns  {} when unknown; else {field, value, ...} from HGETALL, plus "hw" (the worker holding the task
+-- Returns  {} when unknown; {the record} when settled (a string, see _settle.lua); else, while pending (a
+--          hash), {field, value, ...} from HGETALL, plus "hw" (the worker holding the task
 --          bytes in N_processing) and "hl" ("1" if that worker's liveness key exists)
 -- N_processing is found from the record's queue (a key not declared in KEYS: single-node Redis only).
-local fields = redis.call('hgetall', KEYS[1])
+local fields = redis.pcall('hgetall', KEYS[1])
+if fields.err then
+    -- not a hash: a settled record, one string (_settle.lua), returned alone; {} for a foreign key
+    local settled = redis.pcall('get', KEYS[1])
+    return type(settled) == 'string' and {settled} or {}
+end
 if #fields == 0 then
     return fields
 end
