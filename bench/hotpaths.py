@@ -57,12 +57,12 @@ def profile_worker(n: int, count: int) -> None:
     peer = PydelayedPeer()
     peer.fill(n)
     profile = cProfile.Profile()
-    original = Slot.run
+    original = Slot.serve
 
-    def profiled_run(slot: Slot) -> None:
+    def profiled_serve(slot: Slot) -> None:
         profile.runcall(original, slot)
 
-    Slot.run = profiled_run  # type: ignore[method-assign]  # only in this throw-away process
+    Slot.serve = profiled_serve  # type: ignore[method-assign]  # only in this throw-away process
     before = harness.command_calls(peer.client)
     make_app(executor="thread", slots=1).worker(QUEUE).run(burst=True, install_signals=False)
     print(f"== worker slot, {n} no-op tasks: {calls_per_task(profile, n)}, commands per task "

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .interfaces import Executor
-from .interfaces.tracking import TaskTracker
+from .interfaces.tracking import CancelWatcher, TaskTracker
 from .maintenance import TICK, one_line
 from .prefetch import PrefetchState
 from .runner import SlotState
@@ -34,22 +34,31 @@ class CancelListener:
         self.slots = slots
         self.executor = executor
         self.stopping = stopping
+        self.watcher: CancelWatcher | None = None
 
     def run(self) -> None:
-        """Wait for requests (TICK at a time, so a stop is noticed) and act on those for our slots."""
-        watcher = self.tracker.watch_cancels(self.queues)
+        """Wait for requests (TICK at a time) and act on those for our slots, until stopped."""
+        # Stored before ``stopping`` is read, so that a stop sees the watcher to wake (see wake).
+        watcher = self.watcher = self.tracker.watch_cancels(self.queues)
         try:
             while not self.stopping.is_set():
                 try:
                     requests = watcher.wait(TICK)
                 except Exception as exc:  # the watcher reconnects on its next wait
-                    logger.error("listening for cancelled tasks failed (%s)", one_line(exc))
+                    if not self.stopping.is_set():  # else the wake or the broker's close ended it
+                        logger.error("listening for cancelled tasks failed (%s)", one_line(exc))
                     self.stopping.wait(TICK)
                     continue
                 for slot_id, task_id in requests:
                     self.stop(slot_id, task_id)
         finally:
             watcher.close()
+
+    def wake(self) -> None:
+        """End the thread's wait at once; call it after setting ``stopping`` (as Maintenance.wake)."""
+        watcher = self.watcher
+        if watcher is not None:
+            watcher.wake()
 
     def stop(self, slot_id: str, task_id: str) -> None:
         """Interrupt the slot ``slot_id`` if it still runs ``task_id``."""
@@ -74,14 +83,14 @@ class CancelListener:
                 self.executor.interrupt(slot.index)
 
 
-def start_cancel_listener(worker: Any) -> threading.Thread | None:
-    """Start the listener thread of ``worker`` (a :class:`~delayed_core.worker.Worker`) when its first
-    queue's broker keeps task records; None otherwise."""
+def start_cancel_listener(worker: Any, stopping: threading.Event) -> tuple[CancelListener, threading.Thread] | None:
+    """Start the listener thread of ``worker`` (a :class:`~delayed_core.worker.Worker`), which runs until
+    ``stopping`` is set, when its first queue's broker keeps task records; None otherwise."""
     tracker = worker.runner.trackers.get(worker.queues[0])
     if tracker is None:
         return None
     listener = CancelListener(tracker, worker.queues, lambda: [slot.state for slot in worker.slots], worker.executor,
-                              worker.stopping)
+                              stopping)
     thread = threading.Thread(target=listener.run, name="delayed-cancel", daemon=True)
     thread.start()
-    return thread
+    return listener, thread

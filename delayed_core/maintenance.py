@@ -23,7 +23,7 @@ from .interfaces import Broker, ScheduleWatcher
 
 logger = logging.getLogger("delayed.worker")
 
-TICK = 0.5  # longest single wait, so that a stop is noticed
+TICK = 0.5  # longest single wait (a stop wakes the wait at once: see wake)
 
 
 def one_line(exc: BaseException) -> str:
@@ -69,7 +69,8 @@ class Maintenance:
 
     def run(self) -> None:
         """Loop until stopped; never raises."""
-        watcher = self._watcher or self._watch()
+        # Stored before ``stopping`` is read, so that a stop sees the watcher to wake (see wake).
+        watcher = self._watcher = self._watcher or self._watch()
         try:
             while not self.stopping.is_set():
                 if time.monotonic() >= self._next_keep_alive:
@@ -80,6 +81,13 @@ class Maintenance:
                 self._wait(watcher)
         finally:
             watcher.close()
+
+    def wake(self) -> None:
+        """End the thread's wait at once; call it after setting ``stopping``. Either this sees the
+        watcher, or the thread, which stores it before reading ``stopping``, sees the stop."""
+        watcher = self._watcher
+        if watcher is not None:
+            watcher.wake()
 
     def _watch(self) -> ScheduleWatcher:
         """One watcher for every queue: the first broker's, told the other queues' names (a worker of one

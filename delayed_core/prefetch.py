@@ -117,7 +117,7 @@ class PrefetchSlot(Slot):
         """Every id this slot holds tasks under."""
         return self.state.ids
 
-    def run(self) -> None:
+    def serve(self) -> None:
         state, stopping = self.state, self.stopping
         backoff = Backoff()
         resync = False

@@ -45,13 +45,20 @@ def ttl_of(task: PyTask, default: int) -> int:
 
 
 def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_id: str, serializer: Serializer,
-               config: Any, cancelled: bool = False) -> Finish | None:
-    """The record fields for disposition ``d`` of a tracked task; None when the task is not tracked."""
+               config: Any, cancelled: bool = False, task_id: str | None = None) -> Finish | None:
+    """The record fields for disposition ``d`` of a tracked task; None when the task is not tracked.
+
+    :param task_id: the task's id when the caller has read it already (:func:`tracked_id`).
+    """
     task = d.task
-    task_id = tracked_id(task)
+    if task_id is None:
+        task_id = tracked_id(task)
     if task_id is None or not isinstance(task, PyTask):
         return None
-    fields: dict[str, Any] = {"a": task.attempt + 1, "w": worker_id, "st": int(started * 1000)}
+    # The queue and the function too: a tracker may write a settled record whole, keeping nothing of the
+    # pending one but its enqueue time (Redis does: one SET).
+    fields: dict[str, Any] = {"a": task.attempt + 1, "w": worker_id, "st": int(started * 1000), "q": d.queue,
+                              "fn": task.func_path}
     if cancelled:
         fields["s"] = CANCELLED
     elif d.kind == RELEASE and outcome is not None and outcome.ok:
@@ -109,7 +116,8 @@ def mark_buried(app: Any, queue: str, letter: DeadLetter, config: Any) -> None:
     if task_id is None or not isinstance(task, PyTask):
         return
     fields: dict[str, str | bytes | int | float] = {"s": DEAD, "a": letter.attempts, "w": letter.worker,
-                                                     "et": letter.reason, "em": letter.error}
+                                                     "et": letter.reason, "em": letter.error, "q": queue,
+                                                     "fn": task.func_path}
     try:
         tracker.mark(Finish(task_id, fields, ttl_of(task, config.get(RESULT_TTL))))
     except Exception as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from . import crashpoints
 from .backoff import Backoff
@@ -37,6 +38,8 @@ class Slot(threading.Thread):
         # Burst mode stops at the first empty answer: no point blocking long for it.
         self.timeout = min(dequeue_timeout, 0.5) if burst else dequeue_timeout
         self.burst = burst
+        #: called in the slot's thread as it ends, however it ends (the worker counts its live slots)
+        self.on_end: Callable[[], None] = lambda: None
 
     @property
     def index(self) -> int:
@@ -62,6 +65,13 @@ class Slot(threading.Thread):
         return self.state.tasks_done
 
     def run(self) -> None:
+        try:
+            self.serve()
+        finally:
+            self.on_end()
+
+    def serve(self) -> None:
+        """Take and run tasks until the worker stops (or, in burst mode, until every queue is empty)."""
         runner, state, stopping = self.runner, self.state, self.stopping
         consumer, queues = runner.consumer, runner.queues
         backoff = Backoff()

@@ -49,8 +49,11 @@ logger = logging.getLogger("delayed.supervisor")
 STABLE_AFTER = 30.0
 #: extra seconds a stopping child gets beyond shutdown_timeout before the parent escalates
 GRACE = 10.0
-#: how often the parent looks at its children (a child's exit is noticed within this delay)
+#: how often the parent looks at its children when it cannot hear SIGCHLD (run outside the main thread,
+#: or on a platform without it); with the signal, an exit wakes it at once and it sleeps until a deadline
 TICK = 0.1
+#: the signal a child's exit sends the parent (None where there is none: Windows)
+SIGCHLD = getattr(signal, "SIGCHLD", None)
 #: set in every child's environment: its index (the metrics plugin then leaves serving to the parent)
 CHILD_ENV = "DELAYED_SUPERVISED"
 
@@ -102,7 +105,8 @@ class Supervisor:
         self.burst = burst
         self.metrics_dir = tempfile.mkdtemp(prefix="delayed-metrics-")
         self._signals: list[int] = []
-        self._wake = threading.Event()
+        self._wake = signals.Wakeup()  # set by the signal handlers: not a threading.Event (see Wakeup)
+        self._hears_children = False  # SIGCHLD handled: no need to look at the children every TICK
 
     # -- children --------------------------------------------------------------------------------
     def _environment(self, child: Child) -> dict[str, str]:
@@ -145,17 +149,38 @@ class Supervisor:
         self._signals.append(signum)
         self._wake.set()
 
+    def _on_child_exit(self, _signum: int, _frame: Any) -> None:
+        self._wake.set()  # the main loop reaps: a child's exit is seen at once, not within a TICK
+
     # -- main loop -------------------------------------------------------------------------------
     def run(self) -> int:
         """Start the children and supervise them; return 0 when every child stopped cleanly."""
-        with signals.handling(self._on_signal):
-            try:
-                for child in self.children:
-                    self._start(child)
-                return self._supervise()
-            finally:
-                self._send(signal.SIGKILL)  # only children still alive after an error in the loop itself
-                shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        child_signals = () if SIGCHLD is None else (SIGCHLD,)
+        try:
+            with signals.handling(self._on_signal), signals.handling(self._on_child_exit, child_signals), \
+                    self._wake.on_signals():
+                self._hears_children = bool(child_signals) and threading.current_thread() is threading.main_thread()
+                try:
+                    for child in self.children:
+                        self._start(child)
+                    return self._supervise()
+                finally:
+                    self._send(signal.SIGKILL)  # only children still alive after an error in the loop itself
+                    shutil.rmtree(self.metrics_dir, ignore_errors=True)
+        finally:
+            self._wake.close()  # the handlers are put back by now: nothing writes to it any more
+
+    def _sleep(self, stop_deadline: float | None) -> None:
+        """Sleep until a signal (a stop, a child's exit) or the next deadline: the escalation of a stop,
+        else the next restart."""
+        if stop_deadline is not None:
+            deadlines = [stop_deadline]
+        else:
+            deadlines = [child.restart_at for child in self.children if child.restart_at is not None]
+        timeout = None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
+        if not self._hears_children:
+            timeout = TICK if timeout is None else min(timeout, TICK)
+        self._wake.wait(timeout)
 
     def _supervise(self) -> int:
         stop_deadline: float | None = None
@@ -193,8 +218,7 @@ class Supervisor:
                 else:
                     logger.error("%d worker process(es) did not stop; killing them", len(running))
                     self._send(signal.SIGKILL)
-            self._wake.wait(TICK)
-            self._wake.clear()
+            self._sleep(stop_deadline)
 
 
 def serve_aggregated_metrics(app: Delayed, queues: Sequence[str], directory: str) -> None:

@@ -20,7 +20,7 @@ import secrets
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import crashpoints, signals
@@ -30,7 +30,7 @@ from .child_app import ChildSetup
 from .config import Config
 from .errors import BrokerUnavailable, ConfigError, WorkerIdTaken
 from .interfaces import ExecutorContext
-from .maintenance import Maintenance
+from .maintenance import Maintenance, one_line
 from .prefetch import PrefetchSlot, PrefetchState
 from .runner import QueueSettings, SlotState, TaskRunner
 from .slot import Slot
@@ -41,7 +41,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
-MAINTENANCE_TICK = 0.5  # longest single wait of the keep-alive thread, so that it notices a stop
+MAINTENANCE_TICK = 0.5  # longest single wait of the keep-alive thread (a stop wakes it at once)
+#: after a stop, idle slots are woken again this often while they run: a slot may send its blocking take
+#: just after a wake (the wake ends only a take already waiting), and then this is how late it stops
+WAKE_AGAIN = 0.05
+#: how late a stop signal delivered to a thread other than the main one may be seen (see _wait_for_slots)
+SIGNAL_CHECK = 0.5
 
 
 def new_worker_id() -> str:
@@ -94,8 +99,13 @@ class Worker:
         self.burst = False
         self.slots: list[Slot] = []
         self._stop_requests = 0
-        self._keep_alive_thread: threading.Thread | None = None
-        self._cancel_thread: threading.Thread | None = None
+        # The keep-alive and cancel threads, each with the call that ends its wait at once.
+        self._threads: list[tuple[Callable[[], None], threading.Thread]] = []
+        # Set once the slots are done: those threads serve the whole shutdown window, since a running task's
+        # id must stay alive until it is released or handed back (or the sweeper would take it away).
+        self._threads_ending = threading.Event()
+        self._live_slots = 0
+        self._live_lock = threading.Lock()
 
     @property
     def worker_ids(self) -> list[str]:
@@ -113,6 +123,8 @@ class Worker:
             self._run()
 
     def _run(self) -> None:
+        self._threads = []
+        self._threads_ending.clear()
         self.executor.start(self._executor_context())
         try:
             if not self._go_online():
@@ -121,13 +133,19 @@ class Worker:
             log_banner(self)
             maintenance = Maintenance(list(self.brokers.values()), lambda: self.worker_ids,
                                       self.config["keep_alive_interval"], self.config["keep_alive_timeout"],
-                                      self.stopping)
+                                      self._threads_ending)
             maintenance.listen()
-            self._keep_alive_thread = threading.Thread(target=maintenance.run, name="delayed-keep-alive",
-                                                       daemon=True)
-            self._keep_alive_thread.start()
-            self._cancel_thread = start_cancel_listener(self)
+            keep_alive = threading.Thread(target=maintenance.run, name="delayed-keep-alive", daemon=True)
+            keep_alive.start()
+            self._threads = [(maintenance.wake, keep_alive)]
+            cancels = start_cancel_listener(self, self._threads_ending)
+            if cancels is not None:
+                self._threads.append((cancels[0].wake, cancels[1]))
+            self._live_slots = len(self.slots)
+            if not self.slots:
+                self.stopping.set()
             for slot in self.slots:
+                slot.on_end = self._slot_ended
                 slot.start()
             self._wait_for_slots()
         finally:
@@ -135,8 +153,20 @@ class Worker:
             self._shutdown()
 
     def stop(self) -> None:
-        """Ask the worker to stop gracefully (safe from any thread and from signal handlers)."""
+        """Ask the worker to stop gracefully (safe from any thread; a signal handler of your own should
+        call it from a new thread, as the worker's own handler does, for the reason given there)."""
+        # Only the event: the main thread, woken by it, wakes every other wait (from a signal handler,
+        # which interrupts the main thread, taking a connection pool's lock could deadlock).
         self.stopping.set()
+
+    def _slot_ended(self) -> None:
+        """Called by each slot's thread as it ends: once none is left (burst mode found the queues empty,
+        or the slots stopped), the worker stops."""
+        with self._live_lock:
+            self._live_slots -= 1
+            last = self._live_slots <= 0
+        if last:
+            self.stopping.set()
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         self._stop_requests += 1
@@ -146,7 +176,10 @@ class Worker:
         else:
             logger.warning("got %s again: handing running tasks back and stopping now",
                            signal.Signals(signum).name)
-        self.stop()
+        # Not self.stop() here: the handler runs in the main thread between two of its bytecodes, and if
+        # those were inside the event's own wait() or set() (holding its lock), setting it here would wait
+        # for that lock forever. A short-lived thread takes the lock once the main thread lets it go.
+        threading.Thread(target=self.stop, name="delayed-stop-signal", daemon=True).start()
 
     def _executor_context(self) -> ExecutorContext:
         config = self.config
@@ -199,23 +232,36 @@ class Worker:
         raise WorkerIdTaken("could not claim a free worker id in 100 tries")
 
     def _wait_for_slots(self) -> None:
-        """Join the slots; after a stop request, give running tasks ``shutdown_timeout`` to finish."""
-        while any(slot.is_alive() for slot in self.slots):
-            if self.stopping.wait(0.2):
-                break
+        """Sleep until stopped (a stop request, or the last slot ending by itself); then wake the idle
+        slots and give running tasks ``shutdown_timeout`` to finish."""
+        # stop() wakes this wait at once. The timeout is for a stop signal the OS delivers to another
+        # thread: Python runs its handler in this thread only, once this thread runs again.
+        while not self.stopping.wait(SIGNAL_CHECK):
+            pass
         deadline = time.monotonic() + self.config["shutdown_timeout"]
         next_wake = 0.0
         for slot in self.slots:
-            while slot.is_alive() and self._stop_requests < 2 and time.monotonic() < deadline:
-                if time.monotonic() >= next_wake:
-                    # Idle slots block up to dequeue_timeout; unblock them so the stop is prompt. Repeated,
-                    # because a slot may enter its BLPOP just after a wake.
+            while slot.is_alive() and self._stop_requests < 2:
+                now = time.monotonic()
+                if now >= deadline:
+                    break
+                if now >= next_wake:
+                    # Idle slots block up to dequeue_timeout: unblock them so the stop is prompt.
                     self._wake_idle_slots()
-                    next_wake = time.monotonic() + 0.5
-                slot.join(0.1)
+                    next_wake = now + WAKE_AGAIN
+                slot.join(min(WAKE_AGAIN, deadline - now))  # returns as the slot ends
         for slot in self.slots:
             if slot.is_alive():
                 self._hand_back(slot)
+
+    def _end_threads(self) -> None:
+        """End the keep-alive and cancel threads, their waits woken at once."""
+        self._threads_ending.set()
+        for wake, _ in self._threads:
+            try:
+                wake()
+            except Exception as exc:  # a plugin's watcher: its thread then ends when its wait times out
+                logger.error("could not wake a worker thread (%s); it stops at the end of its wait", one_line(exc))
 
     def _wake_idle_slots(self) -> None:
         # If the broker is unreachable the slots notice the stop at their next dequeue timeout anyway.
@@ -243,10 +289,9 @@ class Worker:
 
     def _shutdown(self) -> None:
         ids = self.worker_ids
-        if self._keep_alive_thread is not None:
-            self._keep_alive_thread.join(MAINTENANCE_TICK + 1)
-        if self._cancel_thread is not None:
-            self._cancel_thread.join(MAINTENANCE_TICK + 1)
+        self._end_threads()
+        for _, thread in self._threads:
+            thread.join(MAINTENANCE_TICK + 1)
         self.executor.stop()
         if ids:
             # A slot still busy (its task neither finished nor handed back) keeps its id alive until the TTL

@@ -178,13 +178,20 @@ class MemoryCancelWatcher(st.CancelWatcher):
     """Stop requests appended to the store after the watcher was made."""
 
     def __init__(self, store: _Store, queues: set[str]) -> None:
+        super().__init__()
         self.store = store
         self.queues = queues
         self.seen = len(store.cancels)
+        self.woken = False
 
     def wait(self, timeout: float) -> list[tuple[str, str]]:
         with self.store.cond:
-            if len(self.store.cancels) == self.seen:
+            if len(self.store.cancels) == self.seen and not self.woken:
                 self.store.cond.wait(timeout)
             new, self.seen = self.store.cancels[self.seen:], len(self.store.cancels)
         return [(slot_id, task_id) for queue, slot_id, task_id in new if queue in self.queues]
+
+    def wake(self) -> None:
+        with self.store.cond:
+            self.woken = True
+            self.store.cond.notify_all()

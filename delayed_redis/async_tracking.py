@@ -23,7 +23,7 @@ from delayed_core.interfaces.tracking import Submission, TaskRecord
 from .connection import async_client_from_url, unavailable_as_broker_error
 from .record_calls import RecordCalls
 from .replicas import ReplicaWait
-from .tracking import READ, SUBMIT, record_from, submit_answers, submit_call
+from .tracking import READ, record_from, submit_answers, submit_call
 from .waiting import POLL_INTERVAL, SubscriptionLost, settled
 
 logger = logging.getLogger("delayed.worker")
@@ -58,12 +58,12 @@ class AsyncRecords:
 
     async def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
         """One script call for the batch (see ``track_submit.lua``)."""
-        keys, args = submit_call(submissions, self.calls.layout)
+        script, keys, args = submit_call(submissions, self.calls.layout)
         with unavailable_as_broker_error():
             if self.replica_wait:
-                reply = await self.replica_wait.script_async(self.client(), SUBMIT, keys, args)
+                reply = await self.replica_wait.script_async(self.client(), script, keys, args)
             else:
-                reply = await SUBMIT.call_async(self.client(), keys, args)
+                reply = await script.call_async(self.client(), keys, args)
             return submit_answers(submissions, reply)
 
     async def read(self, task_id: str) -> TaskRecord:

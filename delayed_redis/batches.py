@@ -28,8 +28,9 @@ from .direct import DirectCaller
 from .keys import QueueKeys
 from .monitoring import this_minute
 from .split_call import SplitCaller
+from .tracking import settle_args
 
-RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch", helpers=("_record",))
+RELEASE_TAKE_BATCH = scripts.load_script("release_take_batch", helpers=("_settle",))
 _MAKING = threading.Lock()
 
 
@@ -62,9 +63,7 @@ def _batch_call(done: Sequence[Finished], unstarted: Sequence[Held], take_ids: S
             args.append(0)
             continue
         records.append(_queue_keys(held.queue, layout).record(finish.task_id))
-        args += (len(records), scripts.ms(finish.ttl), len(finish.fields))
-        for name, value in finish.fields.items():
-            args += (name, value)
+        args += (len(records), *settle_args(finish))
     args.append(len(unstarted))
     for held in unstarted:
         args += (held.worker_id, group.index(held.queue) + 1)

@@ -32,7 +32,7 @@ from delayed_core.interfaces.tracking import Finish, TaskRecord
 from .connection import is_cluster_client, unavailable_as_broker_error
 from .keys import CLUSTER
 from .pipelined_wait import PipelinedWaiter
-from .tracking import READ, RedisTracker, _composed, _keys, _tail, record_from
+from .tracking import READ, RedisTracker, _composed, _keys, record_from, settle_args
 from .waiting import RecordWaiter, SubscriptionLost
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class ClusterTracker(RedisTracker):
         """ClusterBroker's release with the record write: one script call per busy task of one queue."""
         record = _keys(queue, CLUSTER).record(finish.task_id)
         return self.broker.release_then_take(worker_id, queue, queues, take_next, RELEASE_TAKE, (record,),
-                                             _tail(finish))
+                                             settle_args(finish))
 
     def wait(self, task_id: str, timeout: float) -> TaskRecord:
         """As on one Redis; after a slot move, once more with the new slot map, then by reading."""

@@ -20,7 +20,11 @@ No notification is lost or kept back, and none is in transit once a wait returne
 - If the process dies holding a popped notification, the task is still in its list: the sweeper restores
   the notification count (sweep.lua).
 
-A helper ends after 30 s without a wait.
+A helper ends after 30 s without a wait, or when the waits close (the broker closes, the id goes
+offline). Closing ends the BLPOPs still blocked and joins the helpers before the broker disconnects its
+pools: a helper reading a connection that another thread closes under it would meet whatever the parser
+raises on a closed socket (not always a redis-py error). One that still does (a join that timed out)
+ends quietly; an error that is not an outage is one log line, and the helper carries on.
 """
 
 from __future__ import annotations
@@ -61,6 +65,10 @@ class SlotWaits:
         self._block = HELPER_BLOCK
         self._helpers: dict[str, threading.Thread] = {}
         self._errors: dict[str, redis.exceptions.RedisError] = {}  # key -> its helper's last error
+        # keys whose helper is on its way to a BLPOP (a pooled connection, CLIENT ID): I/O that the end of
+        # a wait, and a close, wait for too
+        self._busy: set[str] = set()
+        self._closed = False
 
     def wait(self, keys: Sequence[str], timeout: float) -> int | None:
         """Block until one of ``keys`` (notification lists, in priority order) gives a notification;
@@ -69,6 +77,8 @@ class SlotWaits:
         helper says so in one line and retries); when every helper fails, the error is raised here, as a
         blocking call would."""
         with self._lock:
+            if self._closed:
+                return None  # the broker closed meanwhile: the slot's next wait gets fresh waits
             self._keys = tuple(keys)
             self._block = min(timeout, longest_block())
             self._popped.clear()
@@ -104,25 +114,53 @@ class SlotWaits:
             self._woken = True
             self._lock.notify_all()
 
+    def close(self, timeout: float = SETTLE_LIMIT) -> None:
+        """End the wait in progress and every helper, for good: the broker closes, or the id went
+        offline. The BLPOPs still blocked are ended and the helpers joined (up to ``timeout``), so that
+        none is still reading a connection when the broker disconnects its pools."""
+        with self._lock:
+            self._closed = self._woken = True
+            self._lock.notify_all()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                blocked = list(self._blocking.values())
+                helpers = [helper for helper in self._helpers.values()
+                           if helper.is_alive() and helper is not threading.current_thread()]
+            if not helpers or time.monotonic() > deadline:
+                return
+            if blocked:
+                unblock(blocked)  # again each round: a BLPOP may have been sent just after the last one
+            helpers[0].join(min(0.05, max(0.0, deadline - time.monotonic())))
+
     def _settle(self) -> None:
-        """End the BLPOPs still blocked and wait for their helpers' answers. Asked again every 50 ms: a
-        helper may send its BLPOP just after an UNBLOCK. Bounded: a helper that does not answer in time
-        gives back what it pops later."""
+        """End the BLPOPs still blocked and wait for their helpers' answers (and for helpers on their way to
+        a BLPOP, which they will not send now). Asked again every 50 ms: a helper may send its BLPOP just
+        after an UNBLOCK. Bounded: a helper that does not answer in time gives back what it pops later."""
         deadline = time.monotonic() + SETTLE_LIMIT
         while True:
             with self._lock:
                 blocked = list(self._blocking.values())
-            if not blocked or time.monotonic() > deadline:
+                if not blocked and not self._busy:
+                    return
+            if time.monotonic() > deadline:
                 return
-            unblock(blocked)
+            if blocked:
+                unblock(blocked)
             with self._lock:
-                self._lock.wait_for(lambda: not self._blocking, 0.05)
+                self._lock.wait_for(lambda: not self._blocking and not self._busy, 0.05)
+
+    def _on(self, key: str) -> bool:
+        """True while the slot waits on ``key`` (call it holding the lock)."""
+        return self._waiting and not self._settling and not self._closed and key in self._keys
 
     def _started(self, key: str, blocker: Blocker) -> bool:
         """Note where ``key``'s BLPOP is about to block; False when the wait has ended meanwhile (then
         it is not sent: :meth:`_settle` may have looked at ``_blocking`` already)."""
         with self._lock:
-            if not (self._waiting and not self._settling and key in self._keys):
+            self._busy.discard(key)
+            self._lock.notify_all()
+            if not self._on(key):
                 return False
             self._blocking[key] = blocker
             return True
@@ -132,6 +170,9 @@ class SlotWaits:
         slot move (then through the cluster client, which follows MOVED and ASK; once)."""
         if key in self._redirected:
             self._redirected.discard(key)
+            with self._lock:  # nothing can end this one: the end of the wait does not wait for it
+                self._busy.discard(key)
+                self._lock.notify_all()
             return self._client.execute_command("BLPOP", key, block)
         try:
             return blocking_pop(self._client, key, block, lambda blocker: self._started(key, blocker))
@@ -143,26 +184,20 @@ class SlotWaits:
         """Block on ``key`` while the slot waits on it; hand over or give back what is popped."""
         while True:
             with self._lock:
-                if not self._lock.wait_for(lambda: self._waiting and not self._settling and key in self._keys,
-                                           30.0):
-                    self._helpers.pop(key, None)
-                    return  # the slot no longer waits on this queue: end; the next wait starts a helper
+                if not self._lock.wait_for(lambda: self._closed or self._on(key), 30.0) or self._closed:
+                    if self._helpers.get(key) is threading.current_thread():
+                        del self._helpers[key]
+                    return  # no wait on this queue for 30 s, or closed: end; the next wait starts a helper
                 block = self._block
+                self._busy.add(key)
             try:
                 popped = self._pop(key, block)
-            except redis.exceptions.RedisError as exc:
-                with self._lock:
-                    self._blocking.pop(key, None)
-                    self._redirected.add(key)  # the cluster client reads the slot map again
-                    if key not in self._errors:  # one line per outage of this queue's node, not per retry
-                        logger.error("waiting for tasks of %s failed (%s); serving the other queues, retrying "
-                                     "every %gs", key, describe(exc), HELPER_BLOCK)
-                    self._errors[key] = exc
-                    self._lock.notify_all()
-                    # Not in a hot loop: retry after a pause, or once the slot waits again.
-                    self._lock.wait_for(lambda: False, HELPER_BLOCK)
+            except Exception as exc:
+                if self._failed(key, exc):
+                    return
                 continue
             with self._lock:  # one step with leaving _blocking: _settle then sees the pop counted
+                self._busy.discard(key)
                 self._blocking.pop(key, None)
                 if self._errors.pop(key, None) is not None:
                     logger.info("waiting for tasks of %s works again", key)
@@ -172,6 +207,32 @@ class SlotWaits:
                 self._lock.notify_all()
             if popped is not None and not kept:
                 self._give_back(key)
+
+    def _failed(self, key: str, exc: Exception) -> bool:
+        """A helper's BLPOP failed: say so (one line per outage of the queue's node), pause, and return
+        False to retry; True when the waits closed meanwhile (the broker closed the connection under the
+        BLPOP: not a fault, and nothing to say)."""
+        with self._lock:
+            self._busy.discard(key)
+            self._blocking.pop(key, None)
+            self._lock.notify_all()
+            if self._closed:
+                logger.debug("waiting for tasks of %s ended by the broker's close (%s)", key, describe(exc))
+                return True
+            self._redirected.add(key)  # the cluster client reads the slot map again
+            if not isinstance(exc, redis.exceptions.RedisError):
+                # Not an outage: a bug, or redis-py meeting a state it does not expect. Counted as a failed
+                # wait all the same (if every queue's fails, the slot backs off and retries).
+                logger.error("waiting for tasks of %s failed unexpectedly (%s: %s); retrying every %gs", key,
+                             type(exc).__name__, describe(exc), HELPER_BLOCK)
+                exc = redis.exceptions.ConnectionError(f"{type(exc).__name__}: {describe(exc)}")
+            elif key not in self._errors:  # one line per outage of this queue's node, not per retry
+                logger.error("waiting for tasks of %s failed (%s); serving the other queues, retrying every %gs",
+                             key, describe(exc), HELPER_BLOCK)
+            self._errors[key] = exc
+            self._lock.notify_all()
+            # Not in a hot loop: retry after a pause, or once the slot waits again; a close ends the pause.
+            return self._lock.wait_for(lambda: self._closed, HELPER_BLOCK)
 
     def _give_back(self, key: str) -> None:
         try:
@@ -205,15 +266,15 @@ class ClusterWaits:
             waits.wake()
 
     def forget_all(self) -> None:
-        """Drop every slot's waits (the broker closes)."""
+        """Drop every slot's waits (the broker closes): once this returns, no helper reads a connection."""
         with self._lock:
             ids = list(self._slots)
         self.forget(ids)
 
     def forget(self, worker_ids: Sequence[str]) -> None:
-        """Drop the waits of ids that went offline (their helpers end within a block)."""
+        """Drop the waits of ids that went offline, and end their helpers (:meth:`SlotWaits.close`)."""
         with self._lock:
-            for worker_id in worker_ids:
-                waits = self._slots.pop(worker_id, None)
-                if waits is not None:
-                    waits.wake()
+            dropped = [self._slots.pop(worker_id) for worker_id in worker_ids if worker_id in self._slots]
+        deadline = time.monotonic() + SETTLE_LIMIT
+        for waits in dropped:
+            waits.close(max(0.0, deadline - time.monotonic()))

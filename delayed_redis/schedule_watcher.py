@@ -22,6 +22,7 @@ import redis
 from delayed_core.interfaces import ScheduleWatcher
 
 from .errors import UNAVAILABLE, translate
+from .pubsub_wake import Waker, next_message
 
 logger = logging.getLogger("delayed.worker")
 
@@ -38,6 +39,7 @@ class RedisScheduleWatcher(ScheduleWatcher):
         self._clock_offset = clock_offset
         self._pubsub: redis.client.PubSub | None = None
         self._polling = False  # SUBSCRIBE refused (an ACL): fall back to the base class's polling
+        self._waker = Waker()
 
     def start(self, timeout: float = 1.0) -> None:
         """Subscribe now and wait for Redis to confirm: a subscription made lazily, on the first wait,
@@ -69,7 +71,7 @@ class RedisScheduleWatcher(ScheduleWatcher):
             if self._pubsub is None:
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 self._pubsub.subscribe(*self._channels)
-            message = self._pubsub.get_message(timeout=max(0.0, timeout))
+            message = next_message(self._pubsub, timeout, self._waker)
         except redis.exceptions.ResponseError as exc:
             # SUBSCRIBE refused (an ACL without pub/sub rights; the error reply arrives with the next
             # read): poll like the base class instead, and say so once.
@@ -89,8 +91,14 @@ class RedisScheduleWatcher(ScheduleWatcher):
         except (TypeError, ValueError):
             return time.time()  # an announcement we cannot read: check at once
 
+    def wake(self) -> None:
+        """End the wait in progress, and every later one, at once (see :mod:`~delayed_redis.pubsub_wake`)."""
+        self._waker.wake()
+        super().wake()  # the polling fallback waits in the base class
+
     def close(self) -> None:
         """Unsubscribe and release the connection."""
+        self._waker.close()
         if self._pubsub is not None:
             pubsub, self._pubsub = self._pubsub, None
             with contextlib.suppress(redis.exceptions.RedisError):

@@ -1,11 +1,15 @@
 """Task records on Redis: the :class:`~delayed_core.interfaces.tracking.TaskTracker` of the Redis broker.
 
-Keys: ``delayed_task:<id>`` (a hash per tracked task, with a TTL; also the channel announcing its end)
+Keys: ``delayed_task:<id>`` (a tracked task's record, with a TTL; also the channel announcing its end)
 and the channel ``delayed_cancel:<queue>``, beside go-delayed's layout, which stays as it is (see
-``keys.py``). In the cluster layout a record is ``{N}_task:<id>``, in its queue's slot, and announced on
-a shard channel (record_calls.py); cluster_tracking.py has what else differs there.
+``keys.py``). A record is a hash while the task is pending (queued, scheduled, or failed and retrying)
+and one string once it is settled for good: ``"<enqueued ms> <status>\n"`` and a msgpack map of the
+other fields (``lua/_settle.lua``; :func:`settled_record` reads it). A settled record of an earlier
+version, a hash, is read as before. In the cluster layout a record is ``{N}_task:<id>``, in its queue's
+slot, and announced on a shard channel (record_calls.py); cluster_tracking.py has what else differs there.
 
-Round trips: a tracked enqueue is one script call (``track_submit``); releasing, requeueing or
+Round trips: a tracked enqueue is one script call (``track_submit``, or ``track_submit_one`` for a plain
+``.delay()``); releasing, requeueing or
 dead-lettering a tracked task is the consumer's usual script with the record write composed around it
 (one call); reading a record is one script call; a waiter subscribes, reads, and sleeps on the channel.
 """
@@ -22,6 +26,7 @@ from functools import lru_cache
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
+import msgpack
 import redis
 
 from delayed_core.interfaces import tracking as st
@@ -33,6 +38,7 @@ from .errors import UNAVAILABLE, translate
 from .keys import GO_DELAYED, QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
 from .pipelined_wait import PipelinedWaiter
+from .pubsub_wake import Waker, next_message
 from .record_calls import record_calls
 from .several_queues import _group_keys
 from .waiting import RecordWaiter
@@ -43,19 +49,23 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
-def _composed(name: str) -> scripts.Script:
-    """The consumer script ``name`` with the record write composed around it (one EVALSHA)."""
-    source = scripts._read("_prelude") + scripts._read("_record") + scripts._read("track_finish_args") + \
-        scripts._read(name) + scripts._read("track_finish_write")
+def _composed(name: str, write: str = "track_settle") -> scripts.Script:
+    """The consumer script ``name`` with the record write composed around it (one EVALSHA): ``write`` is
+    ``track_settle`` for a call that settles the task for good (helpers in ``_settle.lua``),
+    ``track_finish`` for a retry (``_record.lua``)."""
+    helpers = "_settle" if write == "track_settle" else "_record"
+    source = scripts._read("_prelude") + scripts._read(helpers) + scripts._read(write + "_args") + \
+        scripts._read(name) + scripts._read(write + "_write")
     return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
-SUBMIT = scripts.load_script("track_submit")
+SUBMIT = scripts.load_script("track_submit", helpers=("_record",))
+SUBMIT_ONE = scripts.load_script("track_submit_one")
 READ = scripts.load_script("track_read")
 CANCEL = scripts.load_script("track_cancel")
-MARK = scripts.load_script("track_mark")
+MARK = scripts.load_script("track_mark", helpers=("_record", "_settle"))
 RELEASE_TAKE_FIRST = _composed("release_take_first")
-REQUEUE = _composed("requeue")
+REQUEUE = _composed("requeue", "track_finish")
 DEAD_LETTER = _composed("dead_letter")
 
 
@@ -70,9 +80,20 @@ def _ms(seconds: float) -> int:
 
 
 def _tail(finish: Finish) -> tuple[Any, ...]:
-    """The arguments ``track_finish_args.lua`` takes off the end of ARGV."""
+    """The arguments ``track_finish_args.lua`` takes off the end of ARGV (a retry's record, a hash)."""
     fields = finish.fields
     return (*chain.from_iterable(fields.items()), _ms(finish.ttl), len(fields))
+
+
+def settle_args(finish: Finish) -> tuple[int, bytes]:
+    """The arguments ``track_settle_args.lua`` takes off the end of ARGV: the TTL in ms and the settled
+    record from the space after its enqueue time on (the script puts that time in front), finish time
+    included."""
+    rest = finish.fields.copy()  # the Finish stays as it is: a failed call sends it again
+    status = rest.pop("s", st.UNKNOWN)
+    if "fi" not in rest:
+        rest["fi"] = int(time.time() * 1000)  # the worker's clock, as the start time
+    return _ms(finish.ttl), b" " + str(status).encode() + b"\n" + msgpack.packb(rest)
 
 
 def _number(value: bytes | None) -> float | None:
@@ -83,8 +104,30 @@ def _text(value: bytes | None) -> str:
     return "" if value is None else value.decode("utf-8", "replace")
 
 
+def settled_record(task_id: str, value: bytes) -> TaskRecord:
+    """A :class:`TaskRecord` from a settled record (see the module docstring); ``unknown`` for a value
+    that is not one (another program's string at the key)."""
+    head, _, body = value.partition(b"\n")
+    enqueued, _, status = head.partition(b" ")
+    try:
+        raw = msgpack.unpackb(body)
+        if not isinstance(raw, dict):
+            raise ValueError("not a map")
+        return TaskRecord(
+            task_id, status.decode(), queue=raw.get("q", ""), func=raw.get("fn", ""),
+            enqueued=_number(enqueued or None), started=_number(raw.get("st")), finished=_number(raw.get("fi")),
+            attempts=int(raw.get("a", 0)), worker=raw.get("w", ""), result=raw.get("r"),
+            result_error=raw.get("re", ""), error_type=raw.get("et", ""), message=raw.get("em", ""),
+            traceback=raw.get("tb", ""))
+    except Exception as exc:  # any bytes may sit at the key: a record it is not
+        logger.warning("task %s: its record is not one pydelayed wrote (%s); status unknown", task_id, exc)
+        return TaskRecord(task_id, st.UNKNOWN)
+
+
 def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
     """A :class:`TaskRecord` from ``track_read``'s reply, the derived status worked out here."""
+    if len(flat) == 1:  # settled: the record's one string
+        return settled_record(task_id, flat[0])
     if not flat:
         return TaskRecord(task_id, st.UNKNOWN)
     raw = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
@@ -104,10 +147,15 @@ def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
 
 
 def submit_call(submissions: Sequence[Submission],
-                layout: str = GO_DELAYED) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    """KEYS and ARGV of ``track_submit`` for a batch sharing a queue, a delay and a uniqueness rule."""
+                layout: str = GO_DELAYED) -> tuple[scripts.Script, tuple[str, ...], tuple[Any, ...]]:
+    """The script, KEYS and ARGV writing a batch sharing a queue, a delay and a uniqueness rule:
+    ``track_submit_one`` for one task with a random id due at once (a plain ``.delay()``), else
+    ``track_submit``."""
     first = submissions[0]
     keys = _keys(first.queue, layout)
+    if len(submissions) == 1 and first.due_in is None and not first.unique_window:
+        return SUBMIT_ONE, (keys.queue, keys.notifications, keys.record(first.task_id)), (
+            first.data, first.func, int(time.time() * 1000), _ms(first.pending_ttl))
     scheduled = first.due_in is not None
     delay = max(0, int(first.due_in * 1000)) if first.due_in is not None else ""
     unique = -1 if first.unique_window < 0 else int(first.unique_window * 1000)
@@ -116,12 +164,14 @@ def submit_call(submissions: Sequence[Submission],
         args += (submission.data, submission.func, _ms(submission.pending_ttl),
                  secrets.token_hex(8) if scheduled else "")
     records = [keys.record(submission.task_id) for submission in submissions]
-    return (keys.queue, keys.notifications, keys.scheduled, *records), tuple(args)
+    return SUBMIT, (keys.queue, keys.notifications, keys.scheduled, *records), tuple(args)
 
 
-def submit_answers(submissions: Sequence[Submission], replies: list[Any]) -> list[tuple[bool, str]]:
-    """``track_submit``'s replies as :meth:`TaskTracker.submit_many` answers."""
+def submit_answers(submissions: Sequence[Submission], replies: list[Any] | int) -> list[tuple[bool, str]]:
+    """The submit script's replies as :meth:`TaskTracker.submit_many` answers."""
     added = st.QUEUED if submissions[0].due_in is None else st.SCHEDULED
+    if not isinstance(replies, list):  # track_submit_one: its one task was enqueued
+        return [(True, added)]
     return [(True, added) if reply == 1 else (False, reply.decode() if isinstance(reply, bytes) else str(reply))
             for reply in replies]
 
@@ -143,10 +193,10 @@ class RedisTracker(TaskTracker):
 
     def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
         """One script call for the whole batch (they share a queue, a delay and a uniqueness rule)."""
-        keys, args = submit_call(submissions, self.calls.layout)
+        script, keys, args = submit_call(submissions, self.calls.layout)
         broker = self.broker
         try:  # not unavailable_as_broker_error(): a context manager costs this hot path 2 us
-            reply = SUBMIT(broker._call, keys, args)
+            reply = script(broker._call, keys, args)
             if broker.replica_wait:
                 broker.replica_wait.after(broker._call)  # +1 round trip, as a plain enqueue
         except redis.exceptions.RedisError as exc:
@@ -158,7 +208,7 @@ class RedisTracker(TaskTracker):
         """release_take_first with the record write: still one round trip per busy task."""
         group = tuple(queues)
         _, releasing, _ = _group_keys(group)  # the consumer's own keys and arguments, plus the tracking tail
-        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute(), *_tail(finish))
+        args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute(), *settle_args(finish))
         keys = (*releasing[queue], record_key(finish.task_id))
         try:  # not unavailable_as_broker_error(): a context manager costs this hot path 2 us per task
             reply = RELEASE_TAKE_FIRST(self.broker._call, keys, args)
@@ -170,7 +220,7 @@ class RedisTracker(TaskTracker):
         """The requeue script with the record write; the record keeps the retry's bytes (and member)."""
         k = _keys(queue, self.calls.layout)
         token = secrets.token_hex(8)
-        fields: dict[str, Any] = {**finish.fields, "t": task}
+        fields: dict[str, Any] = {"fi": int(time.time() * 1000), **finish.fields, "t": task}
         if delay > 0:
             fields["m"] = token.encode() + task
         tracked = Finish(finish.task_id, fields, finish.ttl)
@@ -184,12 +234,12 @@ class RedisTracker(TaskTracker):
         k = _keys(queue, self.calls.layout)
         with unavailable_as_broker_error():
             DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput, k.record(finish.task_id)),
-                        (worker_id, entry, keep, this_minute(), *_tail(finish)))
+                        (worker_id, entry, keep, this_minute(), *settle_args(finish)))
 
     def mark(self, finish: Finish) -> bool:
         """One script call (the sweeper's, after it buried a poison task)."""
         with unavailable_as_broker_error():
-            return bool(MARK(self.client.execute_command, (self.calls.key(finish.task_id),), _tail(finish)))
+            return bool(MARK(self.client.execute_command, (self.calls.key(finish.task_id),), settle_args(finish)))
 
     def read(self, task_id: str) -> TaskRecord:
         """One script call."""
@@ -241,10 +291,12 @@ class RedisCancelWatcher(st.CancelWatcher):
     """Stop requests heard on the queues' channels; subscribes afresh after a lost connection."""
 
     def __init__(self, client: redis.Redis, channels: list[str]) -> None:
+        super().__init__()
         self.client = client
         self.channels = channels
         self.pubsub: Any = None
         self.refused = False
+        self.waker = Waker()
 
     def wait(self, timeout: float) -> list[tuple[str, str]]:
         """Block on the subscription up to ``timeout`` seconds (then drain what else arrived)."""
@@ -255,7 +307,7 @@ class RedisCancelWatcher(st.CancelWatcher):
                 self.pubsub = self.client.pubsub(ignore_subscribe_messages=True)
                 self.pubsub.subscribe(*self.channels)
             requests: list[tuple[str, str]] = []
-            message = self.pubsub.get_message(timeout=timeout)
+            message = next_message(self.pubsub, timeout, self.waker)
             while message is not None:
                 slot_id, _, task_id = message["data"].decode(errors="replace").partition(" ")
                 requests.append((slot_id, task_id))
@@ -273,8 +325,14 @@ class RedisCancelWatcher(st.CancelWatcher):
             self.close()  # the subscription went with the connection: subscribe afresh on the next wait
             raise translate(exc) from exc
 
+    def wake(self) -> None:
+        """End the wait in progress, and every later one, at once (see :mod:`~delayed_redis.pubsub_wake`)."""
+        self.waker.wake()
+        super().wake()  # a refused subscription waits in the base class
+
     def close(self) -> None:
         """Drop the subscription."""
+        self.waker.close()
         if self.pubsub is not None:
             pubsub, self.pubsub = self.pubsub, None
             with contextlib.suppress(redis.exceptions.RedisError):

@@ -123,6 +123,8 @@ def test_a_wait_leaves_no_blpop_blocked(redis_cluster: LocalCluster) -> None:
     started = time.monotonic()
     assert waits.wait(keys, 30.0) is None and time.monotonic() - started < 10
     assert node.info("clients")["blocked_clients"] == before
+    waits.close()  # its helper threads end now, not after their own 30 s wait (later tests count threads)
+    client.close()
 
 
 def test_periodic_records_live_in_their_queues_slot(redis_cluster: LocalCluster) -> None:

@@ -17,6 +17,7 @@ one atomic operation, and only if it was still there, so two sweepers never writ
 from __future__ import annotations
 
 import abc
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class ScheduleWatcher:
     def __init__(self, interval: float = 1.0) -> None:
         self.interval = interval
         self._next = time.monotonic()
+        self._woken = threading.Event()
 
     def start(self, timeout: float = 1.0) -> None:
         """Start listening now, waiting up to ``timeout`` for the broker to confirm, so that nothing
@@ -80,11 +82,21 @@ class ScheduleWatcher:
         """Wait up to ``timeout`` seconds; return the unix time a newly scheduled task falls due, or None."""
         remaining = self._next - time.monotonic()
         if remaining > timeout:
-            time.sleep(max(0.0, timeout))
+            self._woken.wait(max(0.0, timeout))
             return None
-        time.sleep(max(0.0, remaining))
+        if self._woken.wait(max(0.0, remaining)):
+            return None
         self._next = time.monotonic() + self.interval
         return time.time()
+
+    def wake(self) -> None:
+        """End a :meth:`wait` in progress at once (it returns None), and every later one: called from
+        another thread by a stopping worker, just before the waiting thread closes the watcher. A
+        watcher that overrides :meth:`wait` overrides this too, or its thread notices a stop only when
+        its wait times out."""
+        woken = getattr(self, "_woken", None)  # None: a subclass that skipped this __init__
+        if woken is not None:
+            woken.set()
 
     def close(self) -> None:
         """Release the watcher's connection."""

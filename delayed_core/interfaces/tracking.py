@@ -8,6 +8,7 @@ tracking adds no round trip to those paths; reading a record is one round trip.
 from __future__ import annotations
 
 import abc
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,9 @@ class Submission:
 class Finish:
     """What the call settling a tracked task writes into its record.
 
-    :param fields: record fields (``status``, ``finished``, ``result``, ``error_type`` ...) as bytes/str.
+    :param fields: record fields (``status``, ``result``, ``error_type`` ...) as bytes/str; the worker's
+        also carry the task's queue and function, so that a tracker can write a settled record whole
+        (the finish time is the tracker's to add).
     :param ttl: seconds the record stays.
     """
 
@@ -100,10 +103,25 @@ async def _in_thread(function: Callable[..., R], *args: Any) -> R:
 class CancelWatcher:
     """Requests to stop running tasks, as a worker hears them (the default hears none)."""
 
+    def __init__(self) -> None:
+        self._woken = threading.Event()
+
     def wait(self, timeout: float) -> list[tuple[str, str]]:
         """Block up to ``timeout`` seconds; return the ``(slot id, task id)`` pairs asked for meanwhile."""
-        time.sleep(timeout)
+        woken = getattr(self, "_woken", None)  # None: a subclass that skipped this __init__
+        if woken is None:
+            time.sleep(timeout)
+        else:
+            woken.wait(timeout)
         return []
+
+    def wake(self) -> None:
+        """End a :meth:`wait` in progress at once (it returns what it heard, or nothing), and every later
+        one: called from another thread by a stopping worker, just before the waiting thread closes the
+        watcher. A watcher that overrides :meth:`wait` overrides this too."""
+        woken = getattr(self, "_woken", None)
+        if woken is not None:
+            woken.set()
 
     def close(self) -> None:
         """Release the watcher's connection."""

@@ -1,26 +1,23 @@
--- record: writing a tracked task's record once the call that settles the task has run, shared by
--- track_finish_write.lua (after one consumer script) and release_take_batch.lua (for each tracked task
--- of a prefetch batch). pcall throughout: at maxmemory, or with a foreign key of another type, only the
--- record is lost, never the task.
+-- record: a retried task's record (the composed requeue script of tracking.py) and reading a record's
+-- state (track_submit.lua, track_mark.lua); the final record is _settle.lua's. pcall throughout: at
+-- maxmemory, or with a foreign key of another type, only the record is lost, never the task.
 
--- The fields of the enqueue that a settled record keeps: queue, function, enqueue time.
+-- The fields of the enqueue that a retried task's record keeps: queue, function, enqueue time.
 local KEPT_FIELDS = {'q', 'fn', 'en'}
 
--- Write the record anew: the kept fields, `fields` (a flat name, value list: the settle's own) and the
--- finish time; then set its TTL (ms) and announce the end on the record's channel.
+-- A retried task's record (status "failed"), written anew as a hash: the kept fields and `fields` (a flat
+-- name, value list: the retry's own, the new task bytes among them, and the finish time); then its TTL
+-- (ms) and the announcement on the record's channel (a waiter reads "failed" and waits on).
 --
 -- Anew rather than edited: a hash that ever held a value over 64 bytes (the queued task's bytes, a
 -- scheduled member, an earlier attempt's traceback) keeps Redis's big hashtable encoding after the value
--- goes, about 820 bytes for a finished no-op task against about 210 for one written anew, in the compact
--- listpack encoding (docs/benchmarks.md, Redis memory). HMGET, DEL and HSET cost no more calls than
--- deleting the queued fields and checking the encoding did, and fewer than compacting afterwards. Fields
--- of earlier attempts (their error) go too: the record says how the task ended.
+-- goes. Fields of earlier attempts (their error) go too: the record says how the last attempt ended.
 local function finish_record(key, ttl, fields)
     local kept = redis.pcall('hmget', key, unpack(KEPT_FIELDS))
     if kept.err then
         return  -- a key of another type, written by another program: left as it is
     end
-    local record = {'fi', server_ms()}
+    local record = {}
     for i, name in ipairs(KEPT_FIELDS) do
         if kept[i] then
             record[#record + 1] = name
@@ -36,4 +33,19 @@ local function finish_record(key, ttl, fields)
         redis.pcall('pexpire', key, ttl)
         announce_end(key)
     end
+end
+
+-- The status and enqueue time (ms, as a number or nil) of the record at `key`, pending or settled; nil
+-- when there is no record (or a foreign key).
+local function record_state(key)
+    local s = redis.pcall('hmget', key, 's', 'en')
+    if not s.err then
+        return s[1], tonumber(s[2])
+    end
+    local settled = redis.pcall('get', key)
+    if type(settled) ~= 'string' then
+        return nil
+    end
+    local en, status = string.match(settled, '^(%d*) (%a+)\n')
+    return status, tonumber(en)
 end

@@ -8,13 +8,13 @@
 --   N_processing  hash worker_id -> task bytes (HGET, HDEL, HSET)
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
 --   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' by the tasks released; see count_minute)
---   then         delayed_task:ID, the record of each tracked task released (finish_record in _record.lua:
---                HMGET, DEL, HSET, PEXPIRE, PUBLISH on the channel of the same name)
+--   then         delayed_task:ID, the record of each tracked task released (settle_record in _settle.lua:
+--                HGET, SET, PUBLISH on the channel of the same name)
 -- ARGV[1]  the current unix minute, for the counters
 -- ARGV[2]  Q, the number of queues
 -- then     D, then D entries, for the tasks that ran to their end, to release: worker id, queue index j,
---          r (0, or the record KEYS[5Q + r] of a tracked task, followed by: its TTL in ms, a count N, then N
---          field/value pairs to write into it)
+--          r (0, or the record KEYS[5Q + r] of a tracked task, followed by: its TTL in ms and the record
+--          from the space after its enqueue time on, as settle_record takes it)
 -- then     U, then U pairs (worker id, queue index j): unstarted tasks, handed back to the FRONT of their
 --          queue in the order given (the first pair becomes the head of its queue)
 -- then     T, then T worker ids to take tasks under, in order (an id that still holds a task in any of
@@ -36,7 +36,7 @@ local queues = tonumber(ARGV[2])
 local at = 3
 local releasing = {}  -- queue index j -> the ids to release from it
 local released = {}   -- id -> true: free in every queue once the releases ran
-local records = {}    -- {record key, ttl, fields}, written once every release ran
+local records = {}    -- {record key, ttl, record}, written once every release ran
 for _ = 1, tonumber(ARGV[at]) do
     local id, j, r = ARGV[at + 1], tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3])
     at = at + 3
@@ -44,9 +44,8 @@ for _ = 1, tonumber(ARGV[at]) do
     table.insert(releasing[j], id)
     released[id] = true
     if r > 0 then
-        local count = tonumber(ARGV[at + 2])
-        table.insert(records, {KEYS[5 * queues + r], ARGV[at + 1], {unpack(ARGV, at + 3, at + 2 + 2 * count)}})
-        at = at + 2 + 2 * count
+        table.insert(records, {KEYS[5 * queues + r], ARGV[at + 1], ARGV[at + 2]})
+        at = at + 2
     end
 end
 for j = 1, queues do
@@ -59,7 +58,7 @@ for j = 1, queues do
     end
 end
 for _, record in ipairs(records) do
-    finish_record(record[1], record[2], record[3])
+    settle_record(record[1], record[2], record[3])
 end
 at = at + 1
 local unstarted = tonumber(ARGV[at])

@@ -10,7 +10,8 @@
 -- (not declared: single Redis only); in the cluster layout they are declared but for the holder's
 -- liveness key, in the same slot (see track_read.lua).
 local rec = KEYS[1]
-local s = redis.call('hget', rec, 's')
+-- pcall: a settled record is a string (_settle.lua), and a settled task is not cancelled
+local s = redis.pcall('hget', rec, 's')
 if s ~= 'queued' and s ~= 'scheduled' and s ~= 'failed' then
     return 0
 end

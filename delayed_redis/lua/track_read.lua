@@ -2,13 +2,19 @@
 -- KEYS[1]  the record: delayed_task:ID (go-delayed layout) or {N}_task:ID (cluster layout)
 -- KEYS[2]  cluster layout only: {N}_processing, the queue's hash worker id -> task bytes (HGETALL)
 -- ARGV[1]  cluster layout only: the prefix of the queue's liveness keys ({N}_alive:)
--- Returns  {} when unknown; else {field, value, ...} from HGETALL, plus "hw" (the worker holding the task
---          bytes in N_processing) and "hl" ("1" if that worker's liveness key exists)
+-- Returns  {} when unknown; {the record} when settled (a string, see _settle.lua); else, while pending (a
+--          hash), {field, value, ...} from HGETALL, plus "hw" (the worker holding the task bytes in
+--          N_processing) and "hl" ("1" if that worker's liveness key exists)
 -- In go-delayed's layout any queue's tracker reads any record: N_processing is found from the record's
 -- queue, and a worker's liveness key is its id (keys not declared: single Redis only). In the cluster
 -- layout a record is read in its queue's slot, where both are declared, except the holder's liveness key,
 -- known only once N_processing is read: it is in the same slot, which Redis Cluster accepts.
-local fields = redis.call('hgetall', KEYS[1])
+local fields = redis.pcall('hgetall', KEYS[1])
+if fields.err then
+    -- not a hash: a settled record, one string (_settle.lua), returned alone; {} for a foreign key
+    local settled = redis.pcall('get', KEYS[1])
+    return type(settled) == 'string' and {settled} or {}
+end
 if #fields == 0 then
     return fields
 end
