@@ -221,15 +221,25 @@ class Delayed:
 
         return decorate(func) if func is not None else decorate
 
-    def handle(self, task_id: str) -> Any:
+    def handle(self, task_id: str, queue: str | None = None) -> Any:
         """The :class:`~delayed_core.handles.TaskHandle` of a tracked task, by id (an unknown id gives
-        status ``unknown``). Records are found through the default queue's broker."""
+        status ``unknown``).
+
+        :param queue: the task's queue, where a broker keeps records per queue (the Redis cluster layout)
+            and the id is the caller's own (``task_id=...``): an id pydelayed made names its queue, and
+            on one Redis any queue finds any record. Default: the queue the id names, else the ``queue``
+            setting.
+        """
         from .handles import RESULT_TTL, TaskHandle
         from .results import tracker_for
 
-        tracker = tracker_for(self.broker(self.config["queue"]))
+        tracker = tracker_for(self.broker(queue or self.config["queue"]))
         if tracker is None:
             raise DelayedError(f"the {self.broker_name} broker keeps no task records")
+        named = tracker.queue_named(task_id) if queue is None else None
+        if named is not None:
+            tracker = tracker_for(self.broker(named))
+            assert tracker is not None  # brokers of one app are of one class
         return TaskHandle(tracker, self.serializer, task_id, self.config.get(RESULT_TTL))
 
     def periodic(

@@ -159,6 +159,9 @@ class TaskHandle:
         if record.status == CANCELLED:
             raise NoResult(f"task {self.id} was cancelled; it has no result")
         if record.status == UNKNOWN:
+            if record.queue:  # a broker keeping records per queue says where it looked
+                raise NoResult(f"task {self.id} is unknown in queue {record.queue}: never enqueued there with "
+                               "tracking, or its record expired (app.handle(id, queue=...) looks in another)")
             raise NoResult(f"task {self.id} is unknown: never enqueued with tracking, or its record expired")
         raise TimeoutError(f"task {self.id} has not finished within {timeout:g}s (it is {record.status})")
 

@@ -46,13 +46,14 @@ class Tracked:
             window = -1.0  # a caller's id: refused while one is pending
         self.ids: list[str] = []
         tracked: list[PyTask] = []
+        made_id = tracker.made_id  # the id as the tracker keeps it (a cluster's names the queue)
         for task, task_id in zip(tasks, ids, strict=True):
             if task_id is not None:
                 check_task_id(task_id)
             elif unique_for:
-                task_id = unique_task_id(task.func_path, task.args, task.kwargs)
+                task_id = made_id(unique_task_id(task.func_path, task.args, task.kwargs))
             else:
-                task_id = new_task_id()
+                task_id = made_id(new_task_id())
             meta = {**task.meta, ID_FIELD: task_id}
             if result_ttl is not None:
                 meta["rt"] = int(result_ttl)

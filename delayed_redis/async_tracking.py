@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -21,10 +21,10 @@ import redis.asyncio
 from delayed_core.interfaces.tracking import Submission, TaskRecord
 
 from .connection import async_client_from_url, unavailable_as_broker_error
-from .keys import record_key
+from .record_calls import RecordCalls
 from .replicas import ReplicaWait
 from .tracking import READ, record_from, submit_answers, submit_call
-from .waiting import POLL_INTERVAL, settled
+from .waiting import POLL_INTERVAL, SubscriptionLost, settled
 
 logger = logging.getLogger("delayed.worker")
 
@@ -34,11 +34,16 @@ class AsyncRecords:
 
     :param url: the broker URL (each loop's client is made from it).
     :param replica_wait: the broker's ``wait_replicas``: WAIT pipelined behind each submit when on.
+    :param calls: the key layout's record names and pub/sub kind (go-delayed's by default).
+    :param parse: ``track_read``'s reply as a record.
     """
 
-    def __init__(self, url: str, replica_wait: ReplicaWait | None = None) -> None:
+    def __init__(self, url: str, replica_wait: ReplicaWait | None = None, calls: RecordCalls | None = None,
+                 parse: Callable[[str, list[bytes]], TaskRecord] = record_from) -> None:
         self.url = url
         self.replica_wait = replica_wait or ReplicaWait()
+        self.calls = calls or RecordCalls()
+        self.parse = parse
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, redis.asyncio.Redis] = \
             weakref.WeakKeyDictionary()
         self._warned = False
@@ -53,7 +58,7 @@ class AsyncRecords:
 
     async def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
         """One script call for the batch (see ``track_submit.lua``)."""
-        script, keys, args = submit_call(submissions)
+        script, keys, args = submit_call(submissions, self.calls.layout)
         with unavailable_as_broker_error():
             if self.replica_wait:
                 reply = await self.replica_wait.script_async(self.client(), script, keys, args)
@@ -64,7 +69,7 @@ class AsyncRecords:
     async def read(self, task_id: str) -> TaskRecord:
         """One script call."""
         with unavailable_as_broker_error():
-            return record_from(task_id, await READ.call_async(self.client(), (record_key(task_id),), ()))
+            return self.parse(task_id, await READ.call_async(self.client(), *self.calls.read(task_id)))
 
     async def wait(self, task_id: str, timeout: float) -> TaskRecord:
         """As :meth:`RecordWaiter.wait <delayed_redis.waiting.RecordWaiter.wait>`: read; if not finished,
@@ -76,19 +81,28 @@ class AsyncRecords:
             return record
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        channel = record_key(task_id)
+        channel = self.calls.key(task_id)
+        kind = self.calls.pubsub
+        lost = False
         with unavailable_as_broker_error():
             pubsub = self.client().pubsub()
+            # a cluster's pub/sub reads shard channels with its own method; one Redis's with get_message
+            reader = getattr(pubsub, kind.reader, pubsub.get_message)
             try:
-                await pubsub.subscribe(channel)
-                if await _next(pubsub, "subscribe", channel, deadline):
+                await getattr(pubsub, kind.subscribe)(channel)
+                if await _next(reader, kind.confirmed, channel, deadline):
                     record = await self.read(task_id)
-                    while not settled(record) and await _next(pubsub, "message", channel, deadline):
+                    while not settled(record) and await _next(reader, kind.message, channel, deadline,
+                                                              lost=kind.unsubscribe):
                         record = await self.read(task_id)  # a retry announces too: keep waiting then
             except redis.exceptions.ResponseError as exc:
                 return await self._wait_polling(task_id, deadline, exc)
+            except SubscriptionLost:  # a cluster slot moved: the next read finds (and maps) its new node
+                lost = True
             finally:
                 await pubsub.aclose()
+        if lost:
+            return await self.wait(task_id, max(0.0, deadline - loop.time()))
         return record
 
     async def _wait_polling(self, task_id: str, deadline: float, exc: Exception) -> TaskRecord:
@@ -96,7 +110,7 @@ class AsyncRecords:
         if not self._warned:
             self._warned = True
             logger.warning("cannot subscribe to %s (%s); result_async() reads the record twice a second instead",
-                           record_key(task_id), " ".join(str(exc).split()))
+                           self.calls.key(task_id), " ".join(str(exc).split()))
         loop = asyncio.get_running_loop()
         record = await self.read(task_id)
         while not settled(record) and loop.time() < deadline:
@@ -105,14 +119,18 @@ class AsyncRecords:
         return record
 
 
-async def _next(pubsub: Any, kind: str, channel: str, deadline: float) -> bool:
-    """Skip messages until one of ``kind`` on ``channel``; False at the deadline (loop time)."""
+async def _next(reader: Any, kind: str, channel: str, deadline: float, lost: str = "") -> bool:
+    """Skip messages (``reader``: the pub/sub's method reading them) until one of ``kind`` on ``channel``;
+    False at the deadline (loop time); :class:`SubscriptionLost` for a message ``lost`` on it."""
     loop = asyncio.get_running_loop()
     wanted = channel.encode()
     while True:
         remaining = deadline - loop.time()
         if remaining <= 0:
             return False
-        message = await pubsub.get_message(timeout=remaining)
-        if message is not None and message["type"] == kind and message["channel"] == wanted:
-            return True
+        message = await reader(timeout=remaining)
+        if message is not None and message["channel"] == wanted:
+            if message["type"] == kind:
+                return True
+            if message["type"] == lost:
+                raise SubscriptionLost(f"the server ended the subscription to {channel} (its slot moved?)")

@@ -25,7 +25,7 @@ from delayed_core.interfaces.batches import Batches, Finished, Held
 from . import scripts
 from .connection import unavailable_as_broker_error
 from .direct import DirectCaller
-from .keys import QueueKeys, record_key
+from .keys import QueueKeys
 from .monitoring import this_minute
 from .split_call import SplitCaller
 from .tracking import settle_args
@@ -43,6 +43,12 @@ def _batch_keys(queues: tuple[str, ...], layout: str) -> tuple[tuple[str, ...], 
     return keys, tuple(k.processing for k in all_keys)
 
 
+@lru_cache(maxsize=64)
+def _queue_keys(queue: str, layout: str) -> QueueKeys:
+    """A queue's keys, for its records' names (in its slot in the cluster layout), built once."""
+    return QueueKeys.for_queue(queue, layout)
+
+
 def _batch_call(done: Sequence[Finished], unstarted: Sequence[Held], take_ids: Sequence[str],
                 queues: Sequence[str], layout: str) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     """The KEYS and ARGV of one release_take_batch call (see the script's header)."""
@@ -56,7 +62,7 @@ def _batch_call(done: Sequence[Finished], unstarted: Sequence[Held], take_ids: S
         if finish is None:
             args.append(0)
             continue
-        records.append(record_key(finish.task_id))
+        records.append(_queue_keys(held.queue, layout).record(finish.task_id))
         args += (len(records), *settle_args(finish))
     args.append(len(unstarted))
     for held in unstarted:

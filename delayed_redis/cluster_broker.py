@@ -11,8 +11,8 @@ slot. What differs is what spans queues, since no command may touch two slots:
   a lower queue, 3 when the released queue runs dry (a worker of one queue keeps 1 round trip per task);
 - a prefetching slot (``--prefetch K``) batches in one call per queue's slot only: a worker of several
   queues prefetches through the one-task calls (delayed_core/interfaces/batches.py, default_batch);
-- task handles (tracked tasks) are not offered: a record is reached by its id alone, and could not be in
-  the slot of the queue whose scripts write it (docs/scaling.md).
+- task handles: a record is in its queue's slot (``{N}_task:<id>``), so a tracker serves one queue
+  (cluster_tracking.py), and a tracked release is this release with the record write composed in.
 
 A worker of one queue in this layout keeps the round trips of go-delayed's layout: 1 per busy task, 2
 per idle take. The commands go through the cluster client (one pooled connection per node and thread in
@@ -33,10 +33,12 @@ from . import scripts
 from .broker import RedisBroker
 from .cluster import node_clients
 from .cluster_expiry import ClusterExpiryWatcher, NodeExpiryWatcher
+from .cluster_tracking import ClusterTracker
 from .cluster_wait import ClusterWaits
 from .connection import UNAVAILABLE, is_cluster_client, unavailable_as_broker_error
 from .keys import CLUSTER, QueueKeys
 from .monitoring import this_minute
+from .scripts import Script
 
 
 @lru_cache(maxsize=256)
@@ -48,7 +50,7 @@ def keys_of(queue: str) -> QueueKeys:
 class ClusterBroker(RedisBroker):
     """:class:`RedisBroker` on a Redis Cluster (see the module docstring)."""
 
-    tracker_class = None  # type: ignore[assignment]
+    tracker_class = ClusterTracker  # type: ignore[assignment]  # (it takes a ClusterBroker)
     batch_spans_queues = False  # a --prefetch batch is one script call, in one queue's slot (batches.py)
     client: Any  # a redis.cluster.RedisCluster (ClusterClient)
 
@@ -119,13 +121,20 @@ class ClusterBroker(RedisBroker):
                                take_next: bool) -> tuple[str, bytes] | None:
         """Release in ``queue``, taking its next task in the same call unless a queue ahead of it has work;
         otherwise take from the first queue with work (see the module docstring)."""
+        return self.release_then_take(worker_id, queue, queues, take_next, scripts.RELEASE_TAKE, (), ())
+
+    def release_then_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
+                          release: Script, keys_tail: tuple[str, ...], args_tail: tuple[Any, ...]
+                          ) -> tuple[str, bytes] | None:
+        """:meth:`release_and_take_first` with ``release``, the release_take script or one composed around
+        it (a tracked task's record write, whose keys and arguments go at the end)."""
         k = keys_of(queue)
         position = list(queues).index(queue) if queue in queues else len(queues)
         with unavailable_as_broker_error():
             busy_ahead = self._with_work(queues[:position]) if take_next else ()
-            task = scripts.RELEASE_TAKE(self._call, (k.queue, k.notifications, k.processing, k.recoveries,
-                                                     k.throughput),
-                                        (worker_id, "1" if take_next and not busy_ahead else "0", this_minute()))
+            task = release(self._call, (k.queue, k.notifications, k.processing, k.recoveries, k.throughput,
+                                        *keys_tail),
+                           (worker_id, "1" if take_next and not busy_ahead else "0", this_minute(), *args_tail))
             if task is not None:
                 return queue, task
             if not take_next:

@@ -14,7 +14,7 @@ import redis
 
 from delayed_core.doctor import Finding, Severity
 
-from .keys import GO_DELAYED, PERIODIC, QueueKeys, cancel_channel, periodic_key, record_key
+from .keys import CLUSTER, GO_DELAYED, PERIODIC, QueueKeys, cancel_channel, periodic_key
 
 #: a worker id for the checks: the 32 hex chars of ours and go-delayed's
 SAMPLE_ID = "0" * 32
@@ -28,6 +28,8 @@ class Use:
     argv: tuple[str, ...]
     purpose: str
     required: bool = True
+    #: the key layout it is sent in (None: both)
+    layout: str | None = None
 
 
 USES: tuple[Use, ...] = (
@@ -106,8 +108,10 @@ USES: tuple[Use, ...] = (
     Use(("SET", "{record}", "v", "PX", "1000"), "tracked tasks: settling the record (one string)"),
     Use(("GET", "{record}"), "tracked tasks: a settled record's status and result"),
     Use(("LREM", "{queue}", "1", "t"), "cancelling a queued task"),
-    Use(("PUBLISH", "{record}", "done"), "waking result() waiters", required=False),
-    Use(("SUBSCRIBE", "{record}"), "result() waiting without polling", required=False),
+    Use(("PUBLISH", "{record}", "done"), "waking result() waiters", required=False, layout=GO_DELAYED),
+    Use(("SUBSCRIBE", "{record}"), "result() waiting without polling", required=False, layout=GO_DELAYED),
+    Use(("SPUBLISH", "{record}", "done"), "waking result() waiters", required=False, layout=CLUSTER),
+    Use(("SSUBSCRIBE", "{record}"), "result() waiting without polling", required=False, layout=CLUSTER),
     Use(("PUBLISH", "{cancel}", "w t"), "cancelling a running task", required=False),
     Use(("SUBSCRIBE", "{cancel}"), "workers hearing cancelled running tasks", required=False),
     # Rate limits and periodic tasks: keys shared by every queue (``~delayed:*``), needed only by apps that
@@ -137,7 +141,7 @@ def _argv(use: Use, keys: QueueKeys) -> list[str]:
              "dead": keys.dead, "recoveries": keys.recoveries, "scheduled": keys.scheduled,
              "workers": keys.workers, "poison": keys.poison, "worker_info": keys.worker_info,
              "throughput": keys.throughput, "bound": keys.bound, "worker_id": SAMPLE_ID,
-             "record": record_key(SAMPLE_ID), "cancel": cancel_channel(keys.queue)}
+             "record": keys.record(SAMPLE_ID), "cancel": cancel_channel(keys.queue)}
     return [part.format(**names) if part.startswith("{") else part for part in use.argv]
 
 
@@ -162,16 +166,17 @@ def check_acl(client: redis.Redis, version: tuple[int, ...], queues: list[str], 
         return [Finding("acl", Severity.INFO, f"ACL rights of {user!r} not checked: that needs ACL DRYRUN "
                         "(Redis 7 or later)")]
     findings: list[Finding] = []
+    uses = [use for use in USES if use.layout in (None, layout)]
     for queue in queues:
         keys = QueueKeys.for_queue(queue, layout)
         with client.pipeline(transaction=False) as pipe:
-            for use in USES:
+            for use in uses:
                 pipe.execute_command("ACL", "DRYRUN", user, *_argv(use, keys))
             answers = pipe.execute(raise_on_error=False)
         first_error = next((a for a in answers if isinstance(a, Exception)), None)
         if first_error is not None:
             return [_cannot_check(user, first_error)]
-        for use, answer in zip(USES, answers, strict=True):
+        for use, answer in zip(uses, answers, strict=True):
             text = _text(answer)
             if text != "OK":
                 findings.append(_denied(user, queue, use, _argv(use, keys), text))

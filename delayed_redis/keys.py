@@ -47,7 +47,9 @@ outside the queue move into it:
 
 - ``{N}_alive:<worker id>``: a worker's liveness key, one per queue it serves (not shared by queues);
 - ``{N}_periodic`` and ``{N}_periodic:<name>``: the schedules that enqueue into ``N``;
-- ``{N}_delayed:rate:<function>`` (and ``:reserved``): a rate limit, counted per queue.
+- ``{N}_delayed:rate:<function>`` (and ``:reserved``): a rate limit, counted per queue;
+- ``{N}_task:<id>``: a tracked task's record (``delayed_task:<id>`` above), in the slot of its queue, so
+  that the scripts moving the task write it; also the shard channel (SPUBLISH) announcing its end.
 
 Go workers and delayed 1.x cannot read the cluster layout (docs/interop.md).
 """
@@ -94,6 +96,11 @@ def periodic_key(name: str) -> str:
     """The hash holding the record of periodic schedule ``name``."""
     return f"{PERIODIC}:{name}"
 
+#: Prefix of task records (and of the channels announcing their end).
+RECORD_PREFIX = "delayed_task:"
+#: Prefix of the channel on which stop requests for a queue's running tasks are published.
+CANCEL_CHANNEL = "delayed_cancel:"
+
 #: Suffixes of the keys beside a queue's list; a queue name may not end in one.
 RESERVED_SUFFIXES = ("_noti", "_processing", "_scheduled", "_dead", "_recoveries", "_workers", "_poison",
                      "_worker_info", "_throughput", "_bound")
@@ -135,6 +142,8 @@ class QueueKeys:
     liveness_prefix: str = ""
     #: set of the periodic schedule names, and the prefix of their records (+ ":<name>")
     periodic: str = PERIODIC
+    #: a tracked task's record is this prefix + its id (see :meth:`record`)
+    record_prefix: str = RECORD_PREFIX
 
     @classmethod
     def for_queue(cls, name: str, layout: str = GO_DELAYED) -> QueueKeys:
@@ -158,6 +167,7 @@ class QueueKeys:
             layout=layout,
             liveness_prefix=f"{base}_alive:" if layout == CLUSTER else "",
             periodic=f"{base}_periodic" if layout == CLUSTER else PERIODIC,
+            record_prefix=f"{base}_task:" if layout == CLUSTER else RECORD_PREFIX,
         )
 
     @property
@@ -168,6 +178,11 @@ class QueueKeys:
     def liveness(self, worker_id: str) -> str:
         """The liveness key of ``worker_id`` for this queue (the id itself in go-delayed's layout)."""
         return self.liveness_prefix + worker_id
+
+    def record(self, task_id: str) -> str:
+        """The record's key (and channel) of tracked task ``task_id``: ``delayed_task:<id>`` in go-delayed's
+        layout, where any queue's tracker finds it by id alone; ``{N}_task:<id>`` in the cluster layout."""
+        return self.record_prefix + task_id
 
     def periodic_record(self, name: str) -> str:
         """The hash holding the record of periodic schedule ``name``."""
@@ -182,12 +197,6 @@ class QueueKeys:
         """Every key, for ``clear``."""
         return (self.queue, self.notifications, self.processing, self.scheduled, self.dead,
                 self.recoveries, self.workers, self.poison, self.worker_info, self.throughput, self.bound)
-
-
-#: Prefix of task records (and of the channels announcing their end).
-RECORD_PREFIX = "delayed_task:"
-#: Prefix of the channel on which stop requests for a queue's running tasks are published.
-CANCEL_CHANNEL = "delayed_cancel:"
 
 
 def record_key(task_id: str) -> str:

@@ -29,11 +29,11 @@ import redis
 from delayed_core.interfaces.tracking import TaskRecord
 
 from .connection import unavailable_as_broker_error
-from .keys import record_key
+from .record_calls import RecordCalls
 from .scripts import Script
-from .waiting import RecordWaiter, at_thread_exit, settled
+from .waiting import RecordWaiter, SubscriptionLost, at_thread_exit, settled
 
-PUSHES = (b"subscribe", b"unsubscribe", b"message")
+PUSHES = (b"subscribe", b"unsubscribe", b"message", b"ssubscribe", b"sunsubscribe", b"smessage")
 
 
 def is_push(reply: Any) -> bool:
@@ -47,33 +47,38 @@ class PipelinedWaiter:
     :param client: the broker's client (connections come from its pool).
     :param script: the read script; :param parse: its reply as a record.
     :param fallback: the pub/sub waiter, for connections without RESP3 and for a refused SUBSCRIBE.
+    :param calls: the key layout's record names and pub/sub kind (go-delayed's by default).
     """
 
     def __init__(self, client: redis.Redis, script: Script, parse: Callable[[str, list[bytes]], TaskRecord],
-                 fallback: RecordWaiter) -> None:
+                 fallback: RecordWaiter, calls: RecordCalls | None = None) -> None:
         self.client = client
         self.script = script
         self.parse = parse
         self.fallback = fallback
+        self.calls = calls or RecordCalls()
         self._local = threading.local()
 
     def wait(self, task_id: str, timeout: float) -> TaskRecord:
         """The record once the task has finished, or as it is at the deadline; never polls."""
         if timeout <= 0:
             return self.fallback.read(task_id)
-        conn = self._connection()
+        key = self.calls.key(task_id)
+        conn = self._connection(key)
         if conn is None:
             return self.fallback.wait(task_id, timeout)
         deadline = time.monotonic() + timeout
-        key = record_key(task_id)
-        read = ("EVALSHA", self.script.sha, 1, key)
+        read = self.script.command(*self.calls.read(task_id))
+        kind = self.calls.pubsub
         with unavailable_as_broker_error():
             try:
-                conn.send_packed_command(conn.pack_commands([("SUBSCRIBE", key), read]))
+                conn.send_packed_command(conn.pack_commands([(kind.subscribe.upper(), key), read]))
                 try:
-                    self._push(conn, b"subscribe", key, None)
+                    self._push(conn, kind.confirmed.encode(), key, None)
                 except redis.exceptions.ResponseError as exc:  # refused: an ACL without pub/sub rights
                     self._drop()  # its read's reply is still on the way: not worth reading out
+                    if isinstance(exc, redis.exceptions.AskError):  # MOVED too: a cluster slot moved
+                        raise
                     return self.fallback.wait_polling(task_id, deadline, exc)
                 try:
                     record = self._record(conn, task_id)
@@ -84,33 +89,40 @@ class PipelinedWaiter:
                     self._drop()
                     self._local.unsupported = True
                     return self.fallback.wait(task_id, max(0.0, deadline - time.monotonic()))
-                while not settled(record) and self._push(conn, b"message", key, deadline):
+                while not settled(record) and self._push(conn, kind.message.encode(), key, deadline,
+                                                         lost=kind.unsubscribe.encode()):
                     conn.send_command(*read)
                     record = self._record(conn, task_id)  # a retry announces too: keep waiting then
-                conn.send_command("UNSUBSCRIBE", key)  # its confirmation is skipped by the next wait
+                conn.send_command(kind.unsubscribe.upper(), key)  # its confirmation is skipped by the next wait
             except BaseException:
                 self._drop()  # in an unknown state (an error, or an interrupt mid-read): start afresh
                 raise
         return record
 
-    def _connection(self) -> Any:
+    def _connection(self, key: str) -> Any:
         """This thread's connection; None when it does not speak RESP3 (checked once per thread)."""
         if getattr(self._local, "unsupported", False):
             return None
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            pool = self.client.connection_pool
+            pool = self._pool(key)
             conn = pool.get_connection()
             if str(getattr(conn, "protocol", "")) != "3" or not hasattr(conn, "pack_commands"):
                 pool.release(conn)
                 self._local.unsupported = True
                 return None
-            self._local.conn = conn
+            self._local.conn, self._local.pool = conn, pool
             self._local.release = at_thread_exit(lambda: _close(pool, conn))
         return conn
 
-    def _push(self, conn: Any, kind: bytes, key: str, deadline: float | None) -> bool:
-        """Read until the push ``kind`` for ``key`` (False at ``deadline``; None: the reply is due now)."""
+    def _pool(self, key: str) -> Any:
+        """The connection pool of the server holding ``key``: the client's own (one Redis)."""
+        return self.client.connection_pool
+
+    def _push(self, conn: Any, kind: bytes, key: str, deadline: float | None, lost: bytes = b"") -> bool:
+        """Read until the push ``kind`` for ``key`` (False at ``deadline``; None: the reply is due now).
+        A push ``lost`` for ``key`` (an unsubscribe the waiter did not ask for: an earlier wait's comes
+        before this wait's subscribe confirmation) raises :class:`SubscriptionLost`."""
         wanted = key.encode()
         while True:
             if deadline is not None:
@@ -118,8 +130,11 @@ class PipelinedWaiter:
                 if remaining <= 0 or not conn.can_read(timeout=remaining):
                     return False
             reply = conn.read_response(push_request=True)
-            if is_push(reply) and reply[0] == kind and reply[1] == wanted:
-                return True
+            if is_push(reply) and reply[1] == wanted:
+                if reply[0] == kind:
+                    return True
+                if reply[0] == lost:
+                    raise SubscriptionLost(f"the server ended the subscription to {key} (its slot moved?)")
 
     def _record(self, conn: Any, task_id: str) -> TaskRecord:
         """The read's reply, skipping pushes (an announcement may come first); a server that lost the
@@ -137,7 +152,7 @@ class PipelinedWaiter:
         self._local.conn = None
         if conn is not None:
             self._local.release.detach()
-            _close(self.client.connection_pool, conn)
+            _close(self._local.pool, conn)
 
 
 def _close(pool: Any, conn: Any) -> None:

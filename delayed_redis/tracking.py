@@ -5,7 +5,8 @@ and the channel ``delayed_cancel:<queue>``, beside go-delayed's layout, which st
 ``keys.py``). A record is a hash while the task is pending (queued, scheduled, or failed and retrying)
 and one string once it is settled for good: ``"<enqueued ms> <status>\n"`` and a msgpack map of the
 other fields (``lua/_settle.lua``; :func:`settled_record` reads it). A settled record of an earlier
-version, a hash, is read as before.
+version, a hash, is read as before. In the cluster layout a record is ``{N}_task:<id>``, in its queue's
+slot, and announced on a shard channel (record_calls.py); cluster_tracking.py has what else differs there.
 
 Round trips: a tracked enqueue is one script call (``track_submit``, or ``track_submit_one`` for a plain
 ``.delay()``); releasing, requeueing or
@@ -34,10 +35,11 @@ from delayed_core.interfaces.tracking import Finish, Submission, TaskRecord, Tas
 from . import scripts
 from .connection import unavailable_as_broker_error
 from .errors import UNAVAILABLE, translate
-from .keys import QueueKeys, cancel_channel, record_key
+from .keys import GO_DELAYED, QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
 from .pipelined_wait import PipelinedWaiter
 from .pubsub_wake import Waker, next_message
+from .record_calls import record_calls
 from .several_queues import _group_keys
 from .waiting import RecordWaiter
 
@@ -68,9 +70,9 @@ DEAD_LETTER = _composed("dead_letter")
 
 
 @lru_cache(maxsize=256)
-def _keys(queue: str) -> QueueKeys:
+def _keys(queue: str, layout: str = GO_DELAYED) -> QueueKeys:
     """A queue's keys, built once (an enqueue needs them every time)."""
-    return QueueKeys.for_queue(queue)
+    return QueueKeys.for_queue(queue, layout)
 
 
 def _ms(seconds: float) -> int:
@@ -144,14 +146,15 @@ def record_from(task_id: str, flat: list[bytes]) -> TaskRecord:
         message=_text(raw.get("em")), traceback=_text(raw.get("tb")))
 
 
-def submit_call(submissions: Sequence[Submission]) -> tuple[scripts.Script, tuple[str, ...], tuple[Any, ...]]:
+def submit_call(submissions: Sequence[Submission],
+                layout: str = GO_DELAYED) -> tuple[scripts.Script, tuple[str, ...], tuple[Any, ...]]:
     """The script, KEYS and ARGV writing a batch sharing a queue, a delay and a uniqueness rule:
     ``track_submit_one`` for one task with a random id due at once (a plain ``.delay()``), else
     ``track_submit``."""
     first = submissions[0]
-    keys = _keys(first.queue)
+    keys = _keys(first.queue, layout)
     if len(submissions) == 1 and first.due_in is None and not first.unique_window:
-        return SUBMIT_ONE, (keys.queue, keys.notifications, record_key(first.task_id)), (
+        return SUBMIT_ONE, (keys.queue, keys.notifications, keys.record(first.task_id)), (
             first.data, first.func, int(time.time() * 1000), _ms(first.pending_ttl))
     scheduled = first.due_in is not None
     delay = max(0, int(first.due_in * 1000)) if first.due_in is not None else ""
@@ -160,7 +163,7 @@ def submit_call(submissions: Sequence[Submission]) -> tuple[scripts.Script, tupl
     for submission in submissions:
         args += (submission.data, submission.func, _ms(submission.pending_ttl),
                  secrets.token_hex(8) if scheduled else "")
-    records = [record_key(submission.task_id) for submission in submissions]
+    records = [keys.record(submission.task_id) for submission in submissions]
     return SUBMIT, (keys.queue, keys.notifications, keys.scheduled, *records), tuple(args)
 
 
@@ -180,6 +183,7 @@ class RedisTracker(TaskTracker):
         super().__init__(broker)
         self.broker: RedisBroker = broker
         self.client: redis.Redis = broker.client
+        self.calls = record_calls(broker.keys)
         self._waiter = PipelinedWaiter(self.client, READ, record_from, RecordWaiter(self.client, self.read))
         self._async: AsyncRecords | None = None
 
@@ -189,7 +193,7 @@ class RedisTracker(TaskTracker):
 
     def submit_many(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:
         """One script call for the whole batch (they share a queue, a delay and a uniqueness rule)."""
-        script, keys, args = submit_call(submissions)
+        script, keys, args = submit_call(submissions, self.calls.layout)
         broker = self.broker
         try:  # not unavailable_as_broker_error(): a context manager costs this hot path 2 us
             reply = script(broker._call, keys, args)
@@ -214,7 +218,7 @@ class RedisTracker(TaskTracker):
 
     def requeue(self, worker_id: str, queue: str, task: bytes, delay: float, finish: Finish) -> None:
         """The requeue script with the record write; the record keeps the retry's bytes (and member)."""
-        k = _keys(queue)
+        k = _keys(queue, self.calls.layout)
         token = secrets.token_hex(8)
         fields: dict[str, Any] = {"fi": int(time.time() * 1000), **finish.fields, "t": task}
         if delay > 0:
@@ -223,24 +227,24 @@ class RedisTracker(TaskTracker):
         args = (worker_id, task, _ms(delay) if delay > 0 else 0, "0", token, *_tail(tracked))
         with unavailable_as_broker_error():
             REQUEUE(self.client.execute_command, (k.queue, k.notifications, k.processing, k.scheduled,
-                                                  record_key(finish.task_id)), args)
+                                                  k.record(finish.task_id)), args)
 
     def dead_letter(self, worker_id: str, queue: str, entry: bytes, keep: int, finish: Finish) -> None:
         """The dead-letter script with the record write."""
-        k = _keys(queue)
+        k = _keys(queue, self.calls.layout)
         with unavailable_as_broker_error():
-            DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput, record_key(finish.task_id)),
+            DEAD_LETTER(self.client.execute_command, (k.processing, k.dead, k.throughput, k.record(finish.task_id)),
                         (worker_id, entry, keep, this_minute(), *settle_args(finish)))
 
     def mark(self, finish: Finish) -> bool:
         """One script call (the sweeper's, after it buried a poison task)."""
         with unavailable_as_broker_error():
-            return bool(MARK(self.client.execute_command, (record_key(finish.task_id),), settle_args(finish)))
+            return bool(MARK(self.client.execute_command, (self.calls.key(finish.task_id),), settle_args(finish)))
 
     def read(self, task_id: str) -> TaskRecord:
         """One script call."""
         with unavailable_as_broker_error():
-            return record_from(task_id, READ(self.client.execute_command, (record_key(task_id),), ()))
+            return record_from(task_id, READ(self.client.execute_command, *self.calls.read(task_id)))
 
     def wait(self, task_id: str, timeout: float) -> TaskRecord:
         """Read; if not finished, sleep on the record's channel (see :mod:`.waiting`): a handful of
@@ -268,18 +272,19 @@ class RedisTracker(TaskTracker):
         if self._async is None and self.broker.url is not None:
             from .async_tracking import AsyncRecords  # imports this module
 
-            self._async = AsyncRecords(self.broker.url, self.broker.replica_wait)
+            self._async = AsyncRecords(self.broker.url, self.broker.replica_wait, self.calls)
         return self._async
 
     def cancel(self, task_id: str, ttl: float) -> int:
         """One script call: remove the task from the queue or the schedule and mark it cancelled, or
         publish a stop request to the workers of its queue."""
         with unavailable_as_broker_error():
-            return int(CANCEL(self.client.execute_command, (record_key(task_id),), (_ms(ttl), task_id)))
+            return int(CANCEL(self.client.execute_command, *self.calls.cancel(task_id, _ms(ttl))))
 
     def watch_cancels(self, queues: Sequence[str]) -> RedisCancelWatcher:
         """A pub/sub subscription to the queues' stop requests."""
-        return RedisCancelWatcher(self.client, [cancel_channel(name) for name in queues])
+        layout = self.calls.layout
+        return RedisCancelWatcher(self.client, [cancel_channel(_keys(name, layout).queue) for name in queues])
 
 
 class RedisCancelWatcher(st.CancelWatcher):

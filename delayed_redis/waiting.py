@@ -26,12 +26,17 @@ from delayed_core.interfaces import tracking as st
 from delayed_core.interfaces.tracking import TaskRecord
 
 from .connection import unavailable_as_broker_error
-from .keys import record_key
+from .record_calls import RecordCalls
 
 logger = logging.getLogger("delayed.worker")
 
 #: seconds between two reads of a waiter that may not subscribe (a restrictive ACL)
 POLL_INTERVAL = 0.5
+
+
+class SubscriptionLost(redis.exceptions.ConnectionError):
+    """The server ended a waiter's subscription: a Redis Cluster node drops the shard channels of a hash
+    slot that moves away (the caller waits again on the slot's new node)."""
 
 
 def at_thread_exit(release: Callable[[], object]) -> weakref.finalize:
@@ -50,11 +55,14 @@ class RecordWaiter:
 
     :param client: the broker's client (subscriber connections come from its pool).
     :param read: reads one record (one round trip).
+    :param calls: the key layout's record names and pub/sub kind (go-delayed's by default).
     """
 
-    def __init__(self, client: redis.Redis, read: Callable[[str], TaskRecord]) -> None:
+    def __init__(self, client: redis.Redis, read: Callable[[str], TaskRecord],
+                 calls: RecordCalls | None = None) -> None:
         self.client = client
         self.read = read
+        self.calls = calls or RecordCalls()
         self._local = threading.local()
         self._warned = False
 
@@ -64,20 +72,24 @@ class RecordWaiter:
         if settled(record) or timeout <= 0:
             return record
         deadline = time.monotonic() + timeout
-        channel = record_key(task_id)
+        channel = self.calls.key(task_id)
+        kind = self.calls.pubsub
         with unavailable_as_broker_error():
             pubsub = self._subscribed(channel)
             try:
                 try:
-                    confirmed = self._next(pubsub, "subscribe", channel, deadline)
+                    confirmed = self._next(pubsub, kind.confirmed, channel, deadline)
                 except redis.exceptions.ResponseError as exc:  # a refused SUBSCRIBE answers with its error
                     self._drop()
+                    if isinstance(exc, redis.exceptions.AskError):  # MOVED too: a cluster slot moved
+                        raise
                     return self.wait_polling(task_id, deadline, exc)
                 if confirmed:
                     record = self.read(task_id)
-                    while not settled(record) and self._next(pubsub, "message", channel, deadline):
+                    while not settled(record) and self._next(pubsub, kind.message, channel, deadline,
+                                                             lost=kind.unsubscribe):
                         record = self.read(task_id)  # a retry announces too: keep waiting then
-                pubsub.unsubscribe(channel)  # its confirmation is skipped by the next wait
+                getattr(pubsub, kind.unsubscribe)(channel)  # its confirmation is skipped by the next wait
             except BaseException:
                 self._drop()  # in an unknown state (an error, or an interrupt mid-read): start afresh
                 raise
@@ -86,34 +98,40 @@ class RecordWaiter:
     def _subscribed(self, channel: str) -> Any:
         """This thread's subscriber, subscribed to ``channel`` (one fresh try if the kept connection
         went stale: the server restarted, or dropped it as idle)."""
+        subscribe = self.calls.pubsub.subscribe
         pubsub = getattr(self._local, "pubsub", None)
         if pubsub is not None:
             try:
-                pubsub.subscribe(channel)
+                getattr(pubsub, subscribe)(channel)
                 return pubsub
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
                 self._drop()
         pubsub = self._local.pubsub = self.client.pubsub()
         self._local.release = at_thread_exit(pubsub.close)
         try:
-            pubsub.subscribe(channel)
+            getattr(pubsub, subscribe)(channel)
         except BaseException:
             self._drop()
             raise
         return pubsub
 
-    @staticmethod
-    def _next(pubsub: Any, kind: str, channel: str, deadline: float) -> bool:
+    def _next(self, pubsub: Any, kind: str, channel: str, deadline: float, lost: str = "") -> bool:
         """Skip messages until one of ``kind`` on ``channel`` (False at the deadline). Left-overs of the
-        thread's earlier waits (their unsubscribe confirmations, a late announcement) are skipped."""
+        thread's earlier waits (their unsubscribe confirmations, a late announcement) are skipped; they come
+        before this wait's subscribe confirmation, so a message ``lost`` for ``channel`` after it (an
+        unsubscribe not asked for) raises :class:`SubscriptionLost`."""
         wanted = channel.encode()
+        reader = getattr(pubsub, self.calls.pubsub.reader)
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            message = pubsub.get_message(timeout=remaining)
-            if message is not None and message["type"] == kind and message["channel"] == wanted:
-                return True
+            message = reader(timeout=remaining)
+            if message is not None and message["channel"] == wanted:
+                if message["type"] == kind:
+                    return True
+                if message["type"] == lost:
+                    raise SubscriptionLost(f"the server ended the subscription to {channel} (its slot moved?)")
 
     def _drop(self) -> None:
         pubsub = getattr(self._local, "pubsub", None)
@@ -130,7 +148,7 @@ class RecordWaiter:
         if not self._warned:
             self._warned = True
             logger.warning("cannot subscribe to %s (%s); result() reads the record twice a second instead",
-                           record_key(task_id), " ".join(str(exc).split()))
+                           self.calls.key(task_id), " ".join(str(exc).split()))
         record = self.read(task_id)
         while not settled(record) and time.monotonic() < deadline:
             time.sleep(max(0.0, min(POLL_INTERVAL, deadline - time.monotonic())))

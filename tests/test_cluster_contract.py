@@ -1,6 +1,6 @@
 """The broker contract suite (delayed_core.testing.contract) in the cluster key layout: on a real
 three-master Redis Cluster (redis+cluster:// URL), and on one plain redis-server with key_layout =
-"cluster". Task handles are not offered in that layout: their tests skip."""
+"cluster". The task-tracking tests run too: in this layout a tracker serves its own queue's records."""
 
 from __future__ import annotations
 

@@ -28,21 +28,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                               description="Print a tracked task's record.")
     show.add_argument("task_id", metavar="ID", help="the task's id (handle.id)")
     show.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_queue_flag(show)
     add_broker_flag(show)
     show.set_defaults(run=run_show)
     cancel = actions.add_parser("cancel", help="cancel a queued, scheduled or running task",
                                 description="Remove a queued or scheduled task so that it never runs, or have "
                                             "its worker stop it if it is running.")
     cancel.add_argument("task_id", metavar="ID", help="the task's id (handle.id)")
+    add_queue_flag(cancel)
     add_broker_flag(cancel)
     cancel.set_defaults(run=run_cancel)
+
+
+def add_queue_flag(parser: argparse.ArgumentParser) -> None:
+    """``--queue NAME``: where to look for a caller's own id on the cluster key layout."""
+    parser.add_argument("--queue", metavar="NAME", default=None,
+                        help="the task's queue, for an id of your own (task_id=...) on the Redis cluster key "
+                             "layout, which keeps records per queue (default: the queue an id made by pydelayed "
+                             "names, else the queue setting); not needed on one Redis")
 
 
 def open_handle(args: argparse.Namespace) -> TaskHandle:
     """The handle of the id on the command line."""
     app = build_app(build_config(args, ()))
-    handle: TaskHandle = app.handle(args.task_id)
+    handle: TaskHandle = app.handle(args.task_id, args.queue)
     return handle
+
+
+def unknown(record: TaskRecord) -> str:
+    """"unknown" and why; where records are kept per queue, the queue looked in."""
+    where = f" in queue {record.queue} (records are kept per queue here: --queue NAME looks in another)" \
+        if record.queue else ""
+    return f"unknown{where} (never tracked, or its record expired)"
 
 
 def result_text(handle: TaskHandle, record: TaskRecord) -> str:
@@ -72,7 +89,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(json.dumps(as_dict(handle, record), indent=2))
         return 1 if record.status == UNKNOWN else 0
     if record.status == UNKNOWN:
-        print(f"task {args.task_id}: unknown (never tracked, or its record expired)")
+        print(f"task {args.task_id}: {unknown(record)}")
         return 1
     shape = as_dict(handle, record)
     print(f"task {record.task_id}: {record.status}")
@@ -97,8 +114,9 @@ def run_cancel(args: argparse.Namespace) -> int:
     if handle.cancel():
         print(f"task {args.task_id}: cancelled; it will not run")
         return 0
-    status = handle.status()
-    why = {"unknown": "it is unknown (never tracked, or its record expired)",
+    record = handle.record()
+    status = record.status
+    why = {UNKNOWN: f"it is {unknown(record)}",
            "running": "it is running and could not be stopped (a plain function under the thread executor "
                       "runs to its end)"}.get(status, f"it is {status} already")
     print(f"task {args.task_id}: not cancelled: {why}")

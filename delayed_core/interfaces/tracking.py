@@ -181,6 +181,17 @@ class TaskTracker(abc.ABC):
         ask that worker to stop it (:data:`STOPPING`, announced to :meth:`watch_cancels`); else
         :data:`NOT_CANCELLED`."""
 
+    def made_id(self, task_id: str) -> str:
+        """The id of a task whose id pydelayed made (random, or derived with ``unique_for``) from the one
+        made: itself by default. A tracker keeping records per queue adds its queue (see
+        :meth:`queue_named`), so that ``app.handle(id)`` finds a record from the id alone."""
+        return task_id
+
+    def queue_named(self, task_id: str) -> str | None:
+        """The queue that an id from :meth:`made_id` names; None for any other id, and on a tracker that
+        finds every record by its id alone (the default)."""
+        return None
+
     # -- from asyncio code: the defaults run the calls above in a thread; a broker with an asyncio client
     # overrides them to wait natively (no thread per waiter)
     async def submit_many_async(self, submissions: Sequence[Submission]) -> list[tuple[bool, str]]:

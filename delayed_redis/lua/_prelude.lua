@@ -88,3 +88,17 @@ local function count_minute(key, kind, minute_text)
     end
     redis.pcall('pexpire', key, (THROUGHPUT_MINUTES + 1) * 60000)
 end
+
+-- Announce the end of a tracked task on its record's channel (the record key itself), best effort. In the
+-- cluster layout (a record key starting with its queue's hash tag, "{N}_task:<id>") with SPUBLISH: a
+-- shard channel goes only to the nodes serving that slot, where the waiter's SSUBSCRIBE is, while a
+-- classic PUBLISH on a Redis Cluster is copied to every node of the cluster over the cluster bus, for
+-- every finished task. go-delayed's layout ("delayed_task:<id>") keeps PUBLISH: one Redis, and any
+-- version.
+local function announce_end(record_key)
+    if string.byte(record_key, 1) == 123 then  -- '{'
+        redis.pcall('spublish', record_key, 'done')
+    else
+        redis.pcall('publish', record_key, 'done')
+    end
+end

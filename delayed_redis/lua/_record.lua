@@ -31,7 +31,7 @@ local function finish_record(key, ttl, fields)
     local written = redis.pcall('hset', key, unpack(record))
     if type(written) ~= 'table' then
         redis.pcall('pexpire', key, ttl)
-        redis.pcall('publish', key, 'done')
+        announce_end(key)
     end
 end
 

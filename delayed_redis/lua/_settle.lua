@@ -36,6 +36,6 @@ local function settle_record(key, ttl, rest)
         return  -- a key of another type, written by another program: left as it is
     end
     if not redis.pcall('set', key, en .. rest, 'px', ttl).err then  -- a status reply: {ok = 'OK'}
-        redis.pcall('publish', key, 'done')
+        announce_end(key)
     end
 end

@@ -1,6 +1,7 @@
 -- track_finish (1/2), put before a consumer script: takes the tracking arguments off the END of KEYS and
 -- ARGV, so that the script below sees exactly its own. See track_finish_write.lua for the write.
--- KEYS[#KEYS]  delayed_task:ID (the record, also the channel waiters listen on)
+-- KEYS[#KEYS]  delayed_task:ID, or {N}_task:ID in the cluster layout (the record, also the channel waiters
+--               listen on)
 -- ARGV tail    field1, value1, ..., fieldN, valueN, TTL in ms, N
 local track_key = table.remove(KEYS)
 local track_count = tonumber(table.remove(ARGV))

@@ -5,8 +5,9 @@
 -- KEYS[1]  N              list of task bytes (RPUSH)
 -- KEYS[2]  N_noti         list of notifications (RPUSH)
 -- KEYS[3]  N_scheduled    sorted set of scheduled tasks (ZADD), also its announcement channel
--- KEYS[3+i]  delayed_task:ID  hash: task i's record (HSET, PEXPIRE); a settled one is a string (see
---            _settle.lua), read here for a unique id and replaced (DEL) by the new run
+-- KEYS[3+i]  delayed_task:ID  hash: task i's record (HSET, PEXPIRE); {N}_task:ID in the cluster layout; a
+--            settled one is a string (see _settle.lua), read here for a unique id and replaced (DEL) by
+--            the new run
 -- ARGV[1]  delay in ms, or "" to enqueue at once
 -- ARGV[2]  uniqueness: "0" none, "-1" refuse while pending, or a window in ms
 -- ARGV[3]  the producer's unix time in ms (the records' "enqueued"; a unique window counts from it)
