@@ -14,6 +14,7 @@ import msgpack
 import pytest
 
 from delayed_core import Delayed, PyTask
+from delayed_core.errors import DelayedError
 from delayed_core.handles import NoResult, TaskFailed
 from delayed_core.task_function import TaskFunction
 from tests import handle_tasks
@@ -218,6 +219,18 @@ def test_unique_for_reads_a_settled_record(backend: Backend) -> None:
     backend.client.set(key, b"%d succeeded\n%s" % (int(time.time() * 1000) - 61_000, body), px=60_000)
     assert add.delay(1, 2).id == first.id and backend.client.llen("default") == 1  # past the window: again
     assert first.status() == "queued"
+
+
+def test_a_caller_id_whose_record_key_holds_another_type_is_refused_and_left_alone(backend: Backend) -> None:
+    """Another program's list at a record's key (not a hash, not a string: no record) makes the tracked
+    enqueue of that id fail as it always did (WRONGTYPE, nothing enqueued), not delete that program's data."""
+    app = backend.app(**SETTINGS)
+    backend.client.rpush("delayed_task:theirs", b"their data")
+    add = bound(app, handle_tasks.add)
+    with pytest.raises(DelayedError, match="WRONGTYPE"):
+        add.delay(1, 2, task_id="theirs")
+    assert backend.client.lrange("delayed_task:theirs", 0, -1) == [b"their data"]
+    assert backend.client.llen("default") == 0
 
 
 def test_cancel_queued_scheduled_and_finished(backend: Backend) -> None:
