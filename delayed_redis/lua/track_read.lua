@@ -1,7 +1,8 @@
 -- track_read: a task's record, with who holds it now, in one call.
 -- KEYS[1]  delayed_task:ID
--- Returns  {} when unknown; {the record} when settled (a string, see _settle.lua); else, while pending (a
---          hash), {field, value, ...} from HGETALL, plus "hw" (the worker holding the task
+-- Returns  {} when unknown; {the record} when settled by a worker or the sweeper (a string, see
+--          _settle.lua); else (a hash: pending, cancelled before it ran, or settled by an earlier
+--          version) {field, value, ...} from HGETALL, plus "hw" (the worker holding the task
 --          bytes in N_processing) and "hl" ("1" if that worker's liveness key exists)
 -- N_processing is found from the record's queue (a key not declared in KEYS: single-node Redis only).
 local fields = redis.pcall('hgetall', KEYS[1])
