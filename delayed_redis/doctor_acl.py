@@ -99,10 +99,10 @@ USES: tuple[Use, ...] = (
     # Task records (handles, ``~delayed_task:*``): every tracked enqueue, settle, read and cancel; on by
     # default for @app.task functions (result_ttl > 0). Their channels are optional: waiters then poll.
     Use(("HSET", "{record}", "s", "queued"), "tracked tasks: writing the record"),
-    Use(("HGET", "{record}", "s"), "tracked tasks: unique ids, cancel"),
+    Use(("HGET", "{record}", "s"), "tracked tasks: settling the record (its enqueue time), cancel"),
     Use(("HGETALL", "{record}"), "tracked tasks: status and result"),
-    Use(("HDEL", "{record}", "t"), "tracked tasks: settling the record"),
-    Use(("DEL", "{record}"), "tracked tasks: settling the record, a new run of a caller's id"),
+    Use(("HDEL", "{record}", "t"), "tracked tasks: cancelling a queued task"),
+    Use(("DEL", "{record}"), "tracked tasks: a retry's record (written anew), a new run of a caller's id"),
     Use(("PEXPIRE", "{record}", "1000"), "tracked tasks: result_ttl"),
     Use(("HMGET", "{record}", "q"), "tracked tasks: a retry's record (written anew), unique ids"),
     Use(("SET", "{record}", "v", "PX", "1000"), "tracked tasks: settling the record (one string)"),

@@ -33,8 +33,8 @@ and keys shared by every queue:
 Task handles add, outside any queue's names (docs/results.md):
 
 - ``delayed_task:<id>``: a tracked task's record, with a TTL: a hash while the task is pending, one string
-  once it is settled (``tracking.py``); also the pub/sub channel on which the call finishing the task
-  announces it;
+  once a worker or the sweeper settles it (a task cancelled before it ran keeps its hash: ``tracking.py``);
+  also the pub/sub channel on which the call finishing the task announces it;
 - ``delayed_cancel:<queue>``: pub/sub channel only, stop requests for the queue's running tasks.
 
 A queue whose name ends in one of these suffixes would share keys with another queue (``jobs_noti`` is

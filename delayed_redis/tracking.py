@@ -4,9 +4,11 @@ Keys: ``delayed_task:<id>`` (a tracked task's record, with a TTL; also the chann
 and the channel ``delayed_cancel:<queue>``, beside go-delayed's layout, which stays as it is (see
 ``keys.py``). A record is a hash while the task is pending (queued, scheduled, or failed and retrying)
 and one string once it is settled for good: ``"<enqueued ms> <status>\n"`` and a msgpack map of the
-other fields (``lua/_settle.lua``; :func:`settled_record` reads it). A settled record of an earlier
-version, a hash, is read as before. In the cluster layout a record is ``{N}_task:<id>``, in its queue's
-slot, and announced on a shard channel (record_calls.py); cluster_tracking.py has what else differs there.
+other fields (``lua/_settle.lua``; :func:`settled_record` reads it) when a worker or the sweeper settles
+it. Two settled records stay hashes, and are read as such: one that ``cancel()`` took out of the queue
+before it ran (``track_cancel.lua`` marks the hash), and one settled by an earlier version. In the cluster
+layout a record is ``{N}_task:<id>``, in its queue's slot, and announced on a shard channel
+(record_calls.py); cluster_tracking.py has what else differs there.
 
 Round trips: a tracked enqueue is one script call (``track_submit``, or ``track_submit_one`` for a plain
 ``.delay()``); releasing, requeueing or

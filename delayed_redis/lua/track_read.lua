@@ -2,8 +2,9 @@
 -- KEYS[1]  the record: delayed_task:ID (go-delayed layout) or {N}_task:ID (cluster layout)
 -- KEYS[2]  cluster layout only: {N}_processing, the queue's hash worker id -> task bytes (HGETALL)
 -- ARGV[1]  cluster layout only: the prefix of the queue's liveness keys ({N}_alive:)
--- Returns  {} when unknown; {the record} when settled (a string, see _settle.lua); else, while pending (a
---          hash), {field, value, ...} from HGETALL, plus "hw" (the worker holding the task bytes in
+-- Returns  {} when unknown; {the record} when settled by a worker or the sweeper (a string, see
+--          _settle.lua); else (a hash: pending, cancelled before it ran, or settled by an earlier
+--          version) {field, value, ...} from HGETALL, plus "hw" (the worker holding the task bytes in
 --          N_processing) and "hl" ("1" if that worker's liveness key exists)
 -- In go-delayed's layout any queue's tracker reads any record: N_processing is found from the record's
 -- queue, and a worker's liveness key is its id (keys not declared: single Redis only). In the cluster
