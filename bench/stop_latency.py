@@ -90,7 +90,7 @@ def one_sigterm(url: str, idle: float, processes: int = 0) -> float:
     time.sleep(idle)
     started = time.perf_counter()
     process.terminate()
-    process.wait(30)
+    process.communicate(timeout=30)  # waits for the exit, and drains and closes the stderr pipe
     return time.perf_counter() - started
 
 

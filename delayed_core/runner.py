@@ -86,7 +86,8 @@ class TaskRunner:
             config = self.settings[disposition.queue].config
             if self.trackers.get(disposition.queue) is not None and config is not None:
                 disposition.finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id,
-                                                self.serializer, config, slot.cancel_id is not None, slot.tracked)
+                                                self.serializer, config, cancelled=slot.cancel_id is not None,
+                                                task_id=slot.tracked)
         return disposition
 
     # -- deciding ----------------------------------------------------------------------------------

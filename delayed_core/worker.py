@@ -14,6 +14,7 @@ Life of a worker:
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import logging
 import secrets
@@ -178,8 +179,10 @@ class Worker:
                            signal.Signals(signum).name)
         # Not self.stop() here: the handler runs in the main thread between two of its bytecodes, and if
         # those were inside the event's own wait() or set() (holding its lock), setting it here would wait
-        # for that lock forever. A short-lived thread takes the lock once the main thread lets it go.
-        threading.Thread(target=self.stop, name="delayed-stop-signal", daemon=True).start()
+        # for that lock forever. A short-lived thread takes the lock once the main thread lets it go; it is
+        # started with _thread, because threading.Thread.start() takes threading's own registry lock,
+        # which the interrupted main thread may hold as well.
+        _thread.start_new_thread(self.stop, ())
 
     def _executor_context(self) -> ExecutorContext:
         config = self.config

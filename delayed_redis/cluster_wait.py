@@ -127,10 +127,12 @@ class SlotWaits:
                 blocked = list(self._blocking.values())
                 helpers = [helper for helper in self._helpers.values()
                            if helper.is_alive() and helper is not threading.current_thread()]
+            if blocked:
+                # Again each round (a BLPOP may have been sent just after the last one), and once more when
+                # the time is up: a close(0) still ends the BLPOPs it cannot wait for.
+                unblock(blocked)
             if not helpers or time.monotonic() > deadline:
                 return
-            if blocked:
-                unblock(blocked)  # again each round: a BLPOP may have been sent just after the last one
             helpers[0].join(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def _settle(self) -> None:
