@@ -51,21 +51,23 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("delayed.worker")
 
+#: each record write that can be composed around a consumer script -> the Lua helpers it calls
+_WRITE_HELPERS = {"track_settle": "_settle", "track_finish": "_record"}
+
+
 def _composed(name: str, write: str = "track_settle") -> scripts.Script:
     """The consumer script ``name`` with the record write composed around it (one EVALSHA): ``write`` is
-    ``track_settle`` for a call that settles the task for good (helpers in ``_settle.lua``),
-    ``track_finish`` for a retry (``_record.lua``)."""
-    helpers = "_settle" if write == "track_settle" else "_record"
-    source = scripts._read("_prelude") + scripts._read(helpers) + scripts._read(write + "_args") + \
+    ``track_settle`` for a call that settles the task for good, ``track_finish`` for a retry."""
+    source = scripts._read("_prelude") + scripts._read(_WRITE_HELPERS[write]) + scripts._read(write + "_args") + \
         scripts._read(name) + scripts._read(write + "_write")
     return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
-SUBMIT = scripts.load_script("track_submit", helpers=("_record",))
+SUBMIT = scripts.load_script("track_submit", helpers=("_record_state",))
 SUBMIT_ONE = scripts.load_script("track_submit_one")
 READ = scripts.load_script("track_read")
 CANCEL = scripts.load_script("track_cancel")
-MARK = scripts.load_script("track_mark", helpers=("_record", "_settle"))
+MARK = scripts.load_script("track_mark", helpers=("_record_state", "_settle"))
 RELEASE_TAKE_FIRST = _composed("release_take_first")
 REQUEUE = _composed("requeue", "track_finish")
 DEAD_LETTER = _composed("dead_letter")

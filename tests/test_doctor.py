@@ -234,14 +234,14 @@ def test_every_command_the_tracking_scripts_send_to_a_record_is_in_the_acl_table
     """The task records are keys of their own (``~delayed_task:*``): each command the tracking scripts send
     to one is listed on a record, so that `delayed doctor` checks the user may send it there."""
     # the record is `rec` or `track_key` in the scripts, `key` in the record helpers (_record.lua,
-    # _settle.lua), and KEYS[1] in those whose header says so; the end is announced on it by the prelude's
-    # announce_end (PUBLISH, or SPUBLISH in the cluster layout)
+    # _record_state.lua, _settle.lua), and KEYS[1] in those whose header says so; the end is announced
+    # on it by the prelude's announce_end (PUBLISH, or SPUBLISH in the cluster layout)
     record = re.compile(r"redis\.p?call\(\s*'(\w+)',\s*(?:rec|track_key|key)\b")
     first_key = re.compile(r"redis\.p?call\(\s*'(\w+)',\s*KEYS\[1\]")
     announced = re.compile(r"announce_end\(\s*(?:rec|track_key|key|KEYS\[1\])\s*\)")
     called: set[str] = set()
     lua = ROOT / "delayed_redis" / "lua"
-    for path in [*lua.glob("track_*.lua"), lua / "_record.lua", lua / "_settle.lua"]:
+    for path in [*lua.glob("track_*.lua"), lua / "_record.lua", lua / "_record_state.lua", lua / "_settle.lua"]:
         text = path.read_text()
         called |= {name.lower() for name in record.findall(text)}
         if re.search(r"^-- KEYS\[1\]\s+(?:the record|delayed_task:ID)", text, re.MULTILINE):

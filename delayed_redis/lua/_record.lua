@@ -1,6 +1,6 @@
--- record: a retried task's record (the composed requeue script of tracking.py) and reading a record's
--- state (track_submit.lua, track_mark.lua); the final record is _settle.lua's. pcall throughout: at
--- maxmemory, or with a foreign key of another type, only the record is lost, never the task.
+-- record: a retried task's record (the composed requeue script of tracking.py); reading a record's state
+-- is _record_state.lua's, the final record _settle.lua's. pcall throughout: at maxmemory, or with a
+-- foreign key of another type, only the record is lost, never the task.
 
 -- The fields of the enqueue that a retried task's record keeps: queue, function, enqueue time.
 local KEPT_FIELDS = {'q', 'fn', 'en'}
@@ -33,21 +33,4 @@ local function finish_record(key, ttl, fields)
         redis.pcall('pexpire', key, ttl)
         announce_end(key)
     end
-end
-
--- The status and enqueue time (ms, as a number or nil) of the record at `key`, pending or settled; nil
--- when there is no record. A key of another type (neither hash nor string: another program's) fails the
--- script with WRONGTYPE before it writes anything, as reading a record always did: its callers would
--- otherwise take it for no record, and a new run of the id would delete that program's data.
-local function record_state(key)
-    local s = redis.pcall('hmget', key, 's', 'en')
-    if not s.err then
-        return s[1], tonumber(s[2])
-    end
-    local settled = redis.call('get', key)
-    if not settled then
-        return nil
-    end
-    local en, status = string.match(settled, '^(%d*) (%a+)\n')
-    return status, tonumber(en)
 end

@@ -1,7 +1,7 @@
 -- settle: writing the final record of a tracked task settled for good, shared by the composed consumer
 -- scripts of tracking.py (release, dead letter), track_mark.lua and release_take_batch.lua. Apart from
--- _record.lua (a retry's record, reading a record's state) so that the hot path's script defines only the
--- functions it calls: Lua makes every function of a script anew on each call.
+-- _record.lua (a retry's record) and _record_state.lua (reading a record's state) so that the hot path's
+-- script defines only the functions it calls: Lua makes every function of a script anew on each call.
 -- pcall throughout: at maxmemory, or with a foreign key of another type, only the record is lost, never
 -- the task.
 
