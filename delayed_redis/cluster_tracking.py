@@ -62,12 +62,14 @@ class ClusterTracker(RedisTracker):
     broker: ClusterBroker
 
     def __init__(self, broker: ClusterBroker) -> None:
-        super().__init__(broker)
         self.queue = broker.name
-        # In place of the base class's waiter (made there, never used: it holds no connection yet).
+        super().__init__(broker)
+
+    def _make_waiter(self) -> PipelinedWaiter:
+        """The waiter of this layout's calls and parse, on the node of the queue's slot."""
         fallback = RecordWaiter(self.client, self.read, self.calls)
         waiter = NodeWaiter if is_cluster_client(self.client) else PipelinedWaiter
-        self._waiter = waiter(self.client, READ, self._parse, fallback, self.calls)
+        return waiter(self.client, READ, self._parse, fallback, self.calls)
 
     def made_id(self, task_id: str) -> str:
         """``<id>@<queue>``."""

@@ -188,8 +188,12 @@ class RedisTracker(TaskTracker):
         self.broker: RedisBroker = broker
         self.client: redis.Redis = broker.client
         self.calls = record_calls(broker.keys)
-        self._waiter = PipelinedWaiter(self.client, READ, record_from, RecordWaiter(self.client, self.read))
+        self._waiter = self._make_waiter()
         self._async: AsyncRecords | None = None
+
+    def _make_waiter(self) -> PipelinedWaiter:
+        """What :meth:`wait` waits with: SUBSCRIBE and the read pipelined, polling as the fallback."""
+        return PipelinedWaiter(self.client, READ, record_from, RecordWaiter(self.client, self.read))
 
     def submit(self, submission: Submission) -> tuple[bool, str]:
         """One script call: the enqueue (or schedule) and the record."""
