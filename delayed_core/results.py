@@ -44,8 +44,19 @@ def ttl_of(task: PyTask, default: int) -> int:
     return ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else default
 
 
+class RecordLimits:
+    """A queue's ``result_max_bytes`` and ``result_ttl``, read from its config once per worker rather than
+    once per task: :func:`finish_for` runs for every tracked task a slot settles."""
+
+    __slots__ = ("max_bytes", "ttl")
+
+    def __init__(self, config: Any) -> None:
+        self.max_bytes: int = config.get(RESULT_MAX_BYTES)
+        self.ttl: int = config.get(RESULT_TTL)
+
+
 def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_id: str, serializer: Serializer,
-               config: Any, cancelled: bool = False, task_id: str | None = None) -> Finish | None:
+               limits: RecordLimits, cancelled: bool = False, task_id: str | None = None) -> Finish | None:
     """The record fields for disposition ``d`` of a tracked task; None when the task is not tracked.
 
     :param task_id: the task's id when the caller has read it already (:func:`tracked_id`).
@@ -55,22 +66,24 @@ def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_i
         task_id = tracked_id(task)
     if task_id is None or not isinstance(task, PyTask):
         return None
+    meta = task.meta
     # The queue and the function too: a tracker may write a settled record whole, keeping nothing of the
-    # pending one but its enqueue time (Redis does: one SET).
-    fields: dict[str, Any] = {"a": task.attempt + 1, "w": worker_id, "st": int(started * 1000), "q": d.queue,
-                              "fn": task.func_path}
+    # pending one but its enqueue time (Redis does: one SET). The finish time is the worker's clock, as the
+    # start time is. The attempt comes from meta directly: it was checked when the task was decoded.
+    fields: dict[str, Any] = {"a": meta.get("attempt", 0) + 1, "w": worker_id, "st": int(started * 1000),
+                              "fi": int(time.time() * 1000), "q": d.queue, "fn": task.func_path}
     if cancelled:
         fields["s"] = CANCELLED
     elif d.kind == RELEASE and outcome is not None and outcome.ok:
         fields["s"] = SUCCEEDED
-        fields.update(_value_fields(outcome.value, serializer, config.get(RESULT_MAX_BYTES), task_id))
+        fields.update(_value_fields(outcome.value, serializer, limits.max_bytes, task_id))
     elif d.kind == DEAD_LETTER and d.letter is not None:
         fields.update(_error_fields(DEAD, outcome, d.letter))
     elif d.kind == RELEASE:  # failed for good, dead letters off
         fields.update(_error_fields(DEAD, outcome, None))
     else:
         fields.update(_error_fields(FAILED, outcome, None))
-    return Finish(task_id, fields, ttl_of(task, config.get(RESULT_TTL)))
+    return Finish(task_id, fields, limits.ttl if "rt" not in meta else ttl_of(task, limits.ttl))
 
 
 def _value_fields(value: Any, serializer: Serializer, cap: int, task_id: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from .logcontext import CURRENT_SCOPE, TaskScope, note_outcome, note_task
 from .notify import Notifier
 from .outcome import Outcome, Status, clip_traceback
 from .rate_limit import put_aside
-from .results import finish_for, now, tracked_id, tracker_for
+from .results import RecordLimits, finish_for, now, tracked_id, tracker_for
 from .slot_state import QueueSettings, SlotState
 from .task import GoTask, PyTask, Task
 
@@ -66,6 +66,10 @@ class TaskRunner:
         self.settings = dict(settings)
         self.stopping = stopping
         self.trackers = {queue: tracker_for(broker) for queue, broker in self.brokers.items()}
+        # The record limits of each queue whose broker keeps records: read once, used per tracked task.
+        self.record_limits = {queue: RecordLimits(queue_settings.config)
+                              for queue, queue_settings in self.settings.items()
+                              if queue_settings.config is not None and self.trackers.get(queue) is not None}
 
     def process(self, slot: SlotState, queue: str, raw: bytes) -> tuple[str, bytes] | None:
         """Run one task of ``queue`` end to end. Returns the next task when settling it took one."""
@@ -83,10 +87,10 @@ class TaskRunner:
         disposition = self.decide(slot, queue, raw)
         # only a tracked task has a record to write (a task cancelled before it started has it already)
         if disposition is not None and slot.tracked is not None and disposition.finish is None:
-            config = self.settings[disposition.queue].config
-            if self.trackers.get(disposition.queue) is not None and config is not None:
+            limits = self.record_limits.get(disposition.queue)
+            if limits is not None:
                 disposition.finish = finish_for(disposition, slot.outcome, slot.started, slot.slot_id,
-                                                self.serializer, config, cancelled=slot.cancel_id is not None,
+                                                self.serializer, limits, cancelled=slot.cancel_id is not None,
                                                 task_id=slot.tracked)
         return disposition
 
@@ -182,9 +186,9 @@ class TaskRunner:
             Otherwise the release carries no task, and no hook fires for a task that never ran.
         """
         release = Disposition(RELEASE, queue, raw, task, take_next=take_next)
-        config = self.settings[queue].config
-        if config is not None and self.trackers.get(queue) is not None:
-            release.finish = finish_for(release, None, now(), worker_id, self.serializer, config, cancelled=True)
+        limits = self.record_limits.get(queue)
+        if limits is not None:
+            release.finish = finish_for(release, None, now(), worker_id, self.serializer, limits, cancelled=True)
         if not announced:
             release.task = None
         return release

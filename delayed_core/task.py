@@ -84,6 +84,19 @@ class PyTask:
         if problem is not None:
             raise ValueError(f"meta of {self.func_path}: {problem}")
 
+    @classmethod
+    def from_checked(cls, func_path: str, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None, retry: int,
+                     meta: dict[str, Any] | None) -> PyTask:
+        """A task from fields a serializer has checked already (a path string, a list, a string-keyed map,
+        an int, a map without :func:`meta_problem`), taken as they are: no copy, no second check. Decoding
+        runs for every task a worker takes."""
+        task = cls.__new__(cls)
+        task.func_path, task.retry = func_path, retry
+        task.args = () if args is None else args
+        task.kwargs = {} if kwargs is None else kwargs
+        task.meta = {} if meta is None else meta
+        return task
+
     @property
     def attempt(self) -> int:
         """How many times this task has been retried so far (0 for a first run)."""

@@ -129,7 +129,7 @@ class MsgpackSerializer(Serializer):
         problem = meta_problem(meta) if meta else None
         if problem is not None:
             raise TaskDecodeError(f"meta of {_shown(path)}: {problem}")
-        return PyTask(path, args, kwargs, retry, meta)
+        return PyTask.from_checked(path, args, kwargs, retry, meta)
 
 
 @hookimpl

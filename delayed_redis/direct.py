@@ -67,6 +67,10 @@ class DirectCaller:
             self._packed[args] = packed
         return self._send(args, packed)
 
+    def packed(self, command: bytes) -> Any:
+        """Send ``command``, already packed as RESP (see :mod:`~delayed_redis.resp`), and read its reply."""
+        return self._read(self._write((), command))
+
     def _send(self, args: tuple[Any, ...], packed: bytes | None) -> Any:
         return self._read(self._write(args, packed))
 

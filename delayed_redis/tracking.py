@@ -34,8 +34,9 @@ import redis
 from delayed_core.interfaces import tracking as st
 from delayed_core.interfaces.tracking import Finish, Submission, TaskRecord, TaskTracker
 
-from . import scripts
+from . import resp, scripts
 from .connection import unavailable_as_broker_error
+from .direct import DirectCaller
 from .errors import UNAVAILABLE, translate
 from .keys import GO_DELAYED, QueueKeys, cancel_channel, record_key
 from .monitoring import this_minute
@@ -68,6 +69,7 @@ SUBMIT_ONE = scripts.load_script("track_submit_one")
 READ = scripts.load_script("track_read")
 CANCEL = scripts.load_script("track_cancel")
 MARK = scripts.load_script("track_mark", helpers=("_record_state", "_settle"))
+RELEASE_TAKE = _composed("release_take")
 RELEASE_TAKE_FIRST = _composed("release_take_first")
 REQUEUE = _composed("requeue", "track_finish")
 DEAD_LETTER = _composed("dead_letter")
@@ -97,7 +99,33 @@ def settle_args(finish: Finish) -> tuple[int, bytes]:
     status = rest.pop("s", st.UNKNOWN)
     if "fi" not in rest:
         rest["fi"] = int(time.time() * 1000)  # the worker's clock, as the start time
-    return _ms(finish.ttl), b" " + str(status).encode() + b"\n" + msgpack.packb(rest)
+    head = _SETTLED_HEADS.get(status) or b" %b\n" % str(status).encode()
+    return _ms(finish.ttl), head + msgpack.packb(rest)
+
+
+#: the settled record's status part, made once for the statuses a worker writes
+_SETTLED_HEADS = {status: b" %b\n" % status.encode() for status in (st.SUCCEEDED, st.DEAD, st.CANCELLED)}
+
+
+@lru_cache(maxsize=256)
+def _release_one_parts(queue: str, worker_id: str, take_next: bool, minute: int) -> tuple[bytes, bytes]:
+    """The packed parts of a one-queue tracked release that stay the same for a slot all minute: up to
+    the record's key, and between that key and the record write's own arguments."""
+    k = _keys(queue)
+    keys = (k.queue, k.notifications, k.processing, k.recoveries, k.throughput)
+    # EVALSHA, the SHA, the key count, the keys and the record's key, 3 arguments, the TTL and the record
+    head = resp.array_head(3 + len(keys) + 1 + 3 + 2) + resp.bulks(("EVALSHA", RELEASE_TAKE.sha, len(keys) + 1,
+                                                                    *keys))
+    return head, resp.bulks((worker_id, "1" if take_next else "0", minute))
+
+
+def release_one_command(queue: str, worker_id: str, take_next: bool, minute: int, record: str, ttl: int,
+                        settled: bytes) -> bytes:
+    """The EVALSHA of ``RELEASE_TAKE`` (release_take.lua with the record write) as RESP bytes: the same
+    bytes any client would send for it, with the parts that stay the same for a slot all minute packed
+    once. Packing its 14 arguments anew cost a tracked task more than the rest of its release."""
+    head, middle = _release_one_parts(queue, worker_id, take_next, minute)
+    return head + resp.bulk(record.encode()) + middle + resp.bulk(b"%d" % ttl) + resp.bulk(settled)
 
 
 def _number(value: bytes | None) -> float | None:
@@ -213,7 +241,10 @@ class RedisTracker(TaskTracker):
 
     def release_and_take(self, worker_id: str, queue: str, queues: Sequence[str], take_next: bool,
                          finish: Finish) -> tuple[str, bytes] | None:
-        """release_take_first with the record write: still one round trip per busy task."""
+        """release_take (one queue) or release_take_first (several) with the record write: still one round
+        trip per busy task."""
+        if len(queues) == 1 and isinstance(self.broker._call, DirectCaller):
+            return self._release_one(self.broker._call, worker_id, queue, take_next, finish)
         group = tuple(queues)
         _, releasing, _ = _group_keys(group)  # the consumer's own keys and arguments, plus the tracking tail
         args = (worker_id, group.index(queue) + 1, "1" if take_next else "0", this_minute(), *settle_args(finish))
@@ -223,6 +254,23 @@ class RedisTracker(TaskTracker):
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
         return None if reply is None else (queues[int(reply[0]) - 1], reply[1])
+
+    def _release_one(self, call: DirectCaller, worker_id: str, queue: str, take_next: bool,
+                     finish: Finish) -> tuple[str, bytes] | None:
+        """The one-queue release: the release_take script with the record write, its command packed around
+        the part that stays the same for a slot all minute (see :func:`release_one_command`)."""
+        ttl, record = settle_args(finish)
+        command = release_one_command(queue, worker_id, take_next, this_minute(), record_key(finish.task_id), ttl,
+                                      record)
+        try:  # not unavailable_as_broker_error(): a context manager costs this hot path 2 us per task
+            try:
+                task = call.packed(command)
+            except redis.exceptions.NoScriptError:  # a restarted or flushed server: load it, send again
+                call("SCRIPT", "LOAD", RELEASE_TAKE.source)
+                task = call.packed(command)
+        except redis.exceptions.RedisError as exc:
+            raise translate(exc) from exc
+        return None if task is None else (queue, task)
 
     def requeue(self, worker_id: str, queue: str, task: bytes, delay: float, finish: Finish) -> None:
         """The requeue script with the record write; the record keeps the retry's bytes (and member)."""
