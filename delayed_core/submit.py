@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import DelayedError
-from .handles import ENQUEUED_FIELD, ID_FIELD, PENDING_TTL, RESULT_TTL, TaskHandle, check_task_id, new_task_id, unique_task_id
+from .handles import (
+    ENQUEUED_FIELD,
+    ID_FIELD,
+    PENDING_TTL,
+    RESULT_TTL,
+    TaskHandle,
+    check_task_id,
+    new_task_id,
+    unique_task_id,
+)
 from .interfaces import Serializer
 from .interfaces.tracking import Submission, TaskTracker
 from .notify import Notifier
