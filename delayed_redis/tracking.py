@@ -129,7 +129,10 @@ def release_one_command(queue: str, worker_id: str, take_next: bool, minute: int
     bytes any client would send for it, with the parts that stay the same for a slot all minute packed
     once. Packing its 14 arguments anew cost a tracked task more than the rest of its release."""
     head, middle = _release_one_parts(queue, worker_id, take_next, minute)
-    return head + resp.bulk(record.encode()) + middle + resp.bulk(b"%d" % ttl) + resp.bulk(settled)
+    key, ttl_text = record.encode(), b"%d" % ttl
+    # resp.bulk() three times over, in one formatting: a busy slot sends this per task
+    return b"%b$%d\r\n%b\r\n%b$%d\r\n%b\r\n$%d\r\n%b\r\n" % (head, len(key), key, middle, len(ttl_text), ttl_text,
+                                                             len(settled), settled)
 
 
 def _number(value: bytes | None) -> float | None:
