@@ -118,7 +118,9 @@ class MsgpackSerializer(Serializer):
         meta = obj[4] if len(obj) > 4 else None
         if args is not None and not isinstance(args, list):
             raise TaskDecodeError(f"args of {_shown(path)} must be an array, got {_describe(args)}")
-        if kwargs is not None and not (isinstance(kwargs, dict) and all(isinstance(k, str) for k in kwargs)):
+        # (an empty map, the placeholder before retry and meta, needs no look at its keys)
+        if kwargs is not None and not (isinstance(kwargs, dict) and (not kwargs or all(isinstance(k, str)
+                                                                                        for k in kwargs))):
             hint = " (a Go struct is encoded as an array; send a map)" if isinstance(kwargs, list) else ""
             raise TaskDecodeError(f"kwargs of {_shown(path)} must be a map with string keys, got "
                                   f"{_describe(kwargs)}{hint}")
