@@ -135,6 +135,7 @@ def refused(client: redis.Redis) -> dict[str, int]:
 
 @pytest.fixture
 def server(servers: list[RedisServer]) -> RedisServer:
+    """A private redis-server (ACL users are set on it)."""
     servers.append(RedisServer().start())
     return servers[-1]
 
