@@ -260,4 +260,5 @@ def test_worker_and_producer_on_a_redis_cluster_under_the_documented_rules(clust
         set_rule(node.client(), "recommended")
     without = cli.delayed("info", "--broker", url, "--queue", QUEUE, cwd=folder)
     assert without.returncode != 0 and "Traceback" not in without.stderr, without.stderr
+    assert "Cluster mode is not enabled on this node" in without.stderr  # redis-py's words for the refusal
     assert any("cluster|slots" in refused(node.client()) for node in nodes)
