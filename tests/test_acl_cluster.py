@@ -84,6 +84,7 @@ PRODUCE = textwrap.dedent('''
         out["boom"] = [type(exc).__name__, failing.status()]
     later = add.delay_in(600, 1, 1)
     out["cancel_scheduled"] = [later.cancel(), later.status()]
+    out["queued_id"] = add.delay_in(600, 2, 2).id  # for `delayed task cancel` (a worker is serving the queue)
     if "--cancel-running" in sys.argv:
         running = spin.delay()
         deadline = time.monotonic() + 30
@@ -185,8 +186,9 @@ def produce(folder: Path, url: str, *args: str) -> dict[str, Any]:
 @pytest.mark.parametrize("rule", ["minimal", "recommended"])
 def test_worker_sweeper_info_and_producer_under_the_documented_rule(rule: str, server: RedisServer,
                                                                      folder: Path) -> None:
-    """On one redis-server: every kind of tracked task completes and its result is read, a dead worker's
-    task is recovered by the sweeper, ``delayed info`` shows it. Under the recommended rule Redis refuses
+    """On one redis-server: every kind of tracked task completes and its result is read, ``delayed task
+    show|cancel`` reads and cancels a scheduled one, a dead worker's task is recovered by the sweeper,
+    ``delayed info`` shows it. Under the recommended rule Redis refuses
     nothing; under the minimal one only optional commands, and nothing fails."""
     admin = server.client()
     set_rule(admin, rule)
@@ -197,11 +199,19 @@ def test_worker_sweeper_info_and_producer_under_the_documented_rule(rule: str, s
         out = produce(folder, url, *(["--cancel-running"] if rule == "recommended" else []))
     finally:
         assert worker.stop(30) == 0, worker.log()[-3000:]
-    cancel_running = out.pop("cancel_running", None)
+    cancel_running, queued_id = out.pop("cancel_running", None), out.pop("queued_id")
     assert out == EXPECTED
     assert "Traceback" not in worker.log()
     if rule == "recommended":
         assert cancel_running == [True, "cancelled"] and "cancelled while running" in worker.log()
+
+    # the handle from the shell, as the user: show, cancel, show again
+    show = cli.delayed("task", "show", queued_id, "--broker", url, cwd=folder)
+    assert show.returncode == 0 and show.stdout.startswith(f"task {queued_id}: scheduled\n"), show.stdout + show.stderr
+    cancel = cli.delayed("task", "cancel", queued_id, "--broker", url, cwd=folder)
+    assert cancel.stdout == f"task {queued_id}: cancelled; it will not run\n", cancel.stdout + cancel.stderr
+    shown = cli.delayed("task", "show", queued_id, "--broker", url, cwd=folder)
+    assert shown.stdout.startswith(f"task {queued_id}: cancelled\n"), shown.stdout + shown.stderr
 
     # a task held by a dead worker (no liveness key): info shows it, the sweeper as the user requeues it
     task = msgpack.packb(["tasks:add", [1, 2]])
@@ -252,7 +262,7 @@ def test_worker_and_producer_on_a_redis_cluster_under_the_documented_rules(clust
         out = produce(folder, url, "--cancel-running")
     finally:
         assert worker.stop(30) == 0, worker.log()[-3000:]
-    assert out.pop("cancel_running") == [True, "cancelled"]
+    assert out.pop("cancel_running") == [True, "cancelled"] and out.pop("queued_id")
     assert out == EXPECTED
     assert [refused(node.client()) for node in nodes] == [{}] * len(nodes)
 
