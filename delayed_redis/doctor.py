@@ -17,7 +17,7 @@ from delayed_core.doctor import DoctorRequest, Finding, Severity
 from .broker import RedisBroker
 from .connection import is_cluster_client, unavailable_as_broker_error
 from .doctor_acl import check_acl
-from .doctor_cluster import first_node, layout_finding, per_node, plain_url_on_cluster_node
+from .doctor_cluster import layout_finding, per_node, plain_url_on_cluster_node
 from .doctor_queues import check_queue
 from .expiry_events import expired_events_on, with_expired_events
 
@@ -118,25 +118,30 @@ def redis_checks(app: Delayed, request: DoctorRequest) -> list[Finding] | None:
     keys = broker.keys
     # An unreachable Redis is one line from the CLI (BrokerUnavailable), not a finding per check.
     with unavailable_as_broker_error():
-        if is_cluster_client(client):  # every primary's settings; the ACL of the first (doctor_cluster.py)
+        if is_cluster_client(client):  # every primary's settings and ACL (doctor_cluster.py)
             cluster = cast("redis.cluster.RedisCluster", client)
             findings = [layout_finding(keys, len(cluster.get_primaries())), *per_node(cluster, server_checks)]
-            acl_client = first_node(cluster)
+            findings += per_node(cluster, lambda node: acl_checks(node, request, keys.layout, cluster_client=True))
         else:
             findings = server_checks(client)
             misplaced = plain_url_on_cluster_node(client)
             if misplaced is not None:  # the queue checks would only meet MOVED: say why, once
                 return [*findings, misplaced]
             findings += [layout_finding(keys, None)] if keys.clustered else []
-            acl_client = client
-        try:
-            findings += check_acl(acl_client, server_version(acl_client)[0], request.queues, request.acl_user,
-                                  keys.layout)
-        except redis.exceptions.ResponseError as exc:
-            findings.append(Finding("acl", Severity.WARNING, f"cannot check ACL rights: {exc}"))
+            findings += acl_checks(client, request, keys.layout)
         for queue in request.queues:
             findings += check_queue(app, client, queue, keys.layout)
     return findings
+
+
+def acl_checks(client: redis.Redis, request: DoctorRequest, layout: str, cluster_client: bool = False
+               ) -> list[Finding]:
+    """The ACL check of one server (doctor_acl.py), or one finding saying why it could not run."""
+    try:
+        return check_acl(client, server_version(client)[0], request.queues, request.acl_user, layout,
+                         cluster_client)
+    except redis.exceptions.ResponseError as exc:
+        return [Finding("acl", Severity.WARNING, f"cannot check ACL rights: {exc}")]
 
 
 def server_checks(client: redis.Redis) -> list[Finding]:

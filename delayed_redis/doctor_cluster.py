@@ -1,9 +1,10 @@
 """``delayed doctor`` on the cluster key layout and on Redis Cluster nodes.
 
 A Redis Cluster is several servers: the server checks of doctor.py (version, eviction, persistence,
-keyspace events) run on every primary, each finding naming its node. The ACL is checked on the first
-primary (clusters keep the same users on every node). A plain ``redis://`` URL that points at a cluster
-node is an error finding: most of a queue's commands would be redirected (MOVED) or refused (CROSSSLOT).
+keyspace events) and the ACL check run on every primary, each finding naming its node: a Redis Cluster
+does not copy ``ACL SETUSER`` from node to node, so a user may be missing or different on one. A plain
+``redis://`` URL that points at a cluster node is an error finding: most of a queue's commands would be
+redirected (MOVED) or refused (CROSSSLOT).
 """
 
 from __future__ import annotations
@@ -37,11 +38,6 @@ def per_node(client: redis.cluster.RedisCluster,
             findings.append(dataclasses.replace(finding, message=f"{name}: {finding.message}",
                                                 details={**finding.details, "node": name}))
     return findings
-
-
-def first_node(client: redis.cluster.RedisCluster) -> redis.Redis:
-    """A client of the first primary (for the ACL check)."""
-    return node_clients(client)[0][1]
 
 
 def plain_url_on_cluster_node(client: redis.Redis) -> Finding | None:
