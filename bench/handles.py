@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness
 from delayed_core import Delayed
 from delayed_core.results import tracker_for
+from delayed_core.runner import TaskRunner
 from delayed_core.task_function import TaskFunction
 
 MODULE = "bench.handles"
@@ -83,6 +84,41 @@ def drain_rate(url: str, func: TaskFunction[..., int], n: int) -> tuple[float, f
     # commands run inside scripts are counted by Redis too: count what clients send
     client_sent = sum(calls for name, calls in sent.items() if name in ("evalsha", "blpop", "eval"))
     return n / (ended - started), client_sent / n
+
+
+def mixed_drain(url: str, tracked: TaskFunction[..., int], untracked: TaskFunction[..., int], n: int,
+                block: int = 100) -> dict[str, float]:
+    """Microseconds per task of one slot draining a queue of alternating blocks of ``block`` untracked and
+    ``block`` tracked tasks: each ``TaskRunner.process`` call (the run and the settling call, which takes
+    the next task) timed by the kind of the task it ran. The kinds alternate every few ms, so a noisy
+    neighbour hits both alike: the steadiest ratio this machine gives. The mean of each kind's middle 90 %."""
+    for start in range(0, n, 2 * block):
+        for func in (untracked, tracked):
+            for i in range(block):
+                func.delay(start + i, 1)
+    app = Delayed(url, imports=[MODULE], load_entry_points=False, dequeue_timeout=0.2)
+    times: dict[str, list[float]] = {"tracked": [], "untracked": []}
+    original = TaskRunner.process
+
+    def timed(runner: TaskRunner, slot: Any, queue: str, raw: bytes) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(runner, slot, queue, raw)
+        finally:
+            times["tracked" if b"\xa2id" in raw else "untracked"].append(time.perf_counter() - started)
+
+    TaskRunner.process = timed  # type: ignore[method-assign]
+    try:
+        app.worker(slots=1, executor="thread").run(burst=True, install_signals=False)
+    finally:
+        TaskRunner.process = original  # type: ignore[method-assign]
+        app.close()
+    means = {}
+    for name, values in times.items():
+        values.sort()
+        middle = values[len(values) // 20: len(values) - len(values) // 20]
+        means[name] = statistics.mean(middle) * 1e6
+    return means
 
 
 _worker: list[subprocess.Popen[bytes]] = []
@@ -152,15 +188,38 @@ def latency_only(n: int, rounds: int) -> None:
         server.stop()
 
 
+def mixed_only(n: int, rounds: int) -> None:
+    """:func:`mixed_drain` ``rounds`` times, with the load average (a shared machine)."""
+    server = harness.PinnedRedisServer().start()
+    try:
+        tracked, untracked = functions(Delayed(server.url, load_entry_points=False))
+        client = server.client()
+        ratios = []
+        for _ in range(rounds):
+            client.flushall()
+            us = mixed_drain(server.url, tracked, untracked, n)
+            ratios.append(us["untracked"] / us["tracked"])
+            print(f"load {os.getloadavg()[0]:.1f}  mixed 1-slot drain: untracked {us['untracked']:.1f} us/task, "
+                  f"tracked {us['tracked']:.1f} us/task, ratio {ratios[-1]:.2f}")
+        print(f"mixed 1-slot drain ratio: median {statistics.median(ratios):.2f} of {rounds}")
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=5000, help="tasks per enqueue/drain round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latency-n", type=int, default=1000)
     parser.add_argument("--latency-only", action="store_true", help="measure enqueue-to-result only")
+    parser.add_argument("--mixed-only", action="store_true",
+                        help="measure the 1-slot drain of alternating tracked and untracked blocks only")
     options = parser.parse_args()
     if options.latency_only:
         latency_only(options.latency_n, options.rounds)
+        return
+    if options.mixed_only:
+        mixed_only(options.n, options.rounds)
         return
     server = harness.PinnedRedisServer().start()
     try:

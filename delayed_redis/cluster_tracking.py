@@ -32,7 +32,7 @@ from delayed_core.interfaces.tracking import Finish, TaskRecord
 from .connection import is_cluster_client, unavailable_as_broker_error
 from .keys import CLUSTER
 from .pipelined_wait import PipelinedWaiter
-from .tracking import READ, RedisTracker, _composed, _keys, record_from, settle_args
+from .tracking import READ, RELEASE_TAKE, RedisTracker, _keys, record_from, settle_args
 from .waiting import RecordWaiter, SubscriptionLost
 
 if TYPE_CHECKING:
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
     from .async_tracking import AsyncRecords
     from .cluster_broker import ClusterBroker
 
-#: release_take.lua (the cluster layout's one-queue release) with the record write composed around it
-RELEASE_TAKE = _composed("release_take")
 #: an id pydelayed made (random, or derived with unique_for), then the queue it was enqueued on
 _MADE_ID = re.compile(r"(?:u-)?[0-9a-f]{32}@(.+)", re.DOTALL)
 

@@ -69,7 +69,7 @@ SUBMIT_ONE = scripts.load_script("track_submit_one")
 READ = scripts.load_script("track_read")
 CANCEL = scripts.load_script("track_cancel")
 MARK = scripts.load_script("track_mark", helpers=("_record_state", "_settle"))
-RELEASE_TAKE = _composed("release_take")
+RELEASE_TAKE = scripts.load_script("release_take_settle", helpers=("_settle",))
 RELEASE_TAKE_FIRST = _composed("release_take_first")
 REQUEUE = _composed("requeue", "track_finish")
 DEAD_LETTER = _composed("dead_letter")
@@ -125,9 +125,10 @@ def _release_one_parts(queue: str, worker_id: str, take_next: bool, minute: int)
 
 def release_one_command(queue: str, worker_id: str, take_next: bool, minute: int, record: str, ttl: int,
                         settled: bytes) -> bytes:
-    """The EVALSHA of ``RELEASE_TAKE`` (release_take.lua with the record write) as RESP bytes: the same
-    bytes any client would send for it, with the parts that stay the same for a slot all minute packed
-    once. Packing its 14 arguments anew cost a tracked task more than the rest of its release."""
+    """The EVALSHA of ``RELEASE_TAKE`` (release_take_settle.lua: release_take.lua with the record write)
+    as RESP bytes: the same bytes any client would send for it, with the parts that stay the same for a
+    slot all minute packed once. Packing its 14 arguments anew cost a tracked task more than the rest of
+    its release."""
     head, middle = _release_one_parts(queue, worker_id, take_next, minute)
     key, ttl_text = record.encode(), b"%d" % ttl
     # resp.bulk() three times over, in one formatting: a busy slot sends this per task
