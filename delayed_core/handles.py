@@ -32,8 +32,6 @@ RESULT_MAX_BYTES: Setting[int] = Setting(
 PENDING_TTL = 7 * 86400.0
 #: The meta field carrying a tracked task's id.
 ID_FIELD = "id"
-#: The meta field carrying a tracked task's enqueue time (the producer's clock, unix ms).
-ENQUEUED_FIELD = "en"
 #: Seconds between repeats of a stop request while ``cancel()`` waits for a running task to end.
 STOP_RESEND = 0.5
 #: Longest caller-chosen id.

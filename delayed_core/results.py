@@ -8,7 +8,7 @@ from typing import Any
 
 from .deadletter import DeadLetter
 from .disposition import DEAD_LETTER, RELEASE, Disposition
-from .handles import ENQUEUED_FIELD, ID_FIELD, RESULT_MAX_BYTES, RESULT_TTL
+from .handles import ID_FIELD, RESULT_MAX_BYTES, RESULT_TTL
 from .interfaces import Broker, Serializer
 from .interfaces.tracking import CANCELLED, DEAD, FAILED, SUCCEEDED, Finish, TaskTracker
 from .outcome import Outcome, Unencodable
@@ -67,14 +67,11 @@ def finish_for(d: Disposition, outcome: Outcome | None, started: float, worker_i
     if task_id is None or not isinstance(task, PyTask):
         return None
     meta = task.meta
-    # The queue, the function and the enqueue time too: a tracker may then write a settled record whole,
-    # without reading the pending one (Redis does: one SET). The finish time is the worker's clock, as the
+    # The queue and the function too: a tracker may write a settled record whole, keeping nothing of the
+    # pending one but its enqueue time (Redis does: one SET). The finish time is the worker's clock, as the
     # start time is. The attempt comes from meta directly: it was checked when the task was decoded.
     fields: dict[str, Any] = {"a": meta.get("attempt", 0) + 1, "w": worker_id, "st": int(started * 1000),
                               "fi": int(time.time() * 1000), "q": d.queue, "fn": task.func_path}
-    enqueued = meta.get(ENQUEUED_FIELD)
-    if type(enqueued) is int and enqueued > 0:  # absent from tasks that older producers enqueued
-        fields[ENQUEUED_FIELD] = enqueued
     if cancelled:
         fields["s"] = CANCELLED
     elif d.kind == RELEASE and outcome is not None and outcome.ok:

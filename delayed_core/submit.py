@@ -11,16 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import DelayedError
-from .handles import (
-    ENQUEUED_FIELD,
-    ID_FIELD,
-    PENDING_TTL,
-    RESULT_TTL,
-    TaskHandle,
-    check_task_id,
-    new_task_id,
-    unique_task_id,
-)
+from .handles import ID_FIELD, PENDING_TTL, RESULT_TTL, TaskHandle, check_task_id, new_task_id, unique_task_id
 from .interfaces import Serializer
 from .interfaces.tracking import Submission, TaskTracker
 from .notify import Notifier
@@ -56,9 +47,6 @@ class Tracked:
         self.ids: list[str] = []
         tracked: list[PyTask] = []
         made_id = tracker.made_id  # the id as the tracker keeps it (a cluster's names the queue)
-        # The enqueue time travels in the task too (meta "en"), so that the worker settling it can write
-        # the whole final record without reading the pending one first.
-        self.enqueued_ms = int(time.time() * 1000)
         for task, task_id in zip(tasks, ids, strict=True):
             if task_id is not None:
                 check_task_id(task_id)
@@ -66,7 +54,7 @@ class Tracked:
                 task_id = made_id(unique_task_id(task.func_path, task.args, task.kwargs))
             else:
                 task_id = made_id(new_task_id())
-            meta = {**task.meta, ID_FIELD: task_id, ENQUEUED_FIELD: self.enqueued_ms}
+            meta = {**task.meta, ID_FIELD: task_id}
             if result_ttl is not None:
                 meta["rt"] = int(result_ttl)
             self.ids.append(task_id)
@@ -81,8 +69,7 @@ class Tracked:
         due_in = None if self.due is None else max(0.0, self.due - time.time())
         pending = PENDING_TTL + (due_in or 0.0)
         dumps = self.serializer.dumps
-        return [Submission(task_id, self.queue, task.func_path, dumps(task), pending, due_in, self.window,
-                           self.enqueued_ms)
+        return [Submission(task_id, self.queue, task.func_path, dumps(task), pending, due_in, self.window)
                 for task_id, task in zip(self.ids, self.tasks, strict=True)]  # type: ignore[union-attr]
 
     def failed(self, exc: Exception) -> None:

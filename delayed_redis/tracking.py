@@ -93,17 +93,13 @@ def _tail(finish: Finish) -> tuple[Any, ...]:
 
 def settle_args(finish: Finish) -> tuple[int, bytes]:
     """The arguments ``track_settle_args.lua`` takes off the end of ARGV: the TTL in ms and the settled
-    record, finish time included. The record starts with its enqueue time when the worker knows it (the
-    task's meta carries it); otherwise it starts at the space after it, and the script puts the pending
-    record's enqueue time in front (settle_record in ``lua/_settle.lua``)."""
+    record from the space after its enqueue time on (the script puts that time in front), finish time
+    included."""
     rest = finish.fields.copy()  # the Finish stays as it is: a failed call sends it again
     status = rest.pop("s", st.UNKNOWN)
-    enqueued = rest.pop("en", None)
     if "fi" not in rest:
         rest["fi"] = int(time.time() * 1000)  # the worker's clock, as the start time
     head = _SETTLED_HEADS.get(status) or b" %b\n" % str(status).encode()
-    if type(enqueued) is int:
-        head = b"%d%b" % (enqueued, head)
     return _ms(finish.ttl), head + msgpack.packb(rest)
 
 
@@ -195,11 +191,11 @@ def submit_call(submissions: Sequence[Submission],
     keys = _keys(first.queue, layout)
     if len(submissions) == 1 and first.due_in is None and not first.unique_window:
         return SUBMIT_ONE, (keys.queue, keys.notifications, keys.record(first.task_id)), (
-            first.data, first.func, first.enqueued_ms or int(time.time() * 1000), _ms(first.pending_ttl))
+            first.data, first.func, int(time.time() * 1000), _ms(first.pending_ttl))
     scheduled = first.due_in is not None
     delay = max(0, int(first.due_in * 1000)) if first.due_in is not None else ""
     unique = -1 if first.unique_window < 0 else int(first.unique_window * 1000)
-    args: list[Any] = [delay, unique, first.enqueued_ms or int(time.time() * 1000)]
+    args: list[Any] = [delay, unique, int(time.time() * 1000)]
     for submission in submissions:
         args += (submission.data, submission.func, _ms(submission.pending_ttl),
                  secrets.token_hex(8) if scheduled else "")

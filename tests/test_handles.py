@@ -149,14 +149,10 @@ def test_untracked_bytes_are_delayed_12(backend: Backend) -> None:
 
 def test_explicit_task_tracked_on_request(backend: Backend) -> None:
     app = backend.app(**SETTINGS)
-    before = int(time.time() * 1000)
     handle = app.queue().enqueue(PyTask(handle_tasks.add.path, [1, 2]), track=True)
-    meta = msgpack.unpackb(backend.client.lindex("default", 0))[4]
-    assert meta == {"id": handle.id, "en": meta["en"]} and before <= meta["en"] <= time.time() * 1000
-    assert handle.record().enqueued == meta["en"] / 1000  # the record's enqueue time is the meta's
+    assert msgpack.unpackb(backend.client.lindex("default", 0))[4] == {"id": handle.id}
     drain(app)
     assert handle.result(timeout=0) == 3
-    assert handle.record().enqueued == meta["en"] / 1000  # and still once settled
 
 
 def test_caller_id_is_unique_while_pending(backend: Backend) -> None:

@@ -61,3 +61,22 @@ def test_a_retried_record_keeps_only_how_the_task_ended(real_backend: Backend) -
     assert handle.result(timeout=5) == "second time lucky"
     _, status, fields = settled(client, f"delayed_task:{handle.id}")
     assert status == "succeeded" and fields["a"] == 2 and not {"em", "tb", "et", "t", "m"} & set(fields)
+
+
+def test_a_small_waiting_tasks_record_keeps_the_compact_hash(real_backend: Backend) -> None:
+    """A pending record holds a copy of the task bytes; while they stay within Redis's compact-hash limit
+    (hash-max-listpack-value, 64 bytes by default) the record costs about 260 bytes, past it about 570.
+    Tracking adds 40 bytes to a task (its id, and the two fields before meta); 12 more bytes of meta once
+    doubled the memory of a waiting small task (docs/benchmarks.md, "Redis memory per item")."""
+    app = real_backend.app()
+    client = real_backend.client
+    plain = PyTask("jobs:f", [1])
+    app.queue().enqueue(plain)
+    handle = app.queue().enqueue(plain, track=True)
+    assert handle is not None
+    untracked, tracked = client.lrange("default", 0, -1)
+    assert len(tracked) - len(untracked) <= 40
+    key = f"delayed_task:{handle.id}"
+    assert client.hget(key, "t") == tracked and len(tracked) <= 64
+    assert client.object("encoding", key) in (b"listpack", b"ziplist")  # ziplist: Redis 6
+    assert client.memory_usage(key, samples=0) <= 300

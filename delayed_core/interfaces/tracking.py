@@ -34,8 +34,6 @@ class Submission:
     :param unique_window: 0: a random id, no check; -1: a caller's id, refused while one is pending;
         positive: seconds within which an equal task (same id) returns the existing one.
     :param due_in: seconds until it falls due (None: at once).
-    :param enqueued_ms: the producer's clock at the enqueue, in unix ms, as the task's meta ``en`` carries
-        it (0: the tracker reads its own clock).
     """
 
     task_id: str
@@ -45,7 +43,6 @@ class Submission:
     pending_ttl: float
     due_in: float | None = None
     unique_window: float = 0
-    enqueued_ms: int = 0
 
 
 @dataclass(slots=True)

@@ -22,27 +22,20 @@ local function enqueued_of(key)
 end
 
 -- A task's final record (succeeded, dead, cancelled): ONE string, "<enqueued ms> <status>\n" followed by
--- a msgpack map of the other fields (tracking.py's settled_record reads it), as the worker sent it. A
--- worker knows the enqueue time from the task's meta (producers since it travels there) and sends the
--- record whole; otherwise `record` starts at the space after that time, and the pending record's is put in
--- front. Then the TTL (ms) and the announcement on the record's channel.
+-- a msgpack map of the other fields (tracking.py's settled_record reads it). `rest` is that string from
+-- the space on, as the worker sent it; the enqueue time is the only fact taken from the pending record.
+-- Then the TTL (ms) and the announcement on the record's channel.
 --
 -- One SET instead of a hash written field by field: the settle is the hot path of a busy tracked slot,
 -- and SET ... PX replaces the pending hash (its task bytes included) in one command, with no DEL, HSET
 -- or PEXPIRE; a string of ~120 bytes also takes less memory than the smallest hash of the same fields.
--- A whole record is written with no read first: the key holds this task's record since its enqueue (a
--- caller's id over another program's key is refused there), and a read would cost the busy slot's call a
--- fifth of its work. Lua only ever reads the head (status, enqueue time): the map is the worker's and the
--- reader's.
-local function settle_record(key, ttl, record)
-    if string.byte(record, 1) == 32 then  -- " <status>...": the enqueue time is the pending record's
-        local en = enqueued_of(key)
-        if not en then
-            return  -- a key of another type, written by another program: left as it is
-        end
-        record = en .. record
+-- Lua only ever reads the head (status, enqueue time): the map is the worker's and the reader's.
+local function settle_record(key, ttl, rest)
+    local en = enqueued_of(key)
+    if not en then
+        return  -- a key of another type, written by another program: left as it is
     end
-    if not redis.pcall('set', key, record, 'px', ttl).err then  -- a status reply: {ok = 'OK'}
+    if not redis.pcall('set', key, en .. rest, 'px', ttl).err then  -- a status reply: {ok = 'OK'}
         announce_end(key)
     end
 end

@@ -9,13 +9,12 @@
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
 --   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' by the tasks released; see count_minute)
 --   then         delayed_task:ID, the record of each tracked task released (settle_record in _settle.lua:
---                SET, PUBLISH on the channel of the same name; HGET first for a record sent without its
---                enqueue time)
+--                HGET, SET, PUBLISH on the channel of the same name)
 -- ARGV[1]  the current unix minute, for the counters
 -- ARGV[2]  Q, the number of queues
 -- then     D, then D entries, for the tasks that ran to their end, to release: worker id, queue index j,
---          r (0, or the record KEYS[5Q + r] of a tracked task, followed by: its TTL in ms and the record,
---          whole or from the space after its enqueue time on, as settle_record takes it)
+--          r (0, or the record KEYS[5Q + r] of a tracked task, followed by: its TTL in ms and the record
+--          from the space after its enqueue time on, as settle_record takes it)
 -- then     U, then U pairs (worker id, queue index j): unstarted tasks, handed back to the FRONT of their
 --          queue in the order given (the first pair becomes the head of its queue)
 -- then     T, then T worker ids to take tasks under, in order (an id that still holds a task in any of

@@ -2,7 +2,7 @@
 -- call (settle_record, _settle.lua). The one-queue release of a busy tracked slot. Other consumer scripts
 -- get their record write composed around them (tracking.py's _composed); this one is written out
 -- because it runs once per tracked task: the composition's argument shuffling and wrapper function cost
--- about 3,400 of the call's 90,000 instructions inside redis-server.
+-- about 3,400 of the call's 94,000 instructions inside redis-server.
 --
 -- KEYS[1..5] as release_take.lua: N, N_noti, N_processing, N_recoveries, N_throughput
 -- KEYS[6]    the task's record, delayed_task:ID ({N}_task:ID in the cluster layout), also its channel
