@@ -74,8 +74,8 @@ class AsyncRecords:
     async def wait(self, task_id: str, timeout: float) -> TaskRecord:
         """As :meth:`RecordWaiter.wait <delayed_redis.waiting.RecordWaiter.wait>`: read; if not finished,
         SUBSCRIBE, read again once Redis confirmed, then await the channel until an announcement or the
-        deadline. A subscriber connection per wait: waiters on one loop run at once, so they cannot share
-        one the way a thread's successive waits do."""
+        deadline, and read once more then. A subscriber connection per wait: waiters on one loop run at
+        once, so they cannot share one the way a thread's successive waits do."""
         record = await self.read(task_id)
         if settled(record) or timeout <= 0:
             return record
@@ -90,11 +90,15 @@ class AsyncRecords:
             reader = getattr(pubsub, kind.reader, pubsub.get_message)
             try:
                 await getattr(pubsub, kind.subscribe)(channel)
-                if await _next(reader, kind.confirmed, channel, deadline):
+                confirmed = await _next(reader, kind.confirmed, channel, deadline)
+                record = await self.read(task_id)  # after the confirmation, or at the deadline if none came
+                while confirmed and not settled(record):
+                    announced = await _next(reader, kind.message, channel, deadline, lost=kind.unsubscribe)
+                    # after an announcement (a retry announces too: keep waiting then), or once more at the
+                    # deadline, in case the end was not announced to this waiter (see waiting.py)
                     record = await self.read(task_id)
-                    while not settled(record) and await _next(reader, kind.message, channel, deadline,
-                                                              lost=kind.unsubscribe):
-                        record = await self.read(task_id)  # a retry announces too: keep waiting then
+                    if not announced:
+                        break
             except redis.exceptions.ResponseError as exc:
                 return await self._wait_polling(task_id, deadline, exc)
             except SubscriptionLost:  # a cluster slot moved: the next read finds (and maps) its new node

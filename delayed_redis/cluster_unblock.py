@@ -82,17 +82,22 @@ def blocking_pop(client: Any, key: str, block: float, started: Callable[[Blocker
         pool.release(connection)
 
 
-def unblock(blockers: Iterable[Blocker]) -> None:
+def unblock(blockers: Iterable[Blocker]) -> redis.exceptions.NoPermissionError | None:
     """``CLIENT UNBLOCK`` every one of ``blockers``: one pipeline (one round trip) per node. A node that
-    does not answer is passed over (its BLPOPs fail by themselves)."""
+    does not answer is passed over (its BLPOPs fail by themselves). Returns the refusal of a node whose ACL
+    does not allow the command, None when none refused."""
     by_node: dict[int, list[Blocker]] = {}
     for blocker in blockers:
         by_node.setdefault(id(blocker.node), []).append(blocker)
+    refused = None
     for group in by_node.values():
         try:
             with group[0].node.pipeline(transaction=False) as pipe:
                 for blocker in group:
                     pipe.execute_command("CLIENT", "UNBLOCK", blocker.client_id)
                 pipe.execute()
+        except redis.exceptions.NoPermissionError as exc:
+            refused = exc
         except redis.exceptions.RedisError:
             continue
+    return refused

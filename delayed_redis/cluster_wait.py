@@ -13,7 +13,9 @@ No notification is lost or kept back, and none is in transit once a wait returne
   are ended with ``CLIENT UNBLOCK`` (cluster_unblock.py: one round trip per node) and the wait returns
   only when every helper has answered. A BLPOP left blocked would pop the notification of a task
   enqueued just after, and the slot, not seeing it in its list until the helper gave it back, would take
-  a lower queue's task first (the contract's priority order, tests/test_cluster_contract.py).
+  a lower queue's task first (the contract's priority order, tests/test_cluster_contract.py). An ACL
+  without ``+client|unblock`` refuses it: that is said once per broker and no UNBLOCK is sent again; the
+  end of a wait then waits for those BLPOPs to end by themselves (up to ``SETTLE_LIMIT``).
 - A notification popped while the wait ends counts for that wait: the lowest queue's is kept, the others
   go back (RPUSH) before the wait returns. One that comes later still (a BLPOP that followed a slot
   move, sent through the cluster client, which cannot be ended early) is given back at once.
@@ -49,11 +51,42 @@ HELPER_BLOCK = 1.0
 SETTLE_LIMIT = 2.0
 
 
-class SlotWaits:
-    """The waits of one slot (one worker id) over its queues' notification lists."""
+class UnblockRight:
+    """Whether a broker's user may end BLPOPs with ``CLIENT UNBLOCK``, shared by the waits of its slots.
+    The first refusal is logged and ends the UNBLOCKs for good: each one would be refused too, 20 times a
+    second while a wait ends (and the ACL LOG would fill with them)."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self) -> None:
+        self.refused = False
+        self._lock = threading.Lock()
+
+    def unblock(self, blockers: Sequence[Blocker]) -> None:
+        """``CLIENT UNBLOCK`` ``blockers`` (cluster_unblock.py), unless a refusal came before."""
+        if self.refused or not blockers:
+            return
+        refusal = unblock(blockers)
+        if refusal is None:
+            return
+        with self._lock:
+            if self.refused:
+                return
+            self.refused = True
+        logger.warning("CLIENT UNBLOCK refused (%s): the ACL user needs +client|unblock. Until the worker "
+                       "restarts none is sent, and each end of a slot's wait (a task on one of its queues, a "
+                       "stop) waits up to %g s for the BLPOPs still blocked to end by themselves",
+                       describe(refusal), SETTLE_LIMIT)
+
+
+class SlotWaits:
+    """The waits of one slot (one worker id) over its queues' notification lists.
+
+    :param client: the broker's client.
+    :param right: whether ``CLIENT UNBLOCK`` is allowed; shared by the slots of a broker (its own if None).
+    """
+
+    def __init__(self, client: Any, right: UnblockRight | None = None) -> None:
         self._client = client
+        self._right = right or UnblockRight()
         self._lock = threading.Condition()
         self._waiting = False  # from the start of a wait until its helpers settled
         self._settling = False  # the wait is over: no new BLPOP, the blocked ones are being ended
@@ -127,30 +160,32 @@ class SlotWaits:
                 blocked = list(self._blocking.values())
                 helpers = [helper for helper in self._helpers.values()
                            if helper.is_alive() and helper is not threading.current_thread()]
-            if blocked:
-                # Again each round (a BLPOP may have been sent just after the last one), and once more when
-                # the time is up: a close(0) still ends the BLPOPs it cannot wait for.
-                unblock(blocked)
+            # Again each round (a BLPOP may have been sent just after the last one), and once more when the
+            # time is up: a close(0) still ends the BLPOPs it cannot wait for.
+            self._right.unblock(blocked)
             if not helpers or time.monotonic() > deadline:
                 return
-            helpers[0].join(min(0.05, max(0.0, deadline - time.monotonic())))
+            left = max(0.0, deadline - time.monotonic())
+            helpers[0].join(left if self._right.refused else min(0.05, left))
 
     def _settle(self) -> None:
         """End the BLPOPs still blocked and wait for their helpers' answers (and for helpers on their way to
         a BLPOP, which they will not send now). Asked again every 50 ms: a helper may send its BLPOP just
-        after an UNBLOCK. Bounded: a helper that does not answer in time gives back what it pops later."""
+        after an UNBLOCK; not at all once refused (the helpers' BLPOPs end by themselves). Bounded: a helper
+        that does not answer in time gives back what it pops later."""
         deadline = time.monotonic() + SETTLE_LIMIT
         while True:
             with self._lock:
                 blocked = list(self._blocking.values())
                 if not blocked and not self._busy:
                     return
-            if time.monotonic() > deadline:
+            left = deadline - time.monotonic()
+            if left < 0:
                 return
-            if blocked:
-                unblock(blocked)
+            self._right.unblock(blocked)
             with self._lock:
-                self._lock.wait_for(lambda: not self._blocking and not self._busy, 0.05)
+                self._lock.wait_for(lambda: not self._blocking and not self._busy,
+                                    left if self._right.refused else 0.05)
 
     def _on(self, key: str) -> bool:
         """True while the slot waits on ``key`` (call it holding the lock)."""
@@ -249,6 +284,7 @@ class ClusterWaits:
 
     def __init__(self, client: Any) -> None:
         self._client = client
+        self._right = UnblockRight()
         self._slots: dict[str, SlotWaits] = {}
         self._lock = threading.Lock()
 
@@ -257,7 +293,7 @@ class ClusterWaits:
         with self._lock:
             waits = self._slots.get(worker_id)
             if waits is None:
-                waits = self._slots[worker_id] = SlotWaits(self._client)
+                waits = self._slots[worker_id] = SlotWaits(self._client, self._right)
             return waits
 
     def wake(self, worker_ids: Sequence[str]) -> None:

@@ -91,11 +91,6 @@ def layout_for(url: str, config: Any = None) -> str:
 #: set of periodic schedule names
 PERIODIC = "delayed:periodic"
 
-
-def periodic_key(name: str) -> str:
-    """The hash holding the record of periodic schedule ``name``."""
-    return f"{PERIODIC}:{name}"
-
 #: Prefix of task records (and of the channels announcing their end).
 RECORD_PREFIX = "delayed_task:"
 #: Prefix of the channel on which stop requests for a queue's running tasks are published.

@@ -89,10 +89,14 @@ class PipelinedWaiter:
                     self._drop()
                     self._local.unsupported = True
                     return self.fallback.wait(task_id, max(0.0, deadline - time.monotonic()))
-                while not settled(record) and self._push(conn, kind.message.encode(), key, deadline,
-                                                         lost=kind.unsubscribe.encode()):
+                while not settled(record):
+                    announced = self._push(conn, kind.message.encode(), key, deadline, lost=kind.unsubscribe.encode())
+                    # after an announcement (a retry announces too: keep waiting then), or once more at the
+                    # deadline, in case the end was not announced to this waiter (see waiting.py)
                     conn.send_command(*read)
-                    record = self._record(conn, task_id)  # a retry announces too: keep waiting then
+                    record = self._record(conn, task_id)
+                    if not announced:
+                        break
                 conn.send_command(kind.unsubscribe.upper(), key)  # its confirmation is skipped by the next wait
             except BaseException:
                 self._drop()  # in an unknown state (an error, or an interrupt mid-read): start afresh

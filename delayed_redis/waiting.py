@@ -4,7 +4,10 @@ A waiter reads the record (one round trip when the task has finished already); o
 to the record's channel, waits for Redis to confirm, reads again (the task may have finished before the
 subscription took effect: only a read processed after the confirmation is sure to be followed by any
 later announcement), then sleeps on the channel until the call that finishes the task publishes. Every
-waiter on a task gets the announcement (pub/sub, unlike a list pop).
+waiter on a task gets the announcement (pub/sub, unlike a list pop). At the deadline it reads once more:
+an end it was not told of (a connection that dropped the message, an ACL that refused the worker's
+PUBLISH) then costs the waiter its timeout, not the answer, and a ``TimeoutError`` names the status
+just read rather than the one read before the wait.
 
 Each thread keeps its subscriber connection between waits (UNSUBSCRIBE, not disconnect): a new
 connection per ``result()`` would cost a TCP handshake and a HELLO, most of an idle worker's
@@ -84,11 +87,14 @@ class RecordWaiter:
                     if isinstance(exc, redis.exceptions.AskError):  # MOVED too: a cluster slot moved
                         raise
                     return self.wait_polling(task_id, deadline, exc)
-                if confirmed:
+                record = self.read(task_id)  # after the confirmation, or at the deadline if none came
+                while confirmed and not settled(record):
+                    announced = self._next(pubsub, kind.message, channel, deadline, lost=kind.unsubscribe)
+                    # after an announcement (a retry announces too: keep waiting then), or once more at the
+                    # deadline, in case the end was not announced to this waiter
                     record = self.read(task_id)
-                    while not settled(record) and self._next(pubsub, kind.message, channel, deadline,
-                                                             lost=kind.unsubscribe):
-                        record = self.read(task_id)  # a retry announces too: keep waiting then
+                    if not announced:
+                        break
                 getattr(pubsub, kind.unsubscribe)(channel)  # its confirmation is skipped by the next wait
             except BaseException:
                 self._drop()  # in an unknown state (an error, or an interrupt mid-read): start afresh

@@ -84,9 +84,11 @@ def test_without_client_id_a_worker_takes_no_task(server: RedisServer, apps: lis
 
 @pytest.mark.parametrize("unblock", [True, False], ids=["with-unblock", "without-unblock"])
 def test_client_unblock_decides_how_fast_a_worker_of_two_queues_starts(server: RedisServer, apps: list[Delayed],
+                                                                      caplog: pytest.LogCaptureFixture,
                                                                       unblock: bool) -> None:
     """Enqueue-to-result on an idle worker of two queues, four tasks: about 2 s each without ``+client|unblock``
-    (the end of each wait waits for the other queue's BLPOP), milliseconds with it."""
+    (the end of each wait waits for the other queue's BLPOP), milliseconds with it. Without it the worker says
+    so once and stops asking (it asked 20 times a second while a wait ended)."""
     admin = server.client()
     set_rule(admin, "minimal", "resetkeys", "~{high}*", "~{low}*", "+ssubscribe", "+sunsubscribe", "+spublish",
              "&{high}_task:*", "&{low}_task:*")
@@ -110,27 +112,35 @@ def test_client_unblock_decides_how_fast_a_worker_of_two_queues_starts(server: R
     else:
         # the median: a BLPOP of the other queue that happens to end on its own shortens one wait
         assert statistics.median(times) > 1.5, times
-        assert "client|unblock" in {entry["object"] for entry in admin.acl_log()}
+        refused = sum(int(entry["count"]) for entry in admin.acl_log() if entry["object"] == "client|unblock")
+        warnings = [record.getMessage() for record in caplog.records if "+client|unblock" in record.getMessage()]
+        print(f"refused CLIENT UNBLOCKs: {refused}; warnings: {warnings}")
+        # one pipelined UNBLOCK of the slot's blocked BLPOPs (one per queue), then none
+        assert 1 <= refused <= 2 and len(warnings) == 1, (refused, warnings)
 
 
 def test_a_waiter_that_may_subscribe_needs_a_worker_that_may_publish(server: RedisServer,
                                                                     apps: list[Delayed]) -> None:
-    """``+ssubscribe`` without ``+spublish``: the task succeeds, but the waiter sleeps until its timeout."""
-    set_rule(server.client(), "minimal", "+ssubscribe", "+sunsubscribe", "&{q}_task:*")
+    """``+ssubscribe`` without ``+spublish``: the task succeeds, but the waiter sleeps until its timeout (and
+    then reads the value: a waiter reads the record once more at its deadline)."""
+    admin = server.client()
+    set_rule(admin, "minimal", "+ssubscribe", "+sunsubscribe", "&{q}_task:*")
     app = user_app(server, apps, dequeue_timeout=0.3)
     handle = app.queue("q").enqueue(PyTask(ADD, [1, 1]), track=True)
     worker = app.worker("q")
 
     def later() -> None:
-        time.sleep(0.5)  # the waiter subscribes first
+        # once the waiter subscribed (its read goes out with its SSUBSCRIBE) the task runs
+        assert wait_until(lambda: admin.execute_command("PUBSUB", "SHARDCHANNELS"), 10)
         worker.run(burst=True, install_signals=False)
 
     threading.Thread(target=later, daemon=True).start()
     started = time.monotonic()
-    with pytest.raises(TimeoutError):
-        handle.result(timeout=3)
-    assert time.monotonic() - started >= 3
-    assert handle.status() == "succeeded" and handle.result(timeout=0) == 2
+    assert handle.result(timeout=3) == 2
+    waited = time.monotonic() - started
+    print(f"result(timeout=3) of a task that succeeded unannounced returned after {waited:.2f} s")
+    assert waited >= 3
+    assert handle.status() == "succeeded"
 
 
 #: per layout: the queue, the rule letting a waiter sleep on the record's channel (the documented minimal

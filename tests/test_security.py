@@ -145,9 +145,9 @@ def test_least_privilege_acl_user_can_enqueue_work_and_sweep(server_factory: lis
         user.flushall()
 
 
-#: what the recommended ACL adds to the minimal one: scheduled-task announcements (pub/sub on the queue's
-#: channel) and prompt stops (CLIENT UNBLOCK of idle slots)
-ACL_EXTRAS = ["+publish", "+subscribe", f"&{QUEUE}_scheduled", "+client|id", "+client|unblock"]
+#: what the recommended ACL adds to the minimal one (docs/reliability.md): scheduled-task announcements (pub/sub
+#: on the queue's channel, and UNSUBSCRIBE to leave a channel) and prompt stops (CLIENT UNBLOCK of idle slots)
+ACL_EXTRAS = ["+publish", "+subscribe", "+unsubscribe", f"&{QUEUE}_scheduled", "+client|id", "+client|unblock"]
 
 
 @pytest.mark.real_redis
