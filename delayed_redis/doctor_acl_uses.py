@@ -151,15 +151,15 @@ USES: tuple[Use, ...] = (
     Use(("HGETALL", "{worker_info}"), "delayed dashboard: workers page", required=False),
     # Task records (handles): every tracked enqueue, settle, read and cancel; on by default for @app.task
     # functions (result_ttl > 0). Their channels are optional: waiters then poll.
-    Use(("HSET", "{record}", "s", "queued"), "tracked tasks: writing the record"),
+    Use(("HSET", "{record}", "s", "queued"), "tracked tasks: a scheduled, retried or named task's record"),
     Use(("HGET", "{record}", "s"), "tracked tasks: settling the record (its enqueue time), cancel"),
     Use(("HGETALL", "{record}"), "tracked tasks: status and result"),
     Use(("HDEL", "{record}", "t"), "tracked tasks: cancelling a queued task"),
     Use(("DEL", "{record}"), "tracked tasks: a retry's record (written anew), a new run of a caller's id"),
     Use(("PEXPIRE", "{record}", "1000"), "tracked tasks: result_ttl"),
     Use(("HMGET", "{record}", "q"), "tracked tasks: a retry's record (written anew), unique ids"),
-    Use(("SET", "{record}", "v", "PX", "1000"), "tracked tasks: settling the record (one string)"),
-    Use(("GET", "{record}"), "tracked tasks: a settled record's status and result"),
+    Use(("SET", "{record}", "v", "PX", "1000"), "tracked tasks: writing the record (one string), settling it"),
+    Use(("GET", "{record}"), "tracked tasks: a record's status and result"),
     Use(("LREM", "{queue}", "1", "t"), "cancelling a queued task"),
     Use(("PUBLISH", "{record}", "done"), "waking result() waiters", required=False, layout=GO_DELAYED,
         needed_with="SUBSCRIBE"),

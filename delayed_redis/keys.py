@@ -32,8 +32,9 @@ and keys shared by every queue:
 
 Task handles add, outside any queue's names (docs/results.md):
 
-- ``delayed_task:<id>``: a tracked task's record, with a TTL: a hash while the task is pending, one string
-  once a worker or the sweeper settles it (a task cancelled before it ran keeps its hash: ``tracking.py``);
+- ``delayed_task:<id>``: a tracked task's record, with a TTL: a string or a hash while the task is
+  pending, one string once a worker or the sweeper settles it (a task cancelled before it ran gets a
+  hash: ``tracking.py``);
   also the pub/sub channel on which the call finishing the task announces it;
 - ``delayed_cancel:<queue>``: pub/sub channel only, stop requests for the queue's running tasks.
 

@@ -2,11 +2,13 @@
 
 Keys: ``delayed_task:<id>`` (a tracked task's record, with a TTL; also the channel announcing its end)
 and the channel ``delayed_cancel:<queue>``, beside go-delayed's layout, which stays as it is (see
-``keys.py``). A record is a hash while the task is pending (queued, scheduled, or failed and retrying)
-and one string once it is settled for good: ``"<enqueued ms> <status>\n"`` and a msgpack map of the
-other fields (``lua/_settle.lua``; :func:`settled_record` reads it) when a worker or the sweeper settles
-it. Two settled records stay hashes, and are read as such: one that ``cancel()`` took out of the queue
-before it ran (``track_cancel.lua`` marks the hash), and one settled by an earlier version. In the cluster
+``keys.py``). While the task is pending a record is one string for a plain ``.delay()``
+(``lua/_pending.lua``; ``track_read.lua`` returns its fields as a hash's) and a hash otherwise (scheduled,
+retrying, or under a chosen or derived id); once it is settled for good, one string:
+``"<enqueued ms> <status>\n"`` and a msgpack map of the other fields (``lua/_settle.lua``;
+:func:`settled_record` reads it) when a worker or the sweeper settles it. Two settled records are hashes,
+and are read as such: one that ``cancel()`` took out of the queue before it ran (``track_cancel.lua``),
+and one settled by an earlier version. In the cluster
 layout a record is ``{N}_task:<id>``, in its queue's slot, and announced on a shard channel
 (record_calls.py); cluster_tracking.py has what else differs there.
 
@@ -53,21 +55,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger("delayed.worker")
 
 #: each record write that can be composed around a consumer script -> the Lua helpers it calls
-_WRITE_HELPERS = {"track_settle": "_settle", "track_finish": "_record"}
+_WRITE_HELPERS = {"track_settle": ("_settle",), "track_finish": ("_pending", "_record")}
 
 
 def _composed(name: str, write: str = "track_settle") -> scripts.Script:
     """The consumer script ``name`` with the record write composed around it (one EVALSHA): ``write`` is
     ``track_settle`` for a call that settles the task for good, ``track_finish`` for a retry."""
-    source = scripts._read("_prelude") + scripts._read(_WRITE_HELPERS[write]) + scripts._read(write + "_args") + \
-        scripts._read(name) + scripts._read(write + "_write")
+    helpers = "".join(scripts._read(helper) for helper in _WRITE_HELPERS[write])
+    source = scripts._read("_prelude") + helpers + scripts._read(write + "_args") + scripts._read(name) + \
+        scripts._read(write + "_write")
     return scripts.Script("track_" + name, source, hashlib.sha1(source.encode()).hexdigest())
 
 
 SUBMIT = scripts.load_script("track_submit", helpers=("_record_state",))
 SUBMIT_ONE = scripts.load_script("track_submit_one")
-READ = scripts.load_script("track_read")
-CANCEL = scripts.load_script("track_cancel")
+READ = scripts.load_script("track_read", helpers=("_pending",))
+CANCEL = scripts.load_script("track_cancel", helpers=("_pending",))
 MARK = scripts.load_script("track_mark", helpers=("_record_state", "_settle"))
 RELEASE_TAKE = scripts.load_script("release_take_settle", helpers=("_settle",))
 RELEASE_TAKE_FIRST = _composed("release_take_first")

@@ -21,8 +21,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 def sent_commands(client: Any) -> dict[str, int]:
     """Commands other clients sent since the last CONFIG RESETSTAT (not those run inside scripts)."""
     stats = {name: info["calls"] for name, info in client.info("commandstats").items()}
-    inside = {"cmdstat_hgetall", "cmdstat_hget", "cmdstat_exists", "cmdstat_time", "cmdstat_rpush", "cmdstat_hset",
-              "cmdstat_pexpire", "cmdstat_del", "cmdstat_zadd", "cmdstat_publish"}
+    inside = {"cmdstat_hgetall", "cmdstat_hget", "cmdstat_get", "cmdstat_exists", "cmdstat_time", "cmdstat_rpush",
+              "cmdstat_hset", "cmdstat_set", "cmdstat_pexpire", "cmdstat_del", "cmdstat_zadd", "cmdstat_publish"}
     ours = {"cmdstat_info", "cmdstat_config|resetstat"}
     return {name: calls for name, calls in stats.items() if name not in inside | ours}
 

@@ -14,8 +14,13 @@ local KEPT_FIELDS = {'q', 'fn', 'en'}
 -- goes. Fields of earlier attempts (their error) go too: the record says how the last attempt ended.
 local function finish_record(key, ttl, fields)
     local kept = redis.pcall('hmget', key, unpack(KEPT_FIELDS))
-    if kept.err then
-        return  -- a key of another type, written by another program: left as it is
+    if kept.err then  -- a plain .delay()'s pending string (_pending.lua); else settled, or foreign: left
+        local value = redis.pcall('get', key)
+        local pending = type(value) == 'string' and pending_fields(value)
+        if not pending then
+            return
+        end
+        kept = {pending.q, pending.fn, pending.en}  -- in KEPT_FIELDS' order
     end
     local record = {}
     for i, name in ipairs(KEPT_FIELDS) do

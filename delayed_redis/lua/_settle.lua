@@ -5,20 +5,23 @@
 -- pcall throughout: at maxmemory, or with a foreign key of another type, only the record is lost, never
 -- the task.
 
--- The enqueue time (ms, as text) of the record at `key`: a pending record's field "en", or the head of a
--- settled one; "" when there is none. nil for a key of another type (another program's).
+-- The enqueue time (ms, as text) of the record at `key`: the head of a string (a plain .delay()'s pending
+-- record, _pending.lua, or a settled one), or a pending hash's field "en"; "" when there is none. nil for
+-- a key of another type (another program's). GET first: most records a worker settles are strings.
 local function enqueued_of(key)
-    local en = redis.pcall('hget', key, 'en')
+    local value = redis.pcall('get', key)
+    if type(value) == 'string' then
+        return string.match(value, '^(%d*) ') or ''
+    elseif not value then
+        return ''
+    end
+    local en = redis.pcall('hget', key, 'en')  -- not a string: a pending hash, or foreign
     if type(en) == 'string' then
         return en
     elseif not en then
         return ''
     end
-    local settled = redis.pcall('get', key)  -- not a hash: settled already (a string), or foreign
-    if type(settled) ~= 'string' then
-        return nil
-    end
-    return string.match(settled, '^(%d*) ') or ''
+    return nil
 end
 
 -- A task's final record (succeeded, dead, cancelled): ONE string, "<enqueued ms> <status>\n" followed by

@@ -10,18 +10,29 @@
 -- (not declared: single Redis only); in the cluster layout they are declared but for the holder's
 -- liveness key, in the same slot (see track_read.lua).
 local rec = KEYS[1]
--- pcall: a settled record is a string (_settle.lua), and a settled task is not cancelled
+-- A pending record is a hash, or a plain .delay()'s string (_pending.lua: `pending` then holds its
+-- fields); pcall: a settled record is a string too (_settle.lua), and a settled task is not cancelled.
 local s = redis.pcall('hget', rec, 's')
+local pending = nil
+if type(s) == 'table' then
+    local value = redis.pcall('get', rec)
+    pending = type(value) == 'string' and pending_fields(value) or nil
+    s = pending and pending.s
+end
 if s ~= 'queued' and s ~= 'scheduled' and s ~= 'failed' then
     return 0
 end
-local queue = KEYS[2] or redis.call('hget', rec, 'q')
+local queue = KEYS[2] or (pending and pending.q) or redis.call('hget', rec, 'q')
 local notifications = KEYS[3] or (queue .. '_noti')
 local scheduled = KEYS[4] or (queue .. '_scheduled')
 local processing = KEYS[5] or (queue .. '_processing')
 local alive = ARGV[3] or ''
-local member = redis.call('hget', rec, 'm')
-local task = redis.call('hget', rec, 't')
+local member, task
+if pending then
+    task = pending.t  -- a plain .delay(): queued, never scheduled
+else
+    member, task = redis.call('hget', rec, 'm'), redis.call('hget', rec, 't')
+end
 local removed = 0
 if member and redis.call('zrem', scheduled, member) == 1 then
     removed = 1
@@ -36,7 +47,9 @@ if removed == 0 then
         local held = redis.call('hgetall', processing)
         for i = 1, #held, 2 do
             if held[i + 1] == task and redis.call('exists', alive .. held[i]) == 1 then
-                redis.call('hset', rec, 'cx', 1)
+                if not pending then
+                    redis.call('hset', rec, 'cx', 1)
+                end
                 -- a classic channel: requests are rare, and a worker hears every queue it serves on one
                 -- subscription, whichever cluster node it is on
                 redis.pcall('publish', 'delayed_cancel:' .. queue, held[i] .. ' ' .. ARGV[2])
@@ -46,7 +59,12 @@ if removed == 0 then
     end
     return 0
 end
-redis.call('hdel', rec, 't', 'm', 'due')
+if pending then  -- the same cancelled hash as below, written anew
+    redis.call('del', rec)
+    redis.call('hset', rec, 'q', pending.q, 'fn', pending.fn, 'en', pending.en)
+else
+    redis.call('hdel', rec, 't', 'm', 'due')
+end
 redis.call('hset', rec, 's', 'cancelled', 'fi', server_ms())
 redis.call('pexpire', rec, ARGV[1])
 announce_end(rec)

@@ -4,17 +4,26 @@
 -- ARGV[1]  cluster layout only: the prefix of the queue's liveness keys ({N}_alive:)
 -- Returns  {} when unknown; {the record} when settled by a worker or the sweeper (a string, see
 --          _settle.lua); else (a hash: pending, cancelled before it ran, or settled by an earlier
---          version) {field, value, ...} from HGETALL, plus "hw" (the worker holding the task bytes in
---          N_processing) and "hl" ("1" if that worker's liveness key exists)
+--          version; or a plain .delay()'s pending string, _pending.lua) {field, value, ...} as HGETALL
+--          gives them, plus "hw" (the worker holding the task bytes in N_processing) and "hl" ("1" if
+--          that worker's liveness key exists)
 -- In go-delayed's layout any queue's tracker reads any record: N_processing is found from the record's
 -- queue, and a worker's liveness key is its id (keys not declared: single Redis only). In the cluster
 -- layout a record is read in its queue's slot, where both are declared, except the holder's liveness key,
 -- known only once N_processing is read: it is in the same slot, which Redis Cluster accepts.
 local fields = redis.pcall('hgetall', KEYS[1])
 if fields.err then
-    -- not a hash: a settled record, one string (_settle.lua), returned alone; {} for a foreign key
-    local settled = redis.pcall('get', KEYS[1])
-    return type(settled) == 'string' and {settled} or {}
+    -- Not a hash: one string, pending (a plain .delay()'s, _pending.lua: read on as the hash of the same
+    -- fields) or settled (_settle.lua: returned alone); {} for a foreign key.
+    local value = redis.pcall('get', KEYS[1])
+    if type(value) ~= 'string' then
+        return {}
+    end
+    local pending = pending_fields(value)
+    if not pending then
+        return {value}
+    end
+    fields = {'s', pending.s, 'en', pending.en, 'q', pending.q, 'fn', pending.fn, 't', pending.t}
 end
 if #fields == 0 then
     return fields

@@ -5,16 +5,20 @@
 --
 -- KEYS[1]  N               list of task bytes (RPUSH)
 -- KEYS[2]  N_noti          list of notifications (RPUSH)
--- KEYS[3]  delayed_task:ID hash: the task's record (HSET, PEXPIRE)
+-- KEYS[3]  delayed_task:ID the task's record (SET ... PX), one string (see _pending.lua)
 -- ARGV[1]  the task bytes
 -- ARGV[2]  its function path
 -- ARGV[3]  the producer's unix time in ms (the record's "enqueued")
 -- ARGV[4]  the record's TTL (ms) while pending
 -- Returns  1
 --
--- Safe by its order, as track_submit.lua: the RPUSH first, the record last.
+-- Safe by its order, as track_submit.lua: the RPUSH first, the record last. The record is one string
+-- rather than track_submit.lua's hash: one command instead of HSET and PEXPIRE, and a task over 64 bytes
+-- (most are: the path alone is often half of that) takes a hash out of Redis's compact encoding, which
+-- made a waiting task's record about 600 bytes against about 200 as a string. The id is random, so the
+-- key is new: SET cannot overwrite anything.
 redis.call('rpush', KEYS[1], ARGV[1])
 redis.call('rpush', KEYS[2], '1')
-redis.call('hset', KEYS[3], 's', 'queued', 'q', KEYS[1], 'fn', ARGV[2], 't', ARGV[1], 'en', ARGV[3])
-redis.call('pexpire', KEYS[3], ARGV[4])
+redis.call('set', KEYS[3], ARGV[3] .. ' queued\n' .. #KEYS[1] .. ' ' .. #ARGV[2] .. '\n' .. KEYS[1] .. ARGV[2] .. ARGV[1],
+           'px', ARGV[4])
 return 1
