@@ -50,3 +50,12 @@ def test_a_running_task_is_asked_to_stop_and_its_retry_keeps_the_enqueue(backend
     record = tracker.read("t2")
     assert (record.status, record.queue, record.func, record.enqueued) == ("failed", QUEUE, FUNC, enqueued)
     assert tracker.cancel("t2", 60) == REMOVED and len(broker) == 0  # the retry's bytes are found
+
+
+def test_a_callers_id_naming_a_pending_string_is_refused(backend: Backend) -> None:
+    """track_submit.lua reads the record of a caller's id (record_state): a plain .delay()'s string too."""
+    tracker, broker = _tracker_and_broker(backend)
+    _submit(tracker, "t3", b"first")
+    again = Submission("t3", QUEUE, FUNC, b"second", 60.0, None, -1)
+    assert tracker.submit(again) == (False, "queued") and len(broker) == 1
+    assert backend.client.type("delayed_task:t3") == b"string"
