@@ -30,8 +30,9 @@ end
 -- Then the TTL (ms) and the announcement on the record's channel.
 --
 -- One SET instead of a hash written field by field: the settle is the hot path of a busy tracked slot,
--- and SET ... PX replaces the pending hash (its task bytes included) in one command, with no DEL, HSET
--- or PEXPIRE; a string of ~120 bytes also takes less memory than the smallest hash of the same fields.
+-- and SET ... PX replaces the pending record, string or hash (its task bytes included), in one command,
+-- with no DEL, HSET or PEXPIRE; a string of ~120 bytes also takes less memory than the smallest hash of
+-- the same fields.
 -- Lua only ever reads the head (status, enqueue time): the map is the worker's and the reader's.
 local function settle_record(key, ttl, rest)
     local en = enqueued_of(key)

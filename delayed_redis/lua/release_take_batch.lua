@@ -9,7 +9,7 @@
 --   N_recoveries  hash sha1(task) -> times recovered (EXISTS; HDEL only when it exists)
 --   N_throughput  hash of per-minute counters (HINCRBY 'd:<minute>' by the tasks released; see count_minute)
 --   then         delayed_task:ID, the record of each tracked task released (settle_record in _settle.lua:
---                HGET, SET, PUBLISH on the channel of the same name)
+--                GET, or HGET for a pending hash; SET, PUBLISH on the channel of the same name)
 -- ARGV[1]  the current unix minute, for the counters
 -- ARGV[2]  Q, the number of queues
 -- then     D, then D entries, for the tasks that ran to their end, to release: worker id, queue index j,

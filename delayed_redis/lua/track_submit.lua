@@ -30,7 +30,8 @@ for i = 1, #KEYS - 3 do
     local rec, data = KEYS[3 + i], ARGV[4 * i]
     local refused
     if unique ~= 0 then
-        local s, en = record_state(rec)  -- a pending record (a hash) or a settled one (a string)
+        -- a pending record (a hash, or a plain .delay()'s string: a caller may name its id) or a settled one
+        local s, en = record_state(rec)
         if s then
             if s == 'queued' or s == 'scheduled' or s == 'failed' then
                 refused = s
