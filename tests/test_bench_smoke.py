@@ -46,7 +46,7 @@ def test_quick_run_prints_every_figure(tmp_path: Path) -> None:
     for label in ("enqueue (single calls)", "drain: thread, 1 slot"):
         assert re.search(rf"pydelayed-features\s+{re.escape(label)}\s+{FIGURE} ", out), (label, out)
         assert re.search(rf"  {re.escape(label)}\s+off {FIGURE_VALUE}, on {FIGURE_VALUE} \(", out), (label, out)
-    assert re.search(r"pydelayed-features\s+enqueue \(single calls\).*hset=1 pexpire=1", out), out
+    assert re.search(r"pydelayed-features\s+enqueue \(single calls\).*rpush=2 .*set=1", out), out
     assert "features off (pydelayed) and on (pydelayed-features: tracking, retry=3) against the best peer" in out
     assert "p99_ms" in out
     assert "targets (pydelayed, medians):" in out

@@ -61,7 +61,9 @@ PRODUCER = textwrap.dedent('''
 
     from tasks import add, app, rebuild, shout
 
-    handles = {"add": add.delay(2, 3), "shout": shout.delay("hi"), "own": add.delay(1, 1, task_id="order-42"),
+    # "own" is scheduled 2 s ahead, so it is still pending when "again" reuses its id (a finished id would run
+    # anew); the running workers could otherwise finish it first
+    handles = {"add": add.delay(2, 3), "shout": shout.delay("hi"), "own": add.delay_in(2, 1, 1, task_id="order-42"),
                "own_b": shout.delay("own", task_id="greet-1"), "unique": rebuild.delay("s1")}
     again = {"own": add.delay(5, 5, task_id="order-42").id, "unique": rebuild.delay("s1").id}
 

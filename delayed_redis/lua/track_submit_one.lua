@@ -15,8 +15,9 @@
 -- Safe by its order, as track_submit.lua: the RPUSH first, the record last. The record is one string
 -- rather than track_submit.lua's hash: one command instead of HSET and PEXPIRE, and a task over 64 bytes
 -- (most are: the path alone is often half of that) takes a hash out of Redis's compact encoding, which
--- made a waiting task's record about 600 bytes against about half that as a string. The id is random, so
--- the key is new: SET cannot overwrite anything.
+-- made a waiting task's record about 600 bytes against about half that as a string. The id is random (the
+-- tracker sends an id of a caller's through track_submit.lua, which refuses one in use), so the key is
+-- new and SET overwrites nothing.
 redis.call('rpush', KEYS[1], ARGV[1])
 redis.call('rpush', KEYS[2], '1')
 redis.call('set', KEYS[3], ARGV[3] .. ' queued\n' .. #KEYS[1] .. ' ' .. #ARGV[2] .. '\n' .. KEYS[1] .. ARGV[2] .. ARGV[1],
