@@ -183,3 +183,31 @@ def test_keep_alive_holds_at_maxmemory_so_no_task_runs_twice(servers: list[Redis
     assert ran.lrange("started", 0, -1) == [b"1"] and ran.lrange("ran", 0, -1) == [b"1"]
     assert admin.llen("q") == 0 and admin.hlen("q_processing") == 0
     assert "keep-alive failed" not in worker.log()
+
+
+def test_a_running_task_is_cancelled_at_maxmemory(servers: list[RedisServer]) -> None:
+    """With Redis full, cancel() still stops a running task whose record is a hash (an id of the caller's):
+    the cancel script marks that record before it publishes the stop request, and that small write must not
+    keep the request from going out (a review feared Redis would refuse it at maxmemory)."""
+    from tests import handle_tasks
+    from tests.test_handles import SETTINGS, bound
+
+    server = start(servers, "--maxmemory-policy", "noeviction")
+    admin = server.client()
+    app = Delayed(server.url, load_entry_points=False, **SETTINGS)
+    handle = bound(app, handle_tasks.spin).delay(60, "never", task_id="stop-me")
+    assert admin.type("delayed_task:stop-me") == b"hash"
+    worker = app.worker(executor="thread")
+    thread = threading.Thread(target=lambda: worker.run(install_signals=False), daemon=True)
+    thread.start()
+    try:
+        poll(lambda: handle.status() == "running", 10, message="the task started")
+        admin.config_set("maxmemory", int(admin.info("memory")["used_memory"]) + 50_000)
+        with pytest.raises(redis.exceptions.OutOfMemoryError):
+            for n in range(10_000):
+                admin.rpush("filler", b"x" * 1000 + str(n).encode())
+        assert handle.cancel(wait=12) is True
+        assert handle.status() == "cancelled"
+    finally:
+        worker.stop()
+        thread.join(20)
