@@ -36,6 +36,15 @@ class Script:
             call("SCRIPT", "LOAD", self.source)
             return call(*self.command(keys, args))
 
+    def call_packed(self, call: Any, command: bytes) -> Any:
+        """Run this script's EVALSHA already packed as RESP (``command``) through a
+        :class:`~delayed_redis.direct.DirectCaller`; on NOSCRIPT load it and send it again once."""
+        try:
+            return call.packed(command)
+        except redis.exceptions.NoScriptError:
+            call("SCRIPT", "LOAD", self.source)
+            return call.packed(command)
+
     def command(self, keys: tuple[str, ...], args: tuple[Any, ...]) -> tuple[Any, ...]:
         """The EVALSHA command, for a pipeline."""
         return ("EVALSHA", self.sha, len(keys), *keys, *args)

@@ -270,11 +270,7 @@ class RedisTracker(TaskTracker):
         command = release_one_command(queue, worker_id, take_next, this_minute(), record_key(finish.task_id), ttl,
                                       record)
         try:  # not unavailable_as_broker_error(): a context manager costs this hot path 2 us per task
-            try:
-                task = call.packed(command)
-            except redis.exceptions.NoScriptError:  # a restarted or flushed server: load it, send again
-                call("SCRIPT", "LOAD", RELEASE_TAKE.source)
-                task = call.packed(command)
+            task = RELEASE_TAKE.call_packed(call, command)
         except redis.exceptions.RedisError as exc:
             raise translate(exc) from exc
         return None if task is None else (queue, task)
