@@ -165,7 +165,6 @@ class MemoryTracker(TaskTracker):
         holder = next((wid for wid, held in state.processing.items() if held == record["t"]), None)
         if holder is None or not self.store.alive(holder):
             return st.NOT_CANCELLED
-        record["cx"] = 1
         self.store.cancels.append((record["q"], holder, task_id))
         self.store.cond.notify_all()
         return st.STOPPING

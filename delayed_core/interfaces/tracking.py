@@ -51,7 +51,7 @@ class Finish:
 
     :param fields: record fields (``status``, ``result``, ``error_type`` ...) as bytes/str; the worker's
         also carry the task's queue and function, so that a tracker can write a settled record whole
-        (the finish time is the tracker's to add).
+        (the worker's carry the finish time too; a tracker adds one when a Finish has none).
     :param ttl: seconds the record stays.
     """
 

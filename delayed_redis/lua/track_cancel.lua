@@ -4,7 +4,7 @@
 -- ARGV[1]  record TTL in ms after cancelling
 -- ARGV[2]  the task id
 -- ARGV[3]  cluster layout only: the prefix of the queue's liveness keys ({N}_alive:)
--- Returns  1 when removed (it will not run); 2 when a live worker runs it: the record is marked and the
+-- Returns  1 when removed (it will not run); 2 when a live worker runs it: a stop
 --          request published on channel delayed_cancel:<queue key> as "<slot id> <task id>"; 0 otherwise
 -- In go-delayed's layout the queue's keys come from the record, and a worker's liveness key is its id
 -- (not declared: single Redis only); in the cluster layout they are declared but for the holder's
@@ -47,9 +47,6 @@ if removed == 0 then
         local held = redis.call('hgetall', processing)
         for i = 1, #held, 2 do
             if held[i + 1] == task and redis.call('exists', alive .. held[i]) == 1 then
-                if not pending then
-                    redis.call('hset', rec, 'cx', 1)
-                end
                 -- a classic channel: requests are rare, and a worker hears every queue it serves on one
                 -- subscription, whichever cluster node it is on
                 redis.pcall('publish', 'delayed_cancel:' .. queue, held[i] .. ' ' .. ARGV[2])
