@@ -187,8 +187,7 @@ def test_keep_alive_holds_at_maxmemory_so_no_task_runs_twice(servers: list[Redis
 
 def test_a_running_task_is_cancelled_at_maxmemory(servers: list[RedisServer]) -> None:
     """With Redis full, cancel() still stops a running task whose record is a hash (an id of the caller's):
-    the cancel script marks that record before it publishes the stop request, and that small write must not
-    keep the request from going out (a review feared Redis would refuse it at maxmemory)."""
+    the stop request goes out, and the worker settles the record as cancelled."""
     from tests import handle_tasks
     from tests.test_handles import SETTINGS, bound
 
